@@ -1,0 +1,73 @@
+"""Build script for vision_sparse.
+
+Metadata and dependencies live in ``setup.cfg``.  This file only decides which
+compiled extension to build:
+
+* ``vision_sparse._C`` with the C++ CPU kernels of every op under
+  ``vision_sparse/ops/<op>/`` -- always, when torch is importable at build time;
+* plus the CUDA kernels (``*_cuda.cu``) when CUDA is usable or ``FORCE_CUDA=1``.
+  ``TORCH_CUDA_ARCH_LIST`` is respected (default here: ``9.0+PTX`` when no GPU is
+  visible, so the PTX can be JIT-compiled for newer GPUs).
+
+When torch is not importable (an isolated PEP 517 build) no extension is built and
+the package runs on its pure-PyTorch reference ops.  Build the ops with::
+
+    python setup.py build_ext --inplace            # CPU kernels
+    FORCE_CUDA=1 python setup.py build_ext --inplace   # + CUDA kernels
+"""
+import glob
+import os
+import sys
+
+from setuptools import setup
+
+OPS_DIR = os.path.join('vision_sparse', 'ops')
+
+
+def _sources(pattern):
+    return sorted(glob.glob(os.path.join(OPS_DIR, '*', pattern)))
+
+
+def get_extensions():
+    try:
+        import torch
+        from torch.utils.cpp_extension import (CUDA_HOME, BuildExtension,
+                                               CppExtension, CUDAExtension)
+    except ImportError:
+        print('vision_sparse: torch is not importable at build time; '
+              'skipping the compiled ops (pure-PyTorch references will be used).',
+              file=sys.stderr)
+        return [], {}
+
+    sources = _sources('*.cpp')
+    if not sources:
+        return [], {}
+    force_cuda = os.environ.get('FORCE_CUDA', '0') == '1'
+    with_cuda = (torch.cuda.is_available() and CUDA_HOME is not None) or force_cuda
+    define_macros = []
+    extra_compile_args = {'cxx': ['-O3', '-std=c++17']}
+    include_dirs = [os.path.abspath(os.path.join(OPS_DIR, 'csrc'))]
+    if with_cuda:
+        if CUDA_HOME is None:
+            raise RuntimeError('FORCE_CUDA=1 but no CUDA toolkit was found: set CUDA_HOME '
+                               '(e.g. CUDA_HOME=/usr/local/cuda).')
+        if not torch.cuda.is_available() and not os.environ.get('TORCH_CUDA_ARCH_LIST'):
+            os.environ['TORCH_CUDA_ARCH_LIST'] = '9.0+PTX'
+        sources = sources + _sources('*.cu')
+        define_macros.append(('WITH_CUDA', None))
+        extra_compile_args['nvcc'] = ['-O3', '-std=c++17', '--expt-relaxed-constexpr']
+        ext_cls = CUDAExtension
+    else:
+        ext_cls = CppExtension
+    ext = ext_cls(
+        name='vision_sparse._C',
+        sources=sources,
+        include_dirs=include_dirs,
+        define_macros=define_macros,
+        extra_compile_args=extra_compile_args,
+    )
+    return [ext], {'build_ext': BuildExtension.with_options(use_ninja=True)}
+
+
+ext_modules, cmdclass = get_extensions()
+setup(ext_modules=ext_modules, cmdclass=cmdclass)

@@ -1,0 +1,2 @@
+
+from . import formats  # noqa: F401

@@ -1,0 +1,120 @@
+"""DIOR-R (oriented DIOR) Pascal-VOC-style XML parser.
+
+Each ``<object>`` holds ``<name>``, ``<difficult>`` and a ``<robndbox>`` with
+four corners ``x_left_top y_left_top x_right_top y_right_top x_right_bottom
+y_right_bottom x_left_bottom y_left_bottom`` (pixels) plus an ``<angle>`` in
+degrees. The corners are read in that order (clockwise on screen); the rotated
+box is the minimum-area rectangle of the corners, so ``<angle>`` is only kept
+as metadata. Objects with only a horizontal ``<bndbox>`` become axis-aligned
+rectangles.
+"""
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+
+from vision_sparse.structures.bbox.rotated_boxes import poly2rbox
+
+PathLike = Union[str, os.PathLike]
+
+_CORNER_TAGS = ('x_left_top', 'y_left_top', 'x_right_top', 'y_right_top',
+                'x_right_bottom', 'y_right_bottom', 'x_left_bottom',
+                'y_left_bottom')
+
+
+def _text(node: Optional[ET.Element], tag: str) -> Optional[str]:
+    if node is None:
+        return None
+    child = node.find(tag)
+    if child is None or child.text is None:
+        return None
+    return child.text.strip()
+
+
+def _num(node: ET.Element, tag: str, source: str) -> float:
+    value = _text(node, tag)
+    if value is None:
+        raise ValueError(f'{source}: <{node.tag}> has no <{tag}>')
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f'{source}: <{tag}> is not a number: '
+                         f'{value!r}') from None
+
+
+def load_dior_xml(path: PathLike, scale: float = 1.0) -> Dict:
+    """Load one DIOR-R annotation XML.
+
+    Args:
+        path (str | PathLike): the ``.xml`` file.
+        scale (float): factor applied to all coordinates.
+
+    Returns:
+        dict: the same keys as :func:`~.dota.load_dota_txt`: ``polys``
+        ``(N, 8)`` float32, ``rboxes`` ``(N, 5)`` float32 (``'le90'``),
+        ``labels`` list[str], ``difficult`` ``(N,)`` bool, ``meta`` with
+        ``imagesource`` and ``gsd`` (None for DIOR), ``filename``, ``width``,
+        ``height`` (ints or None) and ``angles_deg`` ``(N,)`` float32 (the
+        file's ``<angle>``, NaN when absent).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: for malformed XML or an object without a box.
+    """
+    if not scale > 0:
+        raise ValueError(f'scale must be > 0, got {scale}')
+    path = Path(path)
+    source = str(path)
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise ValueError(f'{source}: invalid XML: {err}') from None
+    size = root.find('size')
+    width, height = _text(size, 'width'), _text(size, 'height')
+    meta: Dict = dict(
+        imagesource=None,
+        gsd=None,
+        filename=_text(root, 'filename'),
+        width=int(float(width)) if width else None,
+        height=int(float(height)) if height else None)
+    polys: List[List[float]] = []
+    labels: List[str] = []
+    difficult: List[bool] = []
+    angles: List[float] = []
+    for obj in root.iter('object'):
+        name = _text(obj, 'name')
+        if not name:
+            raise ValueError(f'{source}: <object> without <name>')
+        rob = obj.find('robndbox')
+        if rob is not None:
+            coords = [_num(rob, tag, source) for tag in _CORNER_TAGS]
+        else:
+            box = obj.find('bndbox')
+            if box is None:
+                raise ValueError(f'{source}: object {name!r} has neither '
+                                 '<robndbox> nor <bndbox>')
+            x1, y1, x2, y2 = (_num(box, t, source)
+                              for t in ('xmin', 'ymin', 'xmax', 'ymax'))
+            coords = [x1, y1, x2, y1, x2, y2, x1, y2]
+        polys.append(coords)
+        labels.append(name)
+        difficult.append((_text(obj, 'difficult') or '0') == '1')
+        angle = _text(obj, 'angle')
+        angles.append(float(angle) if angle not in (None, '') else np.nan)
+    meta['angles_deg'] = np.asarray(angles, np.float32)
+    if not polys:
+        return dict(
+            polys=np.zeros((0, 8), np.float32),
+            rboxes=np.zeros((0, 5), np.float32),
+            labels=[],
+            difficult=np.zeros((0, ), bool),
+            meta=meta)
+    poly_arr = np.asarray(polys, np.float64) * scale
+    return dict(
+        polys=poly_arr.astype(np.float32),
+        rboxes=poly2rbox(poly_arr, pattern='le90').astype(np.float32),
+        labels=labels,
+        difficult=np.asarray(difficult, bool),
+        meta=meta)

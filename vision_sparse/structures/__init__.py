@@ -1,0 +1,22 @@
+"""Data structures: rotated 2-D boxes, 3-D boxes and camera geometry."""
+from .bbox import (ANGLE_PATTERNS, RBOX_NAME, BaseBoxes3D, CameraBoxes3D,
+                   LiDARBoxes3D, RotatedBoxes, hbox2rbox, points2rbox,
+                   poly2rbox, rbox2corners, rbox2hbox, rbox2poly,
+                   regularize_boxes)
+from .cameras import (camera_to_world, essential_from_pose,
+                      invert_pose, is_rigid_transform, make_intrinsics,
+                      project_points, quaternion_to_rotation, relative_pose,
+                      rotation_angle_error_deg, rotation_to_quaternion, skew,
+                      transform_points, translation_angle_error_deg,
+                      translation_error, unproject, world_to_camera)
+
+__all__ = [
+    'ANGLE_PATTERNS', 'RBOX_NAME', 'RotatedBoxes', 'hbox2rbox', 'points2rbox',
+    'poly2rbox', 'rbox2corners', 'rbox2hbox', 'rbox2poly', 'regularize_boxes',
+    'BaseBoxes3D', 'CameraBoxes3D', 'LiDARBoxes3D', 'camera_to_world',
+    'essential_from_pose', 'invert_pose', 'is_rigid_transform',
+    'make_intrinsics', 'project_points', 'quaternion_to_rotation',
+    'relative_pose', 'rotation_angle_error_deg', 'rotation_to_quaternion',
+    'skew', 'transform_points', 'translation_angle_error_deg',
+    'translation_error', 'unproject', 'world_to_camera'
+]

@@ -1,0 +1,9 @@
+"""Input factories and tiny problems shared by tests, demos and benchmarks."""
+from .data import shared_data_path, shared_data_root
+from .synthetic import jittered_detections, random_rotated_boxes, synthetic_lidar_scene
+from .toy import RegressionMetric, SyntheticRegressionDataset, ToyRegressor
+
+__all__ = [
+    'shared_data_path', 'shared_data_root', 'jittered_detections', 'random_rotated_boxes',
+    'synthetic_lidar_scene', 'RegressionMetric', 'SyntheticRegressionDataset', 'ToyRegressor'
+]
