@@ -1,0 +1,1 @@
+"""Models: layers, losses and the networks built from them."""
