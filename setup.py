@@ -45,7 +45,7 @@ def get_extensions():
     force_cuda = os.environ.get('FORCE_CUDA', '0') == '1'
     with_cuda = (torch.cuda.is_available() and CUDA_HOME is not None) or force_cuda
     define_macros = []
-    extra_compile_args = {'cxx': ['-O3', '-std=c++17']}
+    extra_compile_args = {'cxx': ['-O3', '-std=c++20']}
     include_dirs = [os.path.abspath(os.path.join(OPS_DIR, 'csrc'))]
     if with_cuda:
         if CUDA_HOME is None:
@@ -55,7 +55,7 @@ def get_extensions():
             os.environ['TORCH_CUDA_ARCH_LIST'] = '9.0+PTX'
         sources = sources + _sources('*.cu')
         define_macros.append(('WITH_CUDA', None))
-        extra_compile_args['nvcc'] = ['-O3', '-std=c++17', '--expt-relaxed-constexpr']
+        extra_compile_args['nvcc'] = ['-O3', '-std=c++20', '--expt-relaxed-constexpr']
         ext_cls = CUDAExtension
     else:
         ext_cls = CppExtension

@@ -12,6 +12,8 @@ HERE = Path(__file__).resolve().parent
 DEMOS = [
     ('geometry', 'geometry_demo.py', []),
     ('matching_attention', 'matching_attention_demo.py', []),
+    ('a2pm', 'match_demo.py', []),
+    ('favor', 'reloc_demo.py', []),
 ]
 
 

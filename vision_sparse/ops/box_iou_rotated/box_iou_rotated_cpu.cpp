@@ -2,6 +2,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "box_iou_rotated.h"
@@ -15,6 +17,9 @@ namespace {
 // exact value.
 using compute_t = double;
 
+// Columns per block of the vectorised bounding-circle test.
+constexpr int kCullBlock = 256;
+
 template <typename scalar_t>
 void iou_pairwise_cpu(const at::Tensor& b1, const at::Tensor& b2, at::Tensor& out,
                       int mode, compute_t eps) {
@@ -24,7 +29,7 @@ void iou_pairwise_cpu(const at::Tensor& b1, const at::Tensor& b2, at::Tensor& ou
   const scalar_t* p2 = b2.data_ptr<scalar_t>();
   scalar_t* po = out.data_ptr<scalar_t>();
   // boxes2 prepared once (cos / sin / radius / area), plus their bounding
-  // circles in separate arrays for a cheap, cache-friendly rejection test.
+  // circles in separate arrays for a vectorisable rejection test.
   std::vector<RotBox<compute_t>> prep2(static_cast<size_t>(m));
   std::vector<compute_t> cx(m), cy(m), cr(m);
   at::parallel_for(0, m, 4096, [&](int64_t begin, int64_t end) {
@@ -32,8 +37,8 @@ void iou_pairwise_cpu(const at::Tensor& b1, const at::Tensor& b2, at::Tensor& ou
       prep2[j] = rotated::make_rot_box<compute_t>(p2 + 5 * j);
       cx[j] = prep2[j].x;
       cy[j] = prep2[j].y;
-      // degenerate boxes: a negative radius rejects every pair
-      cr[j] = prep2[j].valid ? prep2[j].r : compute_t(-1e300);
+      // degenerate boxes: a NaN radius fails every circle test
+      cr[j] = prep2[j].valid ? prep2[j].r : std::numeric_limits<compute_t>::quiet_NaN();
     }
   });
   const RotBox<compute_t>* q = prep2.data();
@@ -42,20 +47,31 @@ void iou_pairwise_cpu(const at::Tensor& b1, const at::Tensor& b2, at::Tensor& ou
   const compute_t* qr = cr.data();
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(m, 1));
   at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
+    uint8_t flag[kCullBlock];
+    int idx[kCullBlock];
     for (int64_t i = begin; i < end; ++i) {
       const RotBox<compute_t> a = rotated::make_rot_box<compute_t>(p1 + 5 * i);
       scalar_t* row = po + i * m;
-      if (!a.valid) {
-        for (int64_t j = 0; j < m; ++j) row[j] = scalar_t(0);
-        continue;
-      }
-      for (int64_t j = 0; j < m; ++j) {
-        const compute_t dx = qx[j] - a.x, dy = qy[j] - a.y, rr = qr[j] + a.r;
-        if (rr <= compute_t(0) || dx * dx + dy * dy >= rr * rr) {
-          row[j] = scalar_t(0);
-          continue;
+      std::fill(row, row + m, scalar_t(0));
+      if (!a.valid) continue;
+      for (int64_t j0 = 0; j0 < m; j0 += kCullBlock) {
+        const int cnt = static_cast<int>(std::min<int64_t>(kCullBlock, m - j0));
+        // 1. circle test (vectorised), 2. indices of the candidates (branch-free),
+        // 3. the geometry for those only.
+        for (int k = 0; k < cnt; ++k) {
+          const compute_t dx = qx[j0 + k] - a.x, dy = qy[j0 + k] - a.y;
+          const compute_t rr = qr[j0 + k] + a.r;
+          flag[k] = dx * dx + dy * dy < rr * rr;
         }
-        row[j] = static_cast<scalar_t>(rotated::rotated_iou(a, q[j], mode, eps));
+        int nc = 0;
+        for (int k = 0; k < cnt; ++k) {
+          idx[nc] = k;
+          nc += flag[k];
+        }
+        for (int c = 0; c < nc; ++c) {
+          const int64_t j = j0 + idx[c];
+          row[j] = static_cast<scalar_t>(rotated::rotated_iou(a, q[j], mode, eps));
+        }
       }
     }
   });

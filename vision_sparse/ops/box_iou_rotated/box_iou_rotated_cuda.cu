@@ -1,7 +1,9 @@
 // CUDA kernel of box_iou_rotated: one thread per pair, computed in the input
 // dtype (float32 / float64).
-#include <ATen/cuda/CUDAContext.h>
+// c10 headers only (ATen/cuda/CUDAContext.h would need the cuBLAS / cuSPARSE headers)
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 
 #include <algorithm>
 
@@ -74,13 +76,13 @@ at::Tensor box_iou_rotated_cuda(const at::Tensor& boxes1, const at::Tensor& boxe
   if (aligned) {
     TORCH_CHECK(n == m, "aligned=True needs boxes1 and boxes2 of the same length");
   }
-  at::cuda::CUDAGuard guard(boxes1.device());
+  c10::cuda::CUDAGuard guard(boxes1.device());
   at::Tensor out = aligned ? at::empty({n}, boxes1.options())
                            : at::empty({n, m}, boxes1.options());
   if (out.numel() == 0) return out;
   const at::Tensor b1 = boxes1.contiguous();
   const at::Tensor b2 = boxes2.contiguous();
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(b1.scalar_type(), "box_iou_rotated_cuda", [&] {
     const scalar_t e = static_cast<scalar_t>(eps);
     if (aligned) {

@@ -2,6 +2,8 @@
 // candidates of each kept box are tested in parallel (at::parallel_for).
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -11,12 +13,15 @@ namespace vision_sparse {
 
 namespace {
 
+// Candidates per block of the vectorised rejection test.
+constexpr int kCullBlock = 256;
+
 template <typename scalar_t>
 void nms_sorted_cpu(const scalar_t* boxes, const int64_t* labels, int64_t n,
                     double thr, std::vector<int64_t>& keep) {
   using rotated::RotBox;
   std::vector<RotBox<double>> prep(static_cast<size_t>(n));
-  // bounding circles in separate arrays for the cheap rejection test
+  // bounding circles in separate arrays for the vectorised rejection test
   std::vector<double> cx(n), cy(n), cr(n);
   at::parallel_for(0, n, 4096, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
@@ -33,8 +38,8 @@ void nms_sorted_cpu(const scalar_t* boxes, const int64_t* labels, int64_t n,
   const double* pr = cr.data();
   uint8_t* sup = suppressed.data();
   const double eps = kNmsIoUEps;
-  // Pairs with disjoint bounding circles have IoU 0: they can be skipped
-  // unless 0 > thr (a negative threshold suppresses every same-label box).
+  // Pairs with disjoint bounding circles have IoU 0: they are skipped unless
+  // 0 > thr (a negative threshold suppresses every same-label box).
   const bool cull = thr >= 0.0;
   for (int64_t i = 0; i < n; ++i) {
     if (sup[i]) continue;
@@ -42,14 +47,31 @@ void nms_sorted_cpu(const scalar_t* boxes, const int64_t* labels, int64_t n,
     const RotBox<double> a = bx[i];
     const int64_t li = labels ? labels[i] : 0;
     at::parallel_for(i + 1, n, 8192, [&](int64_t begin, int64_t end) {
-      for (int64_t j = begin; j < end; ++j) {
-        if (sup[j]) continue;
+      uint8_t flag[kCullBlock];
+      int idx[kCullBlock];
+      for (int64_t j0 = begin; j0 < end; j0 += kCullBlock) {
+        const int cnt = static_cast<int>(std::min<int64_t>(kCullBlock, end - j0));
+        // 1. not suppressed and circles meet (vectorised), 2. indices of the
+        // candidates (branch-free), 3. labels and IoU for those only.
         if (cull) {
-          const double dx = px[j] - a.x, dy = py[j] - a.y, rr = pr[j] + a.r;
-          if (dx * dx + dy * dy >= rr * rr) continue;
+          for (int k = 0; k < cnt; ++k) {
+            const double dx = px[j0 + k] - a.x, dy = py[j0 + k] - a.y;
+            const double rr = pr[j0 + k] + a.r;
+            flag[k] = (dx * dx + dy * dy < rr * rr) & (sup[j0 + k] == 0);
+          }
+        } else {
+          for (int k = 0; k < cnt; ++k) flag[k] = sup[j0 + k] == 0;
         }
-        if (labels && labels[j] != li) continue;
-        if (rotated::rotated_iou_greater(a, bx[j], thr, eps)) sup[j] = 1;
+        int nc = 0;
+        for (int k = 0; k < cnt; ++k) {
+          idx[nc] = k;
+          nc += flag[k];
+        }
+        for (int c = 0; c < nc; ++c) {
+          const int64_t j = j0 + idx[c];
+          if (labels && labels[j] != li) continue;
+          if (rotated::rotated_iou_greater(a, bx[j], thr, eps)) sup[j] = 1;
+        }
       }
     });
   }

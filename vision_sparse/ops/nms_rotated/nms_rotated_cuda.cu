@@ -5,8 +5,10 @@
 //      same label and IoU > threshold (upper triangle only);
 //   3. reduction on the device by one warp: the greedy scan over the sorted boxes,
 //      OR-ing the mask row of every kept box into the `removed` bitset.
-#include <ATen/cuda/CUDAContext.h>
+// c10 headers only (ATen/cuda/CUDAContext.h would need the cuBLAS / cuSPARSE headers)
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 
 #include <algorithm>
 
@@ -94,7 +96,7 @@ at::Tensor nms_rotated_cuda(const at::Tensor& boxes, const at::Tensor& scores,
     TORCH_CHECK(labels->dim() == 1 && labels->size(0) == boxes.size(0),
                 "labels must have shape (N,)");
   }
-  at::cuda::CUDAGuard guard(boxes.device());
+  c10::cuda::CUDAGuard guard(boxes.device());
   const int64_t n = boxes.size(0);
   if (n == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
   const at::Tensor order =
@@ -106,7 +108,7 @@ at::Tensor nms_rotated_cuda(const at::Tensor& boxes, const at::Tensor& scores,
   const int64_t col_blocks = (n + kBlock - 1) / kBlock;
   TORCH_CHECK(col_blocks <= 65535, "nms_rotated_cuda: too many boxes (", n, ")");
   at::Tensor mask = at::empty({n * col_blocks}, boxes.options().dtype(at::kLong));
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(col_blocks));
   AT_DISPATCH_FLOATING_TYPES(b.scalar_type(), "nms_rotated_cuda", [&] {
     nms_rotated_mask_kernel<scalar_t><<<grid, kBlock, 0, stream>>>(
