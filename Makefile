@@ -11,7 +11,11 @@ STAMP := $(VENV)/.vision_sparse_installed
 
 # CUDA kernels are compiled whenever nvcc is present (even without a GPU, so that a
 # CUDA compile error is caught here).  VS_CUDA=0 skips them, VS_CUDA=1 requires them.
-NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+# The toolkit's own nvcc is preferred over a wrapper on PATH (/usr/local/bin/nvcc here), so
+# that CUDA_HOME is the real toolkit folder (torch would otherwise guess /usr/local and fail
+# to link -lcudart).  Set CUDA_HOME to choose another toolkit.
+NVCC := $(firstword $(wildcard $(CUDA_HOME)/bin/nvcc /usr/local/cuda/bin/nvcc) \
+          $(shell command -v nvcc 2>/dev/null))
 VS_CUDA ?= $(if $(NVCC),1,0)
 CUDA_HOME ?= $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(NVCC)),)
 TORCH_CUDA_ARCH_LIST ?= 9.0+PTX
