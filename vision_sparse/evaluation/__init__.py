@@ -1,1 +1,4 @@
-
+"""Evaluation: pure functions (``functional``) and registered metrics (``metrics``)."""
+from . import functional, metrics  # noqa: F401
+from .functional import *  # noqa: F401,F403
+from .metrics import *  # noqa: F401,F403

@@ -1,1 +1,3 @@
-"""Models: layers, losses and the networks built from them."""
+"""Models: point matchers, area matchers, relocalizers, layers, losses."""
+from . import matchers  # noqa: F401
+from .matchers import *  # noqa: F401,F403

