@@ -1,3 +1,5 @@
 """Models: point matchers, area matchers, relocalizers, layers, losses."""
-from . import matchers  # noqa: F401
+from . import layers, losses, matchers  # noqa: F401
+from .layers import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
 from .matchers import *  # noqa: F401,F403

@@ -1,0 +1,13 @@
+"""Reusable network layers."""
+from .attention import (MatchingAttention, MatchingAttentionBlock,
+                        add_matching_attention, attention_to_matches,
+                        chunked_attention, naive_attention, sdpa_attention)
+from .sparse_control_encoder import (SparseControlEncoder, TimeResBlock,
+                                     apply_to_edited_frame, timestep_embedding)
+
+__all__ = [
+    'MatchingAttention', 'MatchingAttentionBlock', 'add_matching_attention',
+    'attention_to_matches', 'chunked_attention', 'naive_attention',
+    'sdpa_attention', 'SparseControlEncoder', 'TimeResBlock',
+    'apply_to_edited_frame', 'timestep_embedding'
+]
