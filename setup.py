@@ -28,6 +28,29 @@ def _sources(pattern):
     return sorted(glob.glob(os.path.join(OPS_DIR, '*', pattern)))
 
 
+def _pip_cuda_header_dirs():
+    """Header folders of the pip-installed CUDA libraries (``nvidia/*/include``).
+
+    A torch wheel brings cuSPARSE, cuBLAS, ... as pip packages; a minimal CUDA
+    toolkit may lack their headers (``ATen/cuda/CUDAContext.h`` needs
+    ``cusparse.h``).  They are added through ``CPATH`` so that they are searched
+    *after* the toolkit's own include folder: only missing headers come from there.
+    """
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec('nvidia')
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    dirs = []
+    for root in spec.submodule_search_locations:
+        for inc in sorted(glob.glob(os.path.join(root, '*', 'include'))):
+            if os.path.isfile(os.path.join(inc, 'cusparse.h')):
+                dirs.append(inc)
+    return dirs
+
+
 def get_extensions():
     try:
         import torch
@@ -53,6 +76,11 @@ def get_extensions():
                                '(e.g. CUDA_HOME=/usr/local/cuda).')
         if not torch.cuda.is_available() and not os.environ.get('TORCH_CUDA_ARCH_LIST'):
             os.environ['TORCH_CUDA_ARCH_LIST'] = '9.0+PTX'
+        extra = [d for d in _pip_cuda_header_dirs()
+                 if not os.path.isfile(os.path.join(CUDA_HOME, 'include', 'cusparse.h'))]
+        if extra:
+            os.environ['CPATH'] = os.pathsep.join(
+                [p for p in os.environ.get('CPATH', '').split(os.pathsep) if p] + extra)
         sources = sources + _sources('*.cu')
         define_macros.append(('WITH_CUDA', None))
         extra_compile_args['nvcc'] = ['-O3', '-std=c++20', '--expt-relaxed-constexpr']

@@ -64,7 +64,7 @@ TRANSFORMS = Registry(
 # Models and their non-network parts (coders, assigners, samplers, ...).
 MODELS = Registry(
     'model', parent=MMENGINE_MODELS, scope=SCOPE,
-    locations=['vision_sparse.models', 'vision_sparse.testing'])
+    locations=['vision_sparse.models', 'vision_sparse.ops', 'vision_sparse.testing'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=SCOPE)
 WEIGHT_INITIALIZERS = Registry(

@@ -9,6 +9,7 @@ from mmengine import DefaultScope
 # folder is registered by adding one line here (and to registry.locations).
 _MODULE_PACKAGES = (
     'vision_sparse.structures',
+    'vision_sparse.ops',
     'vision_sparse.datasets',
     'vision_sparse.datasets.transforms',
     'vision_sparse.models',
