@@ -2,10 +2,14 @@
 from .homography import (estimate_homography, homography_accuracy, homography_auc,
                          homography_corner_error, homography_reprojection_error,
                          warp_points_homography)
+from .relocalization import (absolute_pose_error, relocalization_errors,
+                             relocalization_recall, summarize_relocalization)
 from .pose import (epipolar_precision, error_auc, estimate_relative_pose, pose_auc, pose_error,
                    relative_pose_error, symmetric_epipolar_distance)
 
 __all__ = [
+    'absolute_pose_error', 'relocalization_errors', 'relocalization_recall',
+    'summarize_relocalization',
     'estimate_relative_pose', 'relative_pose_error', 'pose_error', 'error_auc', 'pose_auc',
     'symmetric_epipolar_distance', 'epipolar_precision', 'estimate_homography',
     'homography_corner_error', 'homography_accuracy', 'homography_auc',

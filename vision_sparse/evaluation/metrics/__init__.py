@@ -1,4 +1,5 @@
 """Registered mmengine metrics wrapping :mod:`vision_sparse.evaluation.functional`."""
 from .pose_metric import HomographyMetric, RelativePoseMetric
+from .reloc_metric import RelocalizationMetric
 
-__all__ = ['RelativePoseMetric', 'HomographyMetric']
+__all__ = ['RelativePoseMetric', 'HomographyMetric', 'RelocalizationMetric']

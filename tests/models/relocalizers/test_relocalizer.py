@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+import torch
+
+from vision_sparse.evaluation.functional.relocalization import (absolute_pose_error,
+                                                                relocalization_errors,
+                                                                summarize_relocalization)
+from vision_sparse.evaluation.metrics.reloc_metric import RelocalizationMetric
+from vision_sparse.models.relocalizers import (FaVoRRelocalizer, GlobalRetrieval, LandmarkMap,
+                                               kmeans)
+from vision_sparse.testing.synthetic_scene import perturb_pose
+
+
+@pytest.fixture(scope='module')
+def relocalizer(extractor, landmark_map):
+    model = FaVoRRelocalizer(extractor=extractor, seed=0)
+    model.set_map(landmark_map)
+    return model
+
+
+def test_recovers_the_true_pose_from_a_perturbed_one(scene, relocalizer):
+    rng = np.random.default_rng(3)
+    for frame in scene['test']:
+        T0 = perturb_pose(frame['T_c2w'], 0.08, 3.0, rng)  # 8 cm, 3 degrees off
+        out = relocalizer.relocalize(frame['image'], frame['K'], T_init=T0)
+        assert out['success'], out['reason']
+        assert len(out['iterations']) == 3 and all(p is not None for p in out['iteration_poses'])
+        dt, dr = absolute_pose_error(out['T_c2w'], frame['T_c2w'])
+        assert dt < 0.02 and dr < 0.5
+        assert out['iterations'][-1]['num_inliers'] >= 20
+        assert out['matches']['inliers'].sum() == out['iterations'][-1]['num_inliers']
+
+
+def test_retrieval_gives_the_initial_pose(scene, relocalizer):
+    frame = scene['test'][0]
+    out = relocalizer.relocalize(frame['image'], frame['K'])
+    # the query lies between two mapping frames: retrieval must pick one of them
+    d = [absolute_pose_error(f['T_c2w'], frame['T_c2w'])[0] for f in scene['train']]
+    nearest = {scene['train'][i]['name'] for i in np.argsort(d)[:2]}
+    assert out['init_name'] in nearest
+    assert out['success']
+    assert absolute_pose_error(out['T_c2w'], frame['T_c2w'])[0] < 0.02
+
+
+def test_a_query_that_sees_no_landmark(scene, relocalizer):
+    frame = scene['test'][0]
+    away = frame['T_c2w'].copy()
+    away[:3, :3] = away[:3, :3] @ np.diag([-1.0, 1.0, -1.0])  # turn around (yaw 180 deg)
+    out = relocalizer.relocalize(frame['image'], frame['K'], T_init=away)
+    assert not out['success'] and out['T_c2w'] is None
+    assert 'no landmark projects' in out['reason']
+    assert out['iteration_poses'] == [None, None, None]
+
+
+def test_forward_and_metric(scene, relocalizer):
+    frames = scene['test']
+    batch = dict(inputs=[torch.from_numpy(f['image']).permute(2, 0, 1) for f in frames],
+                 data_samples=dict(K=[f['K'] for f in frames], T_c2w=[f['T_c2w'] for f in frames],
+                                   name=[f['name'] for f in frames]))  # pseudo_collate layout
+    outs = relocalizer(**batch, mode='predict')
+    assert [o['name'] for o in outs] == [f['name'] for f in frames]
+    metric = RelocalizationMetric()
+    metric.process(None, outs)
+    res = metric.compute_metrics(metric.results)
+    assert res['recall'] == 1.0 and res['localized'] == 1.0
+    assert res['median_translation_cm'] < 2.0 and res['median_rotation_deg'] < 0.5
+    assert res['init/median_translation_cm'] > res['iter3/median_translation_cm']
+    with pytest.raises(ValueError, match="no 'loss' mode"):
+        relocalizer(**batch, mode='loss')
+
+
+def test_map_of_another_extractor_is_rejected(landmark_map, extractor):
+    other = LandmarkMap(landmark_map.centers, landmark_map.box_min, landmark_map.box_max,
+                        landmark_map.density, landmark_map.features, 'aliked-n16')
+    model = FaVoRRelocalizer(extractor=extractor)
+    with pytest.raises(ValueError, match="'aliked-n16'"):
+        model.set_map(other)
+    missing = FaVoRRelocalizer(extractor=extractor, map_path='/nonexistent/map.pth')
+    with pytest.raises(FileNotFoundError, match='favor_build_map'):
+        missing.ensure_map()
+
+
+def test_error_functions():
+    T = np.eye(4)
+    T2 = np.eye(4)
+    T2[:3, 3] = [0.03, 0.04, 0.0]
+    c, s = np.cos(np.deg2rad(10)), np.sin(np.deg2rad(10))
+    T2[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
+    assert absolute_pose_error(T2, T) == pytest.approx((0.05, 10.0))
+    assert absolute_pose_error(None, T) == (float('inf'), float('inf'))
+    e = relocalization_errors([T2, None, T], [T, T, T])
+    s = summarize_relocalization(e['translation'], e['rotation'], 0.06, 11.0)
+    assert s['median_translation_cm'] == pytest.approx(5.0)
+    assert s['recall'] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match='same length'):
+        relocalization_errors([T], [T, T])
+
+
+def test_retrieval_finds_the_same_image():
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(4, 16, generator=gen), dim=-1)
+    # each image mixes the 4 "words" in different proportions
+    sets = [torch.nn.functional.normalize(centres[torch.randint(0, 4, (60,), generator=gen)]
+                                          + 0.05 * torch.randn(60, 16, generator=gen), dim=-1)
+            for _ in range(6)]
+    ret = GlobalRetrieval(num_clusters=4).build(sets, torch.eye(4).repeat(6, 1, 1))
+    assert len(ret) == 6
+    cb = kmeans(torch.cat(sets), 4)
+    assert (cb @ centres.T).max(0).values.min() > 0.95  # every true centre found
+    for i, s in enumerate(sets):
+        top = ret.query(s)
+        assert int(top['index'][0]) == i and float(top['score'][0]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match='method'):
+        GlobalRetrieval(method='netvlad')

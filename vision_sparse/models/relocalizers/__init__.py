@@ -1,0 +1,26 @@
+"""FaVoR: relocalization by rendering per-landmark voxel descriptor grids.
+
+Pipeline (see docs/favor.md): posed frames -> :class:`DenseFeatureExtractor`
+-> :class:`FeatureTracker` (tracks with descriptor patches) ->
+:class:`LandmarkTriangulator` (points + boxes) -> :class:`BatchedLandmarkTrainer`
+(voxel grids, PSNR filter) -> :class:`LandmarkMap` (one file);
+query -> :class:`GlobalRetrieval` (initial pose) -> :class:`FaVoRRelocalizer`
+(render, match, P3P LO-RANSAC, iterate).
+"""
+from .feature_extractor import DenseFeatureExtractor, image_to_tensor, sample_dense, sample_patches
+from .landmark_map import LandmarkMap, render_landmarks
+from .mapping import build_landmark_map
+from .relocalizer import FaVoRRelocalizer
+from .retrieval import GlobalRetrieval, kmeans
+from .tracker import FeatureTracker, TrackSet, check_frame, mutual_nn_match
+from .trainer import (BatchedLandmarkTrainer, PerLandmarkTrainer, TrainingRays,
+                      build_training_rays)
+from .triangulator import LandmarkTriangulator, triangulate_dlt
+
+__all__ = [
+    'DenseFeatureExtractor', 'image_to_tensor', 'sample_dense', 'sample_patches', 'LandmarkMap',
+    'render_landmarks', 'build_landmark_map', 'FaVoRRelocalizer', 'GlobalRetrieval', 'kmeans',
+    'FeatureTracker', 'TrackSet', 'check_frame', 'mutual_nn_match', 'BatchedLandmarkTrainer',
+    'PerLandmarkTrainer', 'TrainingRays', 'build_training_rays', 'LandmarkTriangulator',
+    'triangulate_dlt'
+]

@@ -1,0 +1,105 @@
+"""Building a FaVoR landmark map from a posed RGB(-D) sequence.
+
+``tracking -> triangulation -> batched voxel training -> PSNR filter / cap``,
+plus the retrieval database of the training images, all saved in one
+:class:`~.landmark_map.LandmarkMap` file.
+"""
+import time
+from typing import Dict, Iterable, Optional
+
+import torch
+
+from ...registry import MODELS, TASK_UTILS
+from .feature_extractor import DenseFeatureExtractor
+from .landmark_map import LandmarkMap
+from .retrieval import GlobalRetrieval
+from .tracker import FeatureTracker
+from .triangulator import LandmarkTriangulator
+from .trainer import BatchedLandmarkTrainer
+
+__all__ = ['build_landmark_map']
+
+
+def _build(cfg, registry, default_cls, **extra):
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, dict):
+        return cfg
+    cfg = dict(cfg)
+    if 'type' in cfg:
+        cfg.update(extra)
+        return registry.build(cfg)
+    return default_cls(**cfg, **extra)
+
+
+def build_landmark_map(frames: Iterable[Dict], extractor=None, tracker: Optional[Dict] = None,
+                       triangulator: Optional[Dict] = None, trainer: Optional[Dict] = None,
+                       retrieval: Optional[Dict] = None, num_frames: Optional[int] = None,
+                       show_progress: bool = True, log=print) -> LandmarkMap:
+    """Track, triangulate and train a landmark map.
+
+    Args:
+        frames (Iterable[dict]): posed frames (``image`` (H, W, 3) uint8 RGB,
+            ``K`` (3, 3), ``T_c2w`` (4, 4) camera-to-world, optional ``depth``
+            (H, W) metres / ``K_depth``, ``name``), in sequence order.
+        extractor (dict | DenseFeatureExtractor, optional): feature extractor (config).
+        tracker, triangulator, trainer, retrieval (dict, optional): options of
+            :class:`FeatureTracker`, :class:`LandmarkTriangulator`,
+            :class:`BatchedLandmarkTrainer`, :class:`GlobalRetrieval` (a ``type``
+            key builds another registered class).
+        num_frames (int, optional): length for the progress bar.
+        show_progress (bool): tqdm bars of every stage.
+        log (callable): receives one line per stage summary.
+
+    Returns:
+        LandmarkMap: the trained landmarks with the retrieval database.
+
+    Raises:
+        ValueError: bad frames (see :func:`~.tracker.check_frame`), too few tracks
+            to triangulate, or no landmark passing the PSNR filter (the message
+            says which stage left nothing).
+    """
+    if extractor is None or isinstance(extractor, dict):
+        extractor = _build(extractor, MODELS, DenseFeatureExtractor)
+    trk = FeatureTracker(extractor, **{'show_progress': show_progress, **(tracker or {})})
+    tri = _build({'show_progress': show_progress, **(triangulator or {})}, TASK_UTILS,
+                 LandmarkTriangulator)
+    trn = _build({'show_progress': show_progress, **(trainer or {})}, TASK_UTILS,
+                 BatchedLandmarkTrainer)
+    t0 = time.time()
+    tracks = trk.run(frames, num_frames=num_frames)
+    log(f'[favor] tracking: {tracks.num_frames} frames, {tracks.num_tracks} tracks of length >= '
+        f'{trk.conf["min_track_length"]} ({time.time() - t0:.1f}s)')
+    if tracks.num_frames < 2:
+        raise ValueError(f'too few frames: mapping needs at least 2 posed frames, got '
+                         f'{tracks.num_frames}')
+    if tracks.num_tracks == 0:
+        raise ValueError(f'too few tracks: no track reached {trk.conf["min_track_length"]} '
+                         'observations (frames too far apart, too little texture, or '
+                         'min_track_length too high)')
+    t0 = time.time()
+    tri_out = tri(tracks)
+    stats = tri_out['stats']
+    log(f'[favor] triangulation: {stats} ({time.time() - t0:.1f}s)')
+    if tri_out['points'].shape[0] == 0:
+        raise ValueError(f'too few tracks: none could be triangulated ({stats})')
+    t0 = time.time()
+    res = trn(tri_out['tracks'], tri_out['points'], tri_out['box_min'], tri_out['box_max'])
+    psnr_all = res['psnr_all']
+    trained = int(torch.isfinite(psnr_all).sum())
+    log(f'[favor] training: {trained} landmarks trained, {len(res["centers"])} kept with PSNR >= '
+        f'{trn.conf["psnr_threshold"]} dB (cap {trn.conf["max_landmarks"]}), median PSNR '
+        f'{float(psnr_all[torch.isfinite(psnr_all)].median()) if trained else float("nan"):.2f} dB '
+        f'({time.time() - t0:.1f}s)')
+    if len(res['centers']) == 0:
+        raise ValueError(f'no landmark reached PSNR >= {trn.conf["psnr_threshold"]} dB '
+                         f'(best {float(psnr_all.nan_to_num(-1).max()):.2f} dB): train longer or '
+                         'lower psnr_threshold')
+    ret = _build(retrieval, TASK_UTILS, GlobalRetrieval)
+    ret.build(tracks.retrieval_descriptors, tracks.poses, tracks.frame_names)
+    return LandmarkMap(res['centers'], res['box_min'], res['box_max'], res['density'],
+                       res['features'], extractor.feature_type, trn.conf['step_ratio'],
+                       trn.conf['density_shift'], trn.conf['bg'], psnr=res['psnr'],
+                       num_obs=res['num_obs'], retrieval=ret.state_dict(),
+                       extra=dict(patch_half=tracks.patch_half, triangulation=stats,
+                                  frames=tracks.num_frames))

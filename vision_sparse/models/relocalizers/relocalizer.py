@@ -1,0 +1,294 @@
+"""FaVoR relocalization: render landmark descriptors, match, PnP, iterate.
+
+From an initial pose (the nearest training image by global retrieval), each
+iteration projects the landmark centres, renders one descriptor per visible
+landmark along the ray through its centre, matches them to the query's
+keypoint descriptors (mutual nearest neighbour, cosine >= ``match_threshold``)
+and solves P3P LO-RANSAC (``poselib``); the last iteration also refines the
+pose (bundle adjustment on the inliers). The pose of each iteration starts the
+next one, so more landmarks come into view as the estimate improves.
+
+A query is *not localized* (``success=False`` with a ``reason``) when no
+landmark projects into the image, fewer than 4 matches are found or RANSAC
+keeps 3 inliers or fewer; iterations after a failure are not run (the metric
+counts them as infinite error, as the official evaluation does), and the
+last successful pose is returned.
+
+Poses are camera-to-world ``T_c2w`` (4, 4), metres.
+"""
+import os
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from ...registry import DATASETS, MODELS
+from .feature_extractor import DenseFeatureExtractor, image_to_tensor
+from .landmark_map import LandmarkMap
+from .mapping import build_landmark_map
+from .retrieval import GlobalRetrieval
+from .tracker import mutual_nn_match
+
+__all__ = ['FaVoRRelocalizer']
+
+
+@MODELS.register_module()
+class FaVoRRelocalizer(BaseModel):
+    """Camera relocalization against a FaVoR landmark map.
+
+    Args:
+        extractor (dict | DenseFeatureExtractor, optional): feature extractor
+            (must be the one the map was built with: checked on load).
+        map_path (str, optional): landmark map file.
+        mapping (dict, optional): how to build the map when ``map_path`` does not
+            exist: ``dataset`` (a dataset config, e.g. ``RelocalizationDataset``
+            with ``split='train'``) and optional ``tracker``, ``triangulator``,
+            ``trainer``, ``retrieval`` option dicts (see :func:`build_landmark_map`).
+            The built map is saved to ``map_path``.
+        data_preprocessor (dict, optional): mmengine data preprocessor.
+        init_cfg (dict, optional): unused (no learned weights).
+        **conf: overrides of :attr:`default_conf`:
+
+            * ``num_iterations`` (int): render-match-PnP iterations (3).
+            * ``match_threshold`` (float): minimum cosine of a match (0.7-0.8).
+            * ``reprojection_error`` (float): RANSAC inlier threshold, pixels.
+            * ``min_inliers`` (int): fewer inliers = not localized (FaVoR: <= 3 fails).
+            * ``refine_iterations`` (int): bundle-adjustment iterations on the last round.
+            * ``ransac_min_iterations`` / ``ransac_max_iterations`` (int).
+            * ``border`` (float): landmarks projecting closer to the edge are skipped, px.
+            * ``min_depth`` (float): landmarks closer than this are skipped, metres.
+            * ``max_landmarks`` (int): keep the best-PSNR landmarks on load (0 = all).
+            * ``retrieval_keypoints`` (int): query descriptors used for retrieval.
+            * ``seed`` (int): RANSAC seed.
+            * ``show_progress`` (bool): progress bars while building a map.
+    """
+
+    default_conf = dict(
+        num_iterations=3,
+        match_threshold=0.7,
+        reprojection_error=5.0,
+        min_inliers=4,
+        refine_iterations=100,
+        ransac_min_iterations=100,
+        ransac_max_iterations=10000,
+        border=5.0,
+        min_depth=0.05,
+        max_landmarks=0,
+        retrieval_keypoints=512,
+        seed=0,
+        show_progress=True,
+    )
+
+    def __init__(self, extractor=None, map_path: Optional[str] = None,
+                 mapping: Optional[Dict] = None, data_preprocessor: Optional[Dict] = None,
+                 init_cfg: Optional[Dict] = None, **conf):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        unknown = set(conf) - set(self.default_conf)
+        if unknown:
+            raise ValueError(f'unknown FaVoRRelocalizer options {sorted(unknown)}; '
+                             f'valid: {sorted(self.default_conf)}')
+        self.conf = {**self.default_conf, **conf}
+        if self.conf['num_iterations'] < 1:
+            raise ValueError(f"num_iterations must be >= 1, got {self.conf['num_iterations']}")
+        if not 0.0 <= self.conf['match_threshold'] <= 1.0:
+            raise ValueError('match_threshold must be in [0, 1], got '
+                             f"{self.conf['match_threshold']}")
+        if extractor is None:
+            extractor = dict(type='DenseFeatureExtractor')
+        if isinstance(extractor, dict):
+            extractor = MODELS.build(extractor) if 'type' in extractor else \
+                DenseFeatureExtractor(**extractor)
+        self.extractor = extractor
+        self.map_path = map_path
+        self.mapping = mapping
+        self.landmark_map: Optional[LandmarkMap] = None
+        self.retrieval: Optional[GlobalRetrieval] = None
+
+    # ------------------------------------------------------------------ the map
+    def set_map(self, landmark_map: LandmarkMap) -> None:
+        """Use a map (checked against the extractor's descriptor size and type)."""
+        if landmark_map.descriptor_dim != self.extractor.descriptor_dim or \
+                landmark_map.feature_type != self.extractor.feature_type:
+            raise ValueError(f'the landmark map has {landmark_map.descriptor_dim}-d '
+                             f'{landmark_map.feature_type!r} descriptors but the extractor gives '
+                             f'{self.extractor.descriptor_dim}-d {self.extractor.feature_type!r}')
+        n = self.conf['max_landmarks']
+        if n and len(landmark_map) > n:
+            order = torch.argsort(landmark_map.psnr.nan_to_num(-1e9), descending=True)[:n]
+            landmark_map = landmark_map.select(order)
+        self.landmark_map = landmark_map
+        self.retrieval = (GlobalRetrieval.from_state_dict(landmark_map.retrieval)
+                          if landmark_map.retrieval is not None else None)
+
+    def ensure_map(self) -> LandmarkMap:
+        """Load ``map_path``, or build it from ``mapping`` (and save it) if missing.
+
+        Raises:
+            FileNotFoundError: no map file and nothing to build it from.
+            ValueError: the file holds another descriptor size / feature type.
+        """
+        if self.landmark_map is not None:
+            return self.landmark_map
+        if self.map_path is not None and os.path.isfile(self.map_path):
+            self.set_map(LandmarkMap.load(self.map_path, self.extractor.descriptor_dim,
+                                          self.extractor.feature_type))
+            return self.landmark_map
+        if self.mapping is None:
+            raise FileNotFoundError(f'landmark map {self.map_path} does not exist and no `mapping` '
+                                    'is configured: run tools/favor_build_map.py first')
+        cfg = dict(self.mapping)
+        dataset = cfg.pop('dataset')
+        if isinstance(dataset, dict):
+            dataset = DATASETS.build(dataset)
+        frames = dataset.frames() if hasattr(dataset, 'frames') else iter(dataset)
+        lmap = build_landmark_map(frames, self.extractor, num_frames=len(dataset),
+                                  show_progress=self.conf['show_progress'], **cfg)
+        if self.map_path is not None:
+            lmap.save(self.map_path)
+        self.set_map(lmap)
+        return self.landmark_map
+
+    # ------------------------------------------------------------------ one query
+    def _pnp(self, pts2d: np.ndarray, pts3d: np.ndarray, K: np.ndarray, size, refine: bool):
+        import poselib
+        camera = dict(model='PINHOLE', width=int(size[0]), height=int(size[1]),
+                      params=[float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])])
+        ransac = dict(max_reproj_error=float(self.conf['reprojection_error']),
+                      min_iterations=int(self.conf['ransac_min_iterations']),
+                      max_iterations=int(self.conf['ransac_max_iterations']),
+                      seed=int(self.conf['seed']))
+        bundle = dict(max_iterations=int(self.conf['refine_iterations']) if refine else 0)
+        pose, info = poselib.estimate_absolute_pose(np.ascontiguousarray(pts2d, np.float64),
+                                                    np.ascontiguousarray(pts3d, np.float64),
+                                                    camera, ransac, bundle)
+        T_w2c = np.eye(4)
+        T_w2c[:3] = pose.Rt
+        return np.linalg.inv(T_w2c), np.asarray(info['inliers'], bool)
+
+    @torch.no_grad()
+    def relocalize(self, image: Union[np.ndarray, Tensor], K: np.ndarray,
+                   T_init: Optional[np.ndarray] = None) -> Dict:
+        """Estimate the camera-to-world pose of one query image.
+
+        Args:
+            image (np.ndarray | Tensor): (H, W, 3) uint8 RGB or (3, H, W) tensor.
+            K (np.ndarray): (3, 3) intrinsics of the query.
+            T_init (np.ndarray, optional): (4, 4) initial camera-to-world pose;
+                default: the nearest training image by retrieval.
+
+        Returns:
+            dict:
+                * ``success`` (bool), ``reason`` (str, empty on success).
+                * ``T_c2w`` (np.ndarray | None): (4, 4) last successful pose.
+                * ``T_init`` (np.ndarray): (4, 4) initial pose; ``init_name`` (str).
+                * ``iterations`` (list[dict]): per completed iteration ``T_c2w``,
+                  ``num_visible``, ``num_matches``, ``num_inliers``.
+                * ``iteration_poses`` (list): ``num_iterations`` entries, a (4, 4)
+                  pose or None for iterations that failed or did not run.
+                * ``matches`` (dict): of the last completed iteration: ``keypoints``
+                  (N, 2) query pixels, ``landmarks`` (N, 3) world points,
+                  ``landmark_ids`` (N,), ``inliers`` (N,) bool.
+                * ``num_keypoints`` (int).
+        """
+        lmap = self.ensure_map()
+        c = self.conf
+        K = np.asarray(K, np.float64)
+        if K.shape != (3, 3) or K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise ValueError(f'K must be a (3, 3) intrinsic matrix with positive focal lengths, '
+                             f'got {K.tolist()}')
+        img = image_to_tensor(image)
+        size = (int(img.shape[2]), int(img.shape[1]))
+        feats = self.extractor(dict(image=img))
+        kpts, desc = feats['keypoints'], feats['descriptors']
+        init_name = ''
+        if T_init is None:
+            if self.retrieval is None:
+                raise ValueError('no initial pose given and the map has no retrieval database')
+            top = self.retrieval.query(desc[:c['retrieval_keypoints']], top_k=1)
+            T_init, init_name = top['poses'][0].numpy(), top['names'][0]
+        T_init = np.asarray(T_init, np.float64)
+        if T_init.shape != (4, 4):
+            raise ValueError(f'T_init must have shape (4, 4), got {T_init.shape}')
+        out = dict(success=False, reason='', T_c2w=None, T_init=T_init, init_name=init_name,
+                   iterations=[], iteration_poses=[None] * c['num_iterations'],
+                   matches=dict(keypoints=np.zeros((0, 2)), landmarks=np.zeros((0, 3)),
+                                landmark_ids=np.zeros(0, np.int64), inliers=np.zeros(0, bool)),
+                   num_keypoints=int(kpts.shape[0]))
+        if len(lmap) == 0:
+            out['reason'] = 'the landmark map is empty'
+            return out
+        if kpts.shape[0] < 4:
+            out['reason'] = f'only {kpts.shape[0]} keypoints in the query image'
+            return out
+        T = T_init
+        for it in range(c['num_iterations']):
+            view = lmap.render_view(T, K, size, border=c['border'], min_depth=c['min_depth'])
+            n_vis = int(view['landmark_ids'].numel())
+            if n_vis == 0:
+                out['reason'] = f'iteration {it + 1}: no landmark projects into the image'
+                break
+            m = mutual_nn_match(view['descriptors'], desc, c['match_threshold'])
+            if m.shape[0] < 4:
+                out['reason'] = (f'iteration {it + 1}: {m.shape[0]} matches (need >= 4) among '
+                                 f'{n_vis} visible landmarks')
+                break
+            li, ki = m[:, 0].long(), m[:, 1].long()
+            ids = view['landmark_ids'][li]
+            pts3d = lmap.centers[ids].numpy()
+            pts2d = kpts[ki].double().numpy()
+            T_new, inl = self._pnp(pts2d, pts3d, K, size, refine=it == c['num_iterations'] - 1)
+            n_inl = int(inl.sum())
+            if n_inl < c['min_inliers'] or not np.isfinite(T_new).all():
+                out['reason'] = (f'iteration {it + 1}: {n_inl} PnP inliers (need >= '
+                                 f'{c["min_inliers"]}) of {m.shape[0]} matches')
+                break
+            T = T_new
+            out['iterations'].append(dict(T_c2w=T, num_visible=n_vis, num_matches=int(m.shape[0]),
+                                          num_inliers=n_inl))
+            out['iteration_poses'][it] = T
+            out['matches'] = dict(keypoints=pts2d, landmarks=pts3d, landmark_ids=ids.numpy(),
+                                  inliers=inl)
+        if out['iterations']:
+            out['success'] = True
+            out['T_c2w'] = out['iterations'][-1]['T_c2w']
+        return out
+
+    # ------------------------------------------------------------------ mmengine API
+    def forward(self, inputs: Union[Tensor, Sequence[Tensor]], data_samples: Optional[List] = None,
+                mode: str = 'predict') -> List[Dict]:
+        """Relocalize a batch (mmengine ``BaseModel`` interface).
+
+        Args:
+            inputs (Tensor | list[Tensor]): (B, 3, H, W) or B tensors (3, H, W), uint8 RGB.
+            data_samples (list[dict] | dict[str, list]): per image ``K`` (3, 3) and
+                optionally the ground truth ``T_c2w`` and ``name`` (a dict of lists, as
+                ``pseudo_collate`` makes it, is accepted too).
+            mode (str): ``'predict'`` or ``'tensor'`` (the same); FaVoR has no
+                ``'loss'`` (maps are built by ``tools/favor_build_map.py``).
+
+        Returns:
+            list[dict]: :meth:`relocalize` outputs plus ``gt_T_c2w`` and ``name``.
+        """
+        if mode == 'loss':
+            raise ValueError("FaVoRRelocalizer has no 'loss' mode: build the landmark map with "
+                             'tools/favor_build_map.py (or the `mapping` option)')
+        if mode not in ('predict', 'tensor'):
+            raise ValueError(f"mode must be 'predict' or 'tensor', got {mode!r}")
+        images = list(inputs) if not isinstance(inputs, Tensor) or inputs.dim() == 4 else [inputs]
+        if isinstance(data_samples, dict):  # mmengine's pseudo_collate gives a dict of lists
+            keys = list(data_samples)
+            data_samples = [{k: data_samples[k][i] for k in keys} for i in range(len(images))]
+        if data_samples is None or len(data_samples) != len(images):
+            raise ValueError('data_samples must give K (3, 3) for every input image')
+        results = []
+        for img, ds in zip(images, data_samples):
+            if ds.get('K') is None:
+                raise ValueError(f"data sample {ds.get('name', '')!r} has no intrinsics K")
+            res = self.relocalize(img, np.asarray(ds['K']))
+            gt = ds.get('T_c2w')
+            res['gt_T_c2w'] = None if gt is None else np.asarray(gt, np.float64)
+            res['name'] = ds.get('name', '')
+            results.append(res)
+        return results
