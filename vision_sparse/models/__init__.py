@@ -1,5 +1,6 @@
 """Models: point matchers, area matchers, relocalizers, layers, losses."""
-from . import layers, losses, matchers, relocalizers  # noqa: F401
+from . import area_matchers, layers, losses, matchers, relocalizers  # noqa: F401
+from .area_matchers import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .matchers import *  # noqa: F401,F403

@@ -1,4 +1,6 @@
 """Pure evaluation functions (numpy in, numbers out)."""
+from .area_metrics import (area_matching_precision, area_metrics, area_overlap_ratios,
+                           warp_box_depth, warp_box_homography)
 from .homography import (estimate_homography, homography_accuracy, homography_auc,
                          homography_corner_error, homography_reprojection_error,
                          warp_points_homography)
@@ -8,6 +10,8 @@ from .pose import (epipolar_precision, error_auc, estimate_relative_pose, pose_a
                    relative_pose_error, symmetric_epipolar_distance)
 
 __all__ = [
+    'area_matching_precision', 'area_metrics', 'area_overlap_ratios', 'warp_box_depth',
+    'warp_box_homography',
     'absolute_pose_error', 'relocalization_errors', 'relocalization_recall',
     'summarize_relocalization',
     'estimate_relative_pose', 'relative_pose_error', 'pose_error', 'error_auc', 'pose_auc',

@@ -1,0 +1,122 @@
+"""A2PMMatcher end to end on homography pairs, the evaluation model, and bad inputs."""
+import numpy as np
+import pytest
+
+from vision_sparse.models.area_matchers import A2PMEvalModel, A2PMMatcher
+from vision_sparse.models.matchers import SIFTMatcher
+from vision_sparse.registry import MODELS
+from vision_sparse.testing import shared_data_root
+from vision_sparse.testing.synthetic_pairs import (make_homography_pair, procedural_texture,
+                                                   sample_photo)
+
+no_data = pytest.mark.skipif(shared_data_root() is None,
+                             reason='shared sample data (../shared/data) not available')
+
+
+def _project(H, k):
+    p = np.concatenate([k, np.ones((len(k), 1))], 1) @ H.T
+    return p[:, :2] / p[:, 2:]
+
+
+@pytest.fixture(scope='module')
+def sift():
+    return SIFTMatcher()
+
+
+def _check_matches(out, H, max_matches):
+    k0, k1 = out['kpts0'], out['kpts1']
+    assert k0.dtype == np.float32 and k0.shape == k1.shape and k0.shape[1] == 2
+    assert out['scores'].shape == (len(k0),) and len(k0) <= max_matches
+    err = np.linalg.norm(_project(H, k0.astype(float)) - k1, axis=1)
+    assert (err < 3.0).mean() > 0.9, np.percentile(err, [50, 90])
+    for k in (k0, k1):  # 3 px NMS
+        d = np.linalg.norm(k[:, None] - k[None], axis=-1) + 1e3 * np.eye(len(k))
+        assert d.min() >= 3.0
+
+
+@no_data
+def test_a2pm_dmesa_on_warped_photo_any_size(sift):
+    img = sample_photo(2, max_side=600)[:380, :560]  # not 4:3
+    pair = make_homography_pair(img, seed=11, max_rotation_deg=10, scale_range=(0.9, 1.1),
+                                perspective=0.05, max_translation=0.05)
+    m = MODELS.build(dict(type='A2PMMatcher',
+                          point_matcher=dict(type='SIFTMatcher', resize_max=320),
+                          area_matcher=dict(type='DMESA'), crop_size=320, max_matches=400))
+    out = m(pair['image0'], pair['image1'])
+    assert 'reason' not in out, out.get('reason')
+    assert out['area_kept'].any() and out['areas0'].shape == out['areas1'].shape
+    assert len(out['area_scores']) == len(out['areas0'])
+    assert (out['from_area'] >= 0).any()
+    _check_matches(out, pair['H_0to1'], 400)
+    assert set(out['timings']) >= {'areas', 'area_matching', 'point_matching', 'fusion', 'total'}
+    assert 'R' not in out  # no intrinsics, no pose
+
+
+def test_a2pm_mesa_with_intrinsics_on_texture(sift):
+    img = procedural_texture((320, 240), seed=8)
+    pair = make_homography_pair(img, seed=2, max_rotation_deg=8, scale_range=(0.95, 1.05),
+                                perspective=0.03, max_translation=0.04)
+    K = np.array([[300.0, 0, 160], [0, 300, 120], [0, 0, 1]])
+    m = A2PMMatcher(SIFTMatcher(resize_max=256), area_matcher=dict(type='MESA', crop_size=96),
+                    coarse_matcher=SIFTMatcher(resize_max=96), crop_size=256,
+                    area_source=dict(type='SegmentationAreaSource', max_side=160))
+    out = m.match(pair['image0'], pair['image1'], K0=K, K1=K)
+    assert out['num_area_matcher_calls'] > 0
+    _check_matches(out, pair['H_0to1'], 5000)
+    if out['R'] is not None:
+        np.testing.assert_allclose(out['R'] @ out['R'].T, np.eye(3), atol=1e-6)
+        assert np.linalg.norm(out['t']) == pytest.approx(1.0) and out['num_inliers'] > 0
+
+
+def test_a2pm_bad_inputs_and_empty_results(sift):
+    m = A2PMMatcher(sift, area_matcher='dmesa')
+    img = procedural_texture((160, 120), seed=1)
+    K = np.array([[100.0, 0, 80], [0, 100, 60], [0, 0, 1]])
+    with pytest.raises(ValueError, match='image0'):
+        m(None, img)
+    with pytest.raises(ValueError, match='image1'):
+        m(img, np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(ValueError, match='uint8'):
+        m(img, img.astype(np.float32))
+    with pytest.raises(ValueError, match='K0'):
+        m(img, img, K0=np.eye(2), K1=K)
+    with pytest.raises(ValueError, match='focal'):
+        m(img, img, K0=-K, K1=K)
+    with pytest.raises(ValueError, match='both'):
+        m(img, img, K0=K)
+    with pytest.raises(ValueError, match='area_matcher'):
+        A2PMMatcher(sift, area_matcher='graphcut')
+    with pytest.raises(ValueError, match='point_matcher'):
+        A2PMMatcher(None)
+    with pytest.raises(ValueError, match='unknown'):
+        A2PMMatcher(sift, crop=3)
+    flat = np.full((120, 160, 3), 100, np.uint8)  # no texture: nothing to match
+    out = m(flat, flat, K0=K, K1=K)
+    assert len(out['kpts0']) == 0 and 'reason' in out
+    assert out['R'] is None and out['num_inliers'] == 0
+
+
+@no_data
+def test_eval_model_on_scannet_sample(sift):
+    from vision_sparse.datasets.matching_pairs import ScanNetPairsDataset
+    root = shared_data_root() / 'matching' / 'scannet_pairs'
+    ds = ScanNetPairsDataset(str(root), 'scannet_sample_pairs_with_gt.txt',
+                             'scannet_sample_images', resize=None, max_pairs=1)
+    model = A2PMEvalModel(point_matcher=dict(type='SIFTMatcher'),
+                          dmesa=dict(coarse_matcher=dict(type='SIFTMatcher', ratio=0.9)),
+                          methods=('matcher', 'dmesa'), method_prefix='sift_',
+                          eval_size=(640, 480))
+    item = ds[0]
+    res = model.test_step({k: [v] for k, v in item.items()})
+    assert [r['method'] for r in res] == ['sift_matcher', 'sift_dmesa']
+    sx = 640 / item['image0'].shape[1]
+    for r in res:
+        assert 'image0' not in r
+        np.testing.assert_allclose(r['K0'][0, 0], item['K0'][0, 0] * sx)
+        assert list(r['image_size0']) == [640, 480]
+        if len(r['kpts0']):
+            assert r['kpts0'][:, 0].max() < 640 and r['kpts1'][:, 1].max() < 480
+    with pytest.raises(ValueError, match='methods'):
+        A2PMEvalModel(point_matcher=dict(type='SIFTMatcher'), methods=('loftr',))
+    with pytest.raises(ValueError, match='predict'):
+        model.forward([item], mode='loss')

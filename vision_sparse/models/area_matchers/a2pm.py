@@ -1,0 +1,271 @@
+"""A2PM: area-to-point matching (areas -> MESA | DMESA -> point matching in
+matched areas -> geometric fusion -> matches and relative pose)."""
+import time
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+from torch import nn
+from tqdm import tqdm
+
+from vision_sparse.registry import MODELS
+from vision_sparse.structures.areas import AreaSet
+
+from .base_area_matcher import BaseAreaMatcher
+from .fusion import fuse_matches, nms_matches
+from .utils import (build_module, check_image, check_intrinsics, crop_resize,
+                    run_point_matcher)
+
+__all__ = ['A2PMMatcher', 'estimate_pose']
+
+AREA_MATCHERS = dict(mesa='MESA', dmesa='DMESA')
+
+
+def estimate_pose(kpts0: np.ndarray, kpts1: np.ndarray, K0: np.ndarray,
+                  K1: np.ndarray, thresh_px: float = 0.5,
+                  conf: float = 0.99999) -> Optional[Dict]:
+    """Relative pose from matches via the project's evaluation function
+    (``vision_sparse.evaluation.functional.pose.estimate_relative_pose``).
+
+    Returns:
+        dict | None: ``R (3, 3)``, ``t (3,)`` unit, ``inliers (N,)`` bool,
+        ``num_inliers``; None when the geometry is degenerate.
+    """
+    from vision_sparse.evaluation.functional.pose import estimate_relative_pose
+    if len(kpts0) < 5:
+        return None
+    return estimate_relative_pose(kpts0, kpts1, K0, K1, thresh_px=thresh_px,
+                                  conf=conf)
+
+
+@MODELS.register_module()
+class A2PMMatcher(nn.Module):
+    """Area-to-point matcher: any point matcher run inside matched areas.
+
+    Args:
+        point_matcher (dict | nn.Module): a ``BaseMatcher`` (config or built),
+            e.g. ``dict(type='SIFTMatcher')``.
+        area_source (dict | object): an area source (``source(image, name) ->
+            AreaSet``); default :class:`SegmentationAreaSource` (SAM-free).
+        area_matcher (str | dict | nn.Module): ``'mesa'``, ``'dmesa'``, a
+            config or a built :class:`BaseAreaMatcher`.
+        coarse_matcher (dict | nn.Module, optional): matcher for area matching;
+            default the point matcher.
+        **conf: overrides of :attr:`default_conf`:
+
+            - ``crop_size`` (int): side of the square crops matched by the point
+              matcher, px (areas are grown to squares, content not stretched).
+            - ``crop_expand`` (float): area boxes are enlarged by this first.
+            - ``alpha``, ``consistency`` (``'mean'`` | ``'median'``),
+              ``thresh_px``, ``ransac_conf``, ``min_area_inliers``,
+              ``collect_factor``, ``nms_radius``, ``max_matches``: fusion
+              (:func:`~vision_sparse.models.area_matchers.fusion.fuse_matches`).
+            - ``pose_thresh_px``, ``pose_conf``: final pose RANSAC.
+            - ``progress`` (bool): tqdm bar over area pairs.
+
+    Call: ``out = matcher(img0, img1, K0=None, K1=None)`` or
+    ``out = matcher(data_dict)`` (see :meth:`forward`).
+    """
+
+    default_conf = dict(
+        crop_size=640,
+        crop_expand=1.2,
+        alpha=3.0,
+        consistency='mean',
+        thresh_px=0.5,
+        ransac_conf=0.99999,
+        min_area_inliers=15,
+        collect_factor=2.0,
+        nms_radius=3.0,
+        max_matches=5000,
+        pose_thresh_px=0.5,
+        pose_conf=0.99999,
+        progress=False,
+    )
+
+    def __init__(self,
+                 point_matcher,
+                 area_source=None,
+                 area_matcher: Union[str, Dict, nn.Module] = 'dmesa',
+                 coarse_matcher=None,
+                 **conf):
+        super().__init__()
+        unknown = set(conf) - set(self.default_conf)
+        if unknown:
+            raise ValueError(f'A2PMMatcher got unknown options {sorted(unknown)};'
+                             f' known: {sorted(self.default_conf)}')
+        self.conf = {**self.default_conf, **conf}
+        if int(self.conf['crop_size']) < 32:
+            raise ValueError(f"crop_size must be >= 32, got {self.conf['crop_size']}")
+        if point_matcher is None:
+            raise ValueError('A2PMMatcher needs a point_matcher (config or module)')
+        self.point_matcher = build_module(point_matcher, name='point_matcher')
+        if area_source is None:
+            area_source = dict(type='SegmentationAreaSource')
+        self.area_source = build_module(area_source, name='area_source')
+        if isinstance(area_matcher, str):
+            if area_matcher not in AREA_MATCHERS:
+                raise ValueError("area_matcher must be 'mesa', 'dmesa', a config"
+                                 f' or a module, got {area_matcher!r}')
+            area_matcher = dict(type=AREA_MATCHERS[area_matcher])
+        self.area_matcher = build_module(area_matcher, name='area_matcher')
+        if not isinstance(self.area_matcher, BaseAreaMatcher):
+            raise ValueError('area_matcher must build a BaseAreaMatcher '
+                             f'(MESA, DMESA), got {type(self.area_matcher).__name__}')
+        coarse = (build_module(coarse_matcher, name='coarse_matcher')
+                  if coarse_matcher is not None else self.point_matcher)
+        if self.area_matcher.coarse_matcher is None:
+            self.area_matcher.set_coarse_matcher(coarse)
+
+    # ------------------------------------------------------------------ API
+    def forward(self, image0: Any, image1: Any = None, K0=None, K1=None,
+                **extra) -> Dict:
+        """Match two images through their matched areas.
+
+        Args:
+            image0: ``(H0, W0, 3)`` uint8 RGB (or grey) - or a dict holding all
+                inputs below (LightGlue-style call).
+            image1: ``(H1, W1, 3)`` uint8 RGB (or grey).
+            K0, K1: ``(3, 3)`` intrinsics of the two images (px), optional.
+            **extra: optional ``name0``/``name1`` (image file names, used by
+                :class:`MaskFileAreaSource`), ``areas0``/``areas1``
+                (:class:`AreaSet`, precomputed areas) and ``full_matches``
+                (``dict(kpts0, kpts1, scores)`` of the point matcher on the full
+                images, to avoid running it again).
+
+        Returns:
+            dict:
+                - ``kpts0`` ``(N, 2)`` / ``kpts1`` ``(N, 2)`` float32: matches
+                  ``(x, y)`` px in each full image; ``scores`` ``(N,)`` in
+                  ``[0, 1]``; ``from_area`` ``(N,)`` int (index of the area pair
+                  a match came from, -1 = full-image match).
+                - ``areas0`` ``(M, 4)`` / ``areas1`` ``(M, 4)``: matched area
+                  boxes xyxy px; ``area_scores`` ``(M,)``; ``area_kept``
+                  ``(M,)`` bool (passed the geometric filter).
+                - ``area_set0``, ``area_set1`` (:class:`AreaSet`): all areas of
+                  each image (before matching).
+                - ``num_area_matcher_calls`` (int), ``timings`` (dict of
+                  seconds: ``areas``, ``area_matching``, ``point_matching``,
+                  ``fusion``, ``pose``, ``total``).
+                - with ``K0`` and ``K1``: ``R`` ``(3, 3)``, ``t`` ``(3,)`` (unit,
+                  ``X1 = R X0 + t``), ``num_inliers`` (None/0 if degenerate).
+                - ``reason`` (str): present when no area pair was usable (the
+                  full-image matches are returned) or nothing matched.
+
+        Raises:
+            ValueError: for unreadable / empty images or malformed intrinsics.
+        """
+        data = dict(image0) if isinstance(image0, dict) else dict(
+            image0=image0, image1=image1, K0=K0, K1=K1, **extra)
+        t_start = time.perf_counter()
+        img0 = check_image(data.get('image0'), 'image0')
+        img1 = check_image(data.get('image1'), 'image1')
+        K0 = check_intrinsics(data.get('K0'), 'K0')
+        K1 = check_intrinsics(data.get('K1'), 'K1')
+        if (K0 is None) != (K1 is None):
+            raise ValueError('give both K0 and K1, or neither')
+        timings: Dict[str, float] = {}
+
+        t = time.perf_counter()
+        full = data.get('full_matches')
+        if full is None:
+            full = run_point_matcher(self.point_matcher, img0, img1)
+        else:
+            full = tuple(np.asarray(full[k], np.float64) for k in
+                         ('kpts0', 'kpts1', 'scores'))
+        timings['point_matching'] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        areas0 = data.get('areas0')
+        areas1 = data.get('areas1')
+        if areas0 is None:
+            areas0 = self.area_source(img0, data.get('name0'))
+        if areas1 is None:
+            areas1 = self.area_source(img1, data.get('name1'))
+        timings['areas'] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        am = self.area_matcher(dict(image0=img0, image1=img1, areas0=areas0,
+                                    areas1=areas1))
+        timings['area_matching'] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        area_matches = self.match_areas(img0, img1, am['boxes0'], am['boxes1'])
+        timings['point_matching'] += time.perf_counter() - t
+
+        t = time.perf_counter()
+        c = self.conf
+        fused = fuse_matches(area_matches, full, K0, K1, c['alpha'],
+                             c['thresh_px'], c['ransac_conf'],
+                             c['min_area_inliers'], c['collect_factor'],
+                             c['nms_radius'], c['max_matches'], c['consistency'])
+        timings['fusion'] = time.perf_counter() - t
+        out = dict(areas0=am['boxes0'], areas1=am['boxes1'],
+                   area_scores=am['scores'], area_kept=fused['area_kept'],
+                   num_area_matcher_calls=int(am['num_matcher_calls']),
+                   area_set0=areas0, area_set1=areas1)
+        if fused['area_kept'].any():
+            kp0, kp1, sc, src = (fused['kpts0'], fused['kpts1'],
+                                 fused['scores'], fused['from_area'])
+        else:
+            reason = am.get('reason') or 'no area pair passed the geometric filter'
+            out['reason'] = f'{reason}; returning the full-image matches'
+            idx = nms_matches(full[0], full[1], full[2], c['nms_radius'],
+                              c['max_matches'])
+            kp0, kp1, sc = full[0][idx], full[1][idx], full[2][idx]
+            src = np.full(len(idx), -1, np.int64)
+            if len(idx) == 0:
+                out['reason'] = f'{reason}; and no full-image matches either'
+        out.update(kpts0=kp0.astype(np.float32), kpts1=kp1.astype(np.float32),
+                   scores=sc.astype(np.float32), from_area=src)
+
+        t = time.perf_counter()
+        if K0 is not None:
+            pose = estimate_pose(out['kpts0'].astype(np.float64),
+                                 out['kpts1'].astype(np.float64), K0, K1,
+                                 c['pose_thresh_px'], c['pose_conf'])
+            if pose is None:
+                out.update(R=None, t=None, num_inliers=0)
+            else:
+                out.update(R=np.asarray(pose['R']), t=np.asarray(pose['t']),
+                           num_inliers=int(pose['num_inliers']))
+        timings['pose'] = time.perf_counter() - t
+        timings['total'] = time.perf_counter() - t_start
+        out['timings'] = timings
+        return out
+
+    def match(self, image0, image1, K0=None, K1=None, **extra) -> Dict:
+        """Same as calling the module (``forward``)."""
+        return self.forward(image0, image1, K0=K0, K1=K1, **extra)
+
+    def match_areas(self, img0: np.ndarray, img1: np.ndarray,
+                    boxes0: np.ndarray, boxes1: np.ndarray) -> List:
+        """Point matches inside every area pair, in full-image px.
+
+        Each box is enlarged by ``crop_expand``, grown to a square (content
+        aspect kept, zero padding outside the image) and resized to
+        ``crop_size``; matches are mapped back with the crop's scale and
+        offset.
+
+        Returns:
+            list: per pair ``(kpts0 (N, 2), kpts1 (N, 2), scores (N,))``.
+        """
+        s = int(self.conf['crop_size'])
+        out = []
+        for b0, b1 in tqdm(list(zip(boxes0, boxes1)), desc='A2PM area pairs',
+                           disable=not self.conf['progress'], leave=False):
+            c0, a0 = crop_resize(img0, b0, (s, s), self.conf['crop_expand'])
+            c1, a1 = crop_resize(img1, b1, (s, s), self.conf['crop_expand'])
+            k0, k1, sc = run_point_matcher(self.point_matcher, c0, c1)
+            k0 = k0 / a0[0] + a0[1:]
+            k1 = k1 / a1[0] + a1[1:]
+            h0, w0 = img0.shape[:2]
+            h1, w1 = img1.shape[:2]
+            ok = ((k0[:, 0] >= 0) & (k0[:, 0] < w0) & (k0[:, 1] >= 0)
+                  & (k0[:, 1] < h0) & (k1[:, 0] >= 0) & (k1[:, 0] < w1)
+                  & (k1[:, 1] >= 0) & (k1[:, 1] < h1))  # not in the padding
+            out.append((k0[ok], k1[ok], sc[ok]))
+        return out
+
+    def compute_areas(self, image, name: Optional[str] = None) -> AreaSet:
+        """Areas of one image with this matcher's area source."""
+        return self.area_source(check_image(image), name)

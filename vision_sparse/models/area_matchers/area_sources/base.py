@@ -1,0 +1,76 @@
+"""The common interface of area sources: ``source(image) -> AreaSet``."""
+from abc import ABCMeta, abstractmethod
+from typing import Dict, Optional
+
+import numpy as np
+
+from vision_sparse.structures.areas import AreaSet
+
+from ..area_cleaning import clean_areas
+from ..utils import check_image, resize_max_side
+
+#: cleaning thresholds of the MESA paper (px / px^2 at 640x480, scaled with the image)
+DEFAULT_CLEAN = dict(tiny_area=900.0, min_area=6000.0, max_aspect=4.0,
+                     merge_dist=100.0, dedup_dist=50.0, top_k=3,
+                     ref_size=(480, 640))
+
+
+class BaseAreaSource(metaclass=ABCMeta):
+    """Segments an image into areas, cleans them and returns an :class:`AreaSet`
+    in the pixels of the input image.
+
+    Subclasses implement :meth:`segment` on the image downscaled so that its
+    longer side is at most ``max_side`` (the official code works at 640x480).
+
+    Args:
+        max_side (int, optional): working resolution (longer side, px); None
+            keeps the input size.
+        clean (dict | None): keyword arguments of
+            :func:`~vision_sparse.models.area_matchers.area_cleaning.clean_areas`
+            merged over :data:`DEFAULT_CLEAN`; None skips cleaning.
+        keep_masks (bool): return masks (``(K, H, W)`` bool at the input size);
+            False returns boxes only (less memory).
+    """
+
+    default_conf: Dict = dict(max_side=640, clean=DEFAULT_CLEAN, keep_masks=True)
+
+    def __init__(self, **conf):
+        unknown = set(conf) - set(self.default_conf)
+        if unknown:
+            raise ValueError(f'{type(self).__name__} got unknown options '
+                             f'{sorted(unknown)}; known: '
+                             f'{sorted(self.default_conf)}')
+        self.conf = {**self.default_conf, **conf}
+        if self.conf['clean'] is not None:
+            self.conf['clean'] = {**DEFAULT_CLEAN, **self.conf['clean']}
+        ms = self.conf['max_side']
+        if ms is not None and int(ms) < 16:
+            raise ValueError(f'max_side must be >= 16 or None, got {ms}')
+
+    @abstractmethod
+    def segment(self, image: np.ndarray, name: Optional[str] = None) -> AreaSet:
+        """Raw areas of ``image`` (``(h, w, 3)`` uint8 RGB at working size)."""
+
+    def __call__(self, image, name: Optional[str] = None) -> AreaSet:
+        """Areas of one image.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` grey).
+            name (str, optional): image file name; used by file-based sources.
+
+        Returns:
+            AreaSet: cleaned areas in pixels of ``image`` (boxes xyxy, scores,
+            ``levels = -1``; masks ``(K, H, W)`` if ``keep_masks``).
+        """
+        img = check_image(image, 'image')
+        h, w = img.shape[:2]
+        small, _ = resize_max_side(img, self.conf['max_side'])
+        raw = self.segment(small, name)
+        if raw.image_size != small.shape[:2]:
+            raw = raw.rescale(small.shape[:2])
+        areas = (clean_areas(raw, **self.conf['clean'])
+                 if self.conf['clean'] is not None else raw)
+        if not self.conf['keep_masks']:
+            areas = AreaSet(areas.boxes, areas.image_size, areas.scores,
+                            areas.levels)
+        return areas.rescale((h, w)) if areas.image_size != (h, w) else areas
