@@ -20,3 +20,7 @@ __all__ = [
     'skew', 'transform_points', 'translation_angle_error_deg',
     'translation_error', 'unproject', 'world_to_camera'
 ]
+
+from .areas import AreaSet  # noqa: E402
+
+__all__ += ['AreaSet']

@@ -96,3 +96,22 @@ def test_through_mmengine_evaluator():
     evaluator.process([_pose_sample('e', s) for s in range(3)], data_batch=None)
     out = evaluator.evaluate(3)
     assert out['e/auc@10'] > 99.9
+
+
+def test_several_methods_per_pair_survive_size_truncation():
+    """A model returning one sample per method and pair (A2PM eval) must report every
+    method although mmengine truncates the collected results to the dataset size."""
+    import numpy as np
+    from vision_sparse.evaluation.metrics import RelativePoseMetric
+    rng = np.random.default_rng(0)
+    K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+    metric = RelativePoseMetric()
+    for _ in range(2):  # two pairs, one batch each, three methods per pair
+        samples = [dict(kpts0=rng.uniform(0, 600, (20, 2)).astype(np.float32),
+                        kpts1=rng.uniform(0, 600, (20, 2)).astype(np.float32),
+                        K0=K, K1=K, T_0to1=np.eye(4), method=m)
+                   for m in ('matcher', 'mesa', 'dmesa')]
+        metric.process(None, samples)
+    out = metric.evaluate(size=2)
+    for m in ('matcher', 'mesa', 'dmesa'):
+        assert any(k.endswith(f'{m}/auc@10') for k in out), (m, sorted(out))

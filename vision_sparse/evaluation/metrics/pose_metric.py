@@ -150,8 +150,10 @@ class RelativePoseMetric(BaseMetric):
             data_batch: the loader batch (unused).
             data_samples (Sequence[dict]): model outputs, one dict per pair.
         """
-        for i, sample in enumerate(data_samples):
-            self.results.append(self.evaluate_sample(sample, i))
+        # One entry per call (not per sample): a model may return several samples per
+        # pair (one per method), and mmengine truncates ``results`` to the dataset size.
+        self.results.append([self.evaluate_sample(sample, i)
+                             for i, sample in enumerate(data_samples)])
 
     def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str, float]:
         """Aggregate per method; also logs a table.
@@ -162,8 +164,11 @@ class RelativePoseMetric(BaseMetric):
         Returns:
             dict[str, float]: see the class docstring.
         """
-        groups: Dict[str, List[dict]] = OrderedDict()
+        flat: List[Dict[str, Any]] = []
         for r in results:
+            flat.extend(r if isinstance(r, list) else [r])
+        groups: Dict[str, List[dict]] = OrderedDict()
+        for r in flat:
             groups.setdefault(r['method'], []).append(r)
         metrics: Dict[str, float] = OrderedDict()
         header = ['method', 'pairs']
