@@ -29,8 +29,10 @@ model = dict(
     point_matcher=point_matcher,
     area_source=dict(type='SegmentationAreaSource', method='felzenszwalb'),
     # MESA scores every pair of area crops with a coarse matcher: small crops
-    # keep it affordable on a CPU (the official code uses 480x480 on a GPU).
-    mesa=dict(coarse_matcher=dict(type='LightGlueMatcher', features='aliked', resize_max=256),
+    # keep it affordable on a CPU (the official code uses 480x480 on a GPU);
+    # one thread is fastest for such small inputs.
+    mesa=dict(coarse_matcher=dict(type='LightGlueMatcher', features='aliked', resize_max=256,
+                                  num_threads=1),
               crop_size=256, match_level=3),
     # DMESA: its coarse matcher is the point matcher, run on the whole pair
     # (one call + one reverse call for EM).
