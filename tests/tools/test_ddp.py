@@ -10,8 +10,17 @@ from ..conftest import run_py
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                     reason='torch.distributed with gloo is not available')
+def _free_port() -> int:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def test_two_process_gloo_training(tmp_path, repo_root):
-    run_py(['-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29517',
+    # a free port, so that parallel test runs on one machine do not collide
+    run_py(['-m', 'torch.distributed.run', '--nproc_per_node=2',
+            f'--master_port={_free_port()}', '--master_addr=127.0.0.1',
             str(repo_root / 'tests/tools/ddp_worker.py'), str(tmp_path)], timeout=600)
     infos = [json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1)]
     assert [i['rank'] for i in infos] == [0, 1]
