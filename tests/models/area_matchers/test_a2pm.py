@@ -66,6 +66,14 @@ def test_a2pm_mesa_with_intrinsics_on_texture(sift):
     if out['R'] is not None:
         np.testing.assert_allclose(out['R'] @ out['R'].T, np.eye(3), atol=1e-6)
         assert np.linalg.norm(out['t']) == pytest.approx(1.0) and out['num_inliers'] > 0
+    # precomputed areas and area matches (another point matcher, same area pairs)
+    am = dict(boxes0=out['areas0'], boxes1=out['areas1'], scores=out['area_scores'])
+    again = m.match(pair['image0'], pair['image1'], K0=K, K1=K, areas0=out['area_set0'],
+                    areas1=out['area_set1'], area_matches=am)
+    np.testing.assert_array_equal(again['kpts0'], out['kpts0'])
+    assert again['num_area_matcher_calls'] == 0
+    with pytest.raises(ValueError, match='area_matches'):
+        m.match(pair['image0'], pair['image1'], area_matches=dict(boxes0=am['boxes0']))
 
 
 def test_a2pm_bad_inputs_and_empty_results(sift):

@@ -122,3 +122,19 @@ def test_merge_area_pairs_fuses_repeats():
     np.testing.assert_allclose(m0[0], [0, 0, 100, 102])
     np.testing.assert_allclose(m1[0], [10, 10, 600, 600])
     np.testing.assert_allclose(s, [0.9, 0.4])
+
+
+def test_mesa_cached_features_give_the_official_activity_map():
+    """Features per crop once (cache_features) == one matcher call per crop pair."""
+    img = procedural_texture((360, 270), seed=11)
+    pair, a0, a1 = _pair(img, seed=2)
+    data = dict(image0=pair['image0'], image1=pair['image1'], areas0=a0, areas1=a1)
+    outs = []
+    for cache in (True, False):
+        mesa = MESA(coarse_matcher=SIFTMatcher(ratio=0.9, resize_max=96), crop_size=96,
+                    cache_features=cache)
+        outs.append(mesa(data))
+    assert outs[0]['num_matcher_calls'] == outs[1]['num_matcher_calls'] > 0
+    assert outs[0]['activity'].max() == 1
+    np.testing.assert_array_equal(outs[0]['activity'], outs[1]['activity'])
+    np.testing.assert_array_equal(outs[0]['boxes1'], outs[1]['boxes1'])

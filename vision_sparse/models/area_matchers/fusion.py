@@ -231,7 +231,11 @@ def fuse_matches(area_matches: Sequence[MatchSet], full: MatchSet,
         (N,)`` int (area index, -1 = full-image match), ``area_kept (M,)``
         bool, ``area_valid (M,)`` bool, ``area_consistency (M,)``,
         ``area_self_sampson (M,)``, ``num_full_collected`` (int).
+
+    OpenCV's RANSAC draws from its global generator; it is re-seeded here
+    (``cv2.setRNGSeed(0)``) so that the same inputs give the same matches.
     """
+    cv2.setRNGSeed(0)
     filt = geometric_area_filter(area_matches, K0, K1, alpha, thresh_px, conf,
                                  min_inliers, statistic)
     kept = np.nonzero(filt['kept'])[0]

@@ -98,6 +98,8 @@ def fit_gmm_em(x, weights, means, covs, max_iters: int = 10,
                     log_likelihood=float('nan'))
     w = w / max(w.sum(), 1e-300)
     eye = np.eye(2) * reg
+    centre = x.mean(0)
+    xc = x - centre  # moments of centred samples: no cancellation at large pixel values
     converged, ll, it = False, float('nan'), 0
     for it in range(1, int(max_iters) + 1):
         # E-step: responsibilities in log space
@@ -112,9 +114,19 @@ def fit_gmm_em(x, weights, means, covs, max_iters: int = 10,
         if not keep.all():
             r, nk, w, m, c = r[:, keep], nk[keep], w[keep], m[keep], c[keep]
         w_new = nk / nk.sum()
-        m_new = (r.T @ x) / nk[:, None]
-        d = x[:, None, :] - m_new[None]  # (M, K, 2)
-        c_new = np.einsum('mk,mki,mkj->kij', r, d, d) / nk[:, None, None] + eye
+        m_new = (r.T @ xc) / nk[:, None]
+        # covariances from the weighted second moments of the centred samples
+        # (E[x x^T] - mu mu^T): three (K, M) x (M,) products instead of an
+        # (M, K, 2, 2) tensor
+        sxx = (r.T @ (xc[:, 0] * xc[:, 0])) / nk
+        sxy = (r.T @ (xc[:, 0] * xc[:, 1])) / nk
+        syy = (r.T @ (xc[:, 1] * xc[:, 1])) / nk
+        c_new = np.empty((len(nk), 2, 2))
+        c_new[:, 0, 0] = sxx - m_new[:, 0] * m_new[:, 0]
+        c_new[:, 0, 1] = c_new[:, 1, 0] = sxy - m_new[:, 0] * m_new[:, 1]
+        c_new[:, 1, 1] = syy - m_new[:, 1] * m_new[:, 1]
+        c_new += eye
+        m_new = m_new + centre
         change = max(np.linalg.norm(w_new - w), np.linalg.norm(m_new - m),
                      np.linalg.norm(c_new - c))
         w, m, c = w_new, m_new, c_new

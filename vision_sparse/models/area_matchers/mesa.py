@@ -79,6 +79,12 @@ class MESA(BaseAreaMatcher):
         level_window (int | None): only node pairs whose levels differ by at
             most this are scored (others count as 0); None scores all pairs
             as the official code does. 1 cuts the matcher calls about in half.
+        cache_features (bool): with a coarse matcher that has per-image
+            features (``supports_extract``: SIFT, XFeat, ALIKED/DISK +
+            LightGlue), extract each crop once and match the cached features
+            per pair - the same activity map as one matcher call per pair
+            (the official protocol, ``False``) at a fraction of the cost.
+            Joint matchers (LoFTR) always use one call per pair.
         progress (bool): tqdm bar over source nodes while scoring.
     """
 
@@ -95,17 +101,18 @@ class MESA(BaseAreaMatcher):
         candidate_energy=0.7,
         iou_merge=0.8,
         level_window=1,
+        cache_features=True,
         progress=False,
     )
 
     # ------------------------------------------------------------ activity
-    def pair_activity(self, img0: np.ndarray, img1: np.ndarray, box0, box1
-                      ) -> float:
-        """``sigma0 * sigma1`` of one crop pair (one coarse matcher call)."""
+    def _crop(self, img: np.ndarray, box) -> np.ndarray:
         s = int(self.conf['crop_size'])
-        c0, _ = crop_resize(img0, box0, (s, s))
-        c1, _ = crop_resize(img1, box1, (s, s))
-        k0, k1, sc = run_point_matcher(self.coarse_matcher, c0, c1)
+        return crop_resize(img, box, (s, s))[0]
+
+    def _activity(self, k0: np.ndarray, k1: np.ndarray, sc: np.ndarray) -> float:
+        """``sigma0 * sigma1`` from the coarse matches of one crop pair."""
+        s = int(self.conf['crop_size'])
         keep = sc > self.conf['min_score']
         r = self.conf['coverage_radius'] * s
         s0 = crop_coverage(k0[keep], s, r)
@@ -114,11 +121,40 @@ class MESA(BaseAreaMatcher):
         s0, s1 = (0.0 if s0 < th else s0), (0.0 if s1 < th else s1)
         return s0 * s1
 
+    def pair_activity(self, img0: np.ndarray, img1: np.ndarray, box0, box1
+                      ) -> float:
+        """``sigma0 * sigma1`` of one crop pair (one coarse matcher call)."""
+        k0, k1, sc = run_point_matcher(self.coarse_matcher, self._crop(img0, box0),
+                                       self._crop(img1, box1))
+        return self._activity(k0, k1, sc)
+
+    def _scorer(self, img0: np.ndarray, img1: np.ndarray, g0: AreaGraph, g1: AreaGraph):
+        """``score(i, j)`` of node pairs; with ``cache_features`` and a matcher
+        that has per-image features, each crop's features are computed once."""
+        m = self.coarse_matcher
+        if not (self.conf['cache_features'] and getattr(m, 'supports_extract', False)):
+            return lambda i, j: self.pair_activity(img0, img1, g0.expanded[i], g1.expanded[j])
+        cache: Dict[Tuple[int, int], Dict] = {}
+
+        def feats(side: int, idx: int) -> Dict:
+            if (side, idx) not in cache:
+                img, g = (img0, g0) if side == 0 else (img1, g1)
+                cache[side, idx] = m.extract(self._crop(img, g.expanded[idx]))
+            return cache[side, idx]
+
+        def score(i: int, j: int) -> float:
+            out = m.match_features(feats(0, i), feats(1, j))
+            return self._activity(np.asarray(out['kpts0'], np.float64),
+                                  np.asarray(out['kpts1'], np.float64),
+                                  np.asarray(out['scores'], np.float64))
+        return score
+
     def activity_map(self, img0: np.ndarray, img1: np.ndarray, g0: AreaGraph,
                      g1: AreaGraph) -> Tuple[np.ndarray, int]:
         """``(N0, N1)`` min-max normalised area similarity and the number of
-        coarse matcher calls. Source nodes are visited from the root down;
+        scored crop pairs. Source nodes are visited from the root down;
         a zero pair prunes next-level children on both sides."""
+        score = self._scorer(img0, img1, g0, g1)
         n0, n1 = len(g0), len(g1)
         act = np.zeros((n0, n1))
         done = np.zeros((n0, n1), bool)
@@ -135,8 +171,7 @@ class MESA(BaseAreaMatcher):
             for j in order1:
                 if done[i, j] or skip[j]:
                     continue
-                act[i, j] = self.pair_activity(img0, img1, g0.expanded[i],
-                                               g1.expanded[j])
+                act[i, j] = score(i, j)
                 calls += 1
                 done[i, j] = scored[i, j] = True
                 if act[i, j] == 0:

@@ -167,7 +167,9 @@ class BaseMatcher(nn.Module):
 
     Subclasses set ``default_conf`` (merged with the keyword arguments; an
     unknown keyword raises ``ValueError``), ``patch_size`` and implement
-    :meth:`_match`, which works on the resized images.
+    either :meth:`_extract` + :meth:`_match_features` (per-image features,
+    which also enables :meth:`extract` / :meth:`match_features`) or
+    :meth:`_match` (joint matchers); both work on the resized images.
 
     Common options (``BaseMatcher.default_conf``):
 
@@ -210,7 +212,11 @@ class BaseMatcher(nn.Module):
     # ------------------------------------------------------------------
     def _match(self, image0: np.ndarray, image1: np.ndarray,
                mask0: Optional[np.ndarray], mask1: Optional[np.ndarray]) -> Dict[str, Any]:
-        """Match two working-size images (implemented by subclasses).
+        """Match two working-size images.
+
+        Detector-descriptor matchers implement :meth:`_extract` and
+        :meth:`_match_features` instead (this default chains them); matchers
+        that look at both images jointly (LoFTR) override this.
 
         Args:
             image0 (np.ndarray): ``(h0, w0)`` or ``(h0, w0, 3)`` uint8.
@@ -222,7 +228,11 @@ class BaseMatcher(nn.Module):
             dict: ``kpts0`` (N, 2), ``kpts1`` (N, 2) in working pixels,
             ``scores`` (N,) in [0, 1]; optionally ``num_keypoints0/1`` (int).
         """
-        raise NotImplementedError
+        if not self.supports_extract:
+            raise NotImplementedError(f'{type(self).__name__} implements neither _match '
+                                      'nor _extract/_match_features')
+        return self._match_features(self._extract(image0, mask0), self._extract(image1, mask1),
+                                    image0.shape[:2], image1.shape[:2])
 
     @torch.inference_mode()
     def forward(self, data: Dict[str, Any]) -> Dict[str, Any]:
@@ -280,12 +290,15 @@ class BaseMatcher(nn.Module):
 
         with torch_threads(self.conf.num_threads):
             pred = self._match(work[0], work[1], wmasks[0], wmasks[1])
+        return self._to_input(pred, [im.shape[:2] for im in images], scales, masks)
 
+    def _to_input(self, pred: Dict[str, Any], shapes, scales, masks) -> Dict[str, Any]:
+        """Map working-size matches back to input pixels, apply the input masks."""
         kpts = []
         for i in (0, 1):
             k = np.asarray(pred[f'kpts{i}'], np.float64).reshape(-1, 2)
             k = (k + 0.5) * scales[i][None] - 0.5
-            h, w = images[i].shape[:2]
+            h, w = shapes[i]
             k[:, 0] = np.clip(k[:, 0], -0.5, w - 0.5)
             k[:, 1] = np.clip(k[:, 1], -0.5, h - 0.5)
             kpts.append(k)
@@ -300,6 +313,78 @@ class BaseMatcher(nn.Module):
         if len(out['scores']) == 0:
             out.setdefault('reason', 'no match passed the matcher\'s tests')
         return out
+
+    # ------------------------------------------------------------------
+    # two-stage use: features of an image once, matched against many others
+    @property
+    def supports_extract(self) -> bool:
+        """Whether :meth:`extract` / :meth:`match_features` are available
+        (detector-descriptor matchers; not dense ones such as LoFTR)."""
+        return type(self)._extract is not BaseMatcher._extract
+
+    def _extract(self, image: np.ndarray, mask: Optional[np.ndarray]) -> Any:
+        """Features of one working-size image (subclasses that support it)."""
+        raise NotImplementedError(f'{type(self).__name__} matches image pairs jointly; '
+                                  'it has no per-image extract()')
+
+    def _match_features(self, feats0: Any, feats1: Any, size0: Tuple[int, int],
+                        size1: Tuple[int, int]) -> Dict[str, Any]:
+        """Match two :meth:`_extract` results; ``size`` = working ``(h, w)``."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def extract(self, image: np.ndarray, mask: Optional[np.ndarray] = None) -> Dict[str, Any]:
+        """Features of one image, to be matched later with :meth:`match_features`.
+
+        ``match_features(extract(a), extract(b))`` returns exactly what
+        ``forward(dict(image0=a, image1=b))`` returns, so callers that match one
+        image against many (MESA's crop pairs) compute each image's features once.
+
+        Args:
+            image (np.ndarray): ``(H, W, 3)`` RGB or ``(H, W)`` gray uint8.
+            mask (np.ndarray, optional): ``(H, W)`` bool keypoint mask.
+
+        Returns:
+            dict: ``feats`` (matcher-specific, None when the image cannot be
+            matched), ``shape`` (input ``(H, W)``), ``work_shape``, ``scale``
+            ``(2,)``, ``mask`` and ``reason`` (when ``feats`` is None).
+
+        Raises:
+            ValueError: for bad images or masks, or a matcher without
+                per-image features (see :attr:`supports_extract`).
+        """
+        if not self.supports_extract:
+            raise ValueError(f'{type(self).__name__} has no per-image extract(); '
+                             'use forward() on image pairs')
+        img = check_image(image, 'image')
+        msk = check_mask(mask, img.shape[:2], 'mask')
+        out = dict(feats=None, shape=img.shape[:2], work_shape=None, scale=np.ones(2),
+                   mask=msk)
+        if img.min() == img.max():
+            return dict(out, reason='image is uniform (no texture to match)')
+        if msk is not None and not msk.any():
+            return dict(out, reason='mask is empty (no pixel may hold a keypoint)')
+        work, scale = resize_long_side(img, self.conf.resize_max)
+        if min(work.shape[:2]) < self.conf.min_size:
+            return dict(out, reason=f'image is too small: working size {work.shape[:2]} has '
+                                    f'a side below min_size={self.conf.min_size}')
+        with torch_threads(self.conf.num_threads):
+            feats = self._extract(work, resize_mask(msk, work.shape[1::-1]))
+        return dict(out, feats=feats, work_shape=work.shape[:2], scale=scale)
+
+    @torch.inference_mode()
+    def match_features(self, feat0: Dict[str, Any], feat1: Dict[str, Any]) -> Dict[str, Any]:
+        """Match two :meth:`extract` results; same output as :meth:`forward`."""
+        for i, f in enumerate((feat0, feat1)):
+            if not isinstance(f, dict) or 'feats' not in f:
+                raise ValueError(f'feat{i} must be the dict returned by extract()')
+            if f['feats'] is None:
+                return empty_matches(f"image{i}: {f.get('reason', 'no features')}")
+        with torch_threads(self.conf.num_threads):
+            pred = self._match_features(feat0['feats'], feat1['feats'], feat0['work_shape'],
+                                        feat1['work_shape'])
+        return self._to_input(pred, [feat0['shape'], feat1['shape']],
+                              [feat0['scale'], feat1['scale']], [feat0['mask'], feat1['mask']])
 
     def match(self, image0: np.ndarray, image1: np.ndarray,
               mask0: Optional[np.ndarray] = None,

@@ -85,21 +85,20 @@ class LightGlueMatcher(BaseMatcher):
         self.extractor.to(self.device).eval()
         self.glue.to(self.device).eval()
 
-    def _features(self, image: np.ndarray, mask: Optional[np.ndarray]) -> Dict[str, torch.Tensor]:
+    def _extract(self, image: np.ndarray, mask: Optional[np.ndarray]) -> Dict[str, torch.Tensor]:
         pred = self.extractor({'image': self.to_tensor(self.to_rgb(image))})
         kpts = pred['keypoints'][0]
         keep = torch.from_numpy(points_in_mask(kpts.cpu().numpy().astype(np.float64), mask))
         keep = keep.to(kpts.device)
         return dict(keypoints=kpts[keep], descriptors=pred['descriptors'][0][keep])
 
-    def _match(self, image0, image1, mask0, mask1) -> Dict[str, Any]:
-        f0, f1 = self._features(image0, mask0), self._features(image1, mask1)
+    def _match_features(self, f0, f1, size0, size1) -> Dict[str, Any]:
         n0, n1 = len(f0['keypoints']), len(f1['keypoints'])
         if n0 == 0 or n1 == 0:
             return dict(kpts0=np.zeros((0, 2)), kpts1=np.zeros((0, 2)), scores=np.zeros(0),
                         num_keypoints0=n0, num_keypoints1=n1)
-        size0 = torch.tensor([image0.shape[1], image0.shape[0]], device=self.device)
-        size1 = torch.tensor([image1.shape[1], image1.shape[0]], device=self.device)
+        size0 = torch.tensor([size0[1], size0[0]], device=self.device)
+        size1 = torch.tensor([size1[1], size1[0]], device=self.device)
         out = self.glue({
             'image0': dict(keypoints=f0['keypoints'][None], descriptors=f0['descriptors'][None],
                            image_size=size0[None]),

@@ -45,7 +45,7 @@ class SIFTMatcher(BaseMatcher):
         self._sift = cv2.SIFT_create(nfeatures=int(self.conf.max_keypoints),
                                      contrastThreshold=float(self.conf.contrast_threshold))
 
-    def _detect(self, image: np.ndarray, mask: Optional[np.ndarray]
+    def _extract(self, image: np.ndarray, mask: Optional[np.ndarray]
                 ) -> Tuple[np.ndarray, np.ndarray]:
         gray = self.to_gray(image)
         cv_mask = None if mask is None else mask.astype(np.uint8) * 255
@@ -72,9 +72,8 @@ class SIFTMatcher(BaseMatcher):
         ratio = dd[:, 0] / np.maximum(dd[:, 1], 1e-12)
         return nn, ratio
 
-    def _match(self, image0, image1, mask0, mask1) -> Dict[str, Any]:
-        xy0, d0 = self._detect(image0, mask0)
-        xy1, d1 = self._detect(image1, mask1)
+    def _match_features(self, f0, f1, size0, size1) -> Dict[str, Any]:
+        (xy0, d0), (xy1, d1) = f0, f1
         n0, n1 = len(xy0), len(xy1)
         if n0 == 0 or n1 == 0:
             return dict(kpts0=np.zeros((0, 2)), kpts1=np.zeros((0, 2)), scores=np.zeros(0),

@@ -65,15 +65,14 @@ class XFeatMatcher(BaseMatcher):
             self.glue.to(self.device)
         self.eval()
 
-    def _features(self, image: np.ndarray, mask: Optional[np.ndarray]) -> Dict[str, torch.Tensor]:
+    def _extract(self, image: np.ndarray, mask: Optional[np.ndarray]) -> Dict[str, torch.Tensor]:
         feats = self.xfeat.detectAndCompute(self.to_tensor(image), top_k=int(self.conf.top_k))[0]
         kpts = feats['keypoints']
         keep = torch.from_numpy(points_in_mask(kpts.cpu().numpy().astype(np.float64), mask))
         keep = keep.to(kpts.device)
         return {k: v[keep] for k, v in feats.items()}
 
-    def _match(self, image0, image1, mask0, mask1) -> Dict[str, Any]:
-        f0, f1 = self._features(image0, mask0), self._features(image1, mask1)
+    def _match_features(self, f0, f1, size0, size1) -> Dict[str, Any]:
         n0, n1 = len(f0['keypoints']), len(f1['keypoints'])
         if n0 == 0 or n1 == 0:
             return dict(kpts0=np.zeros((0, 2)), kpts1=np.zeros((0, 2)), scores=np.zeros(0),
@@ -87,8 +86,8 @@ class XFeatMatcher(BaseMatcher):
             keep = (best10[best01] == idx0) & (cos > float(self.conf.min_cossim))
             i0, i1, scores = idx0[keep], best01[keep], (cos[keep] + 1) / 2
         else:
-            size0 = torch.tensor([image0.shape[1], image0.shape[0]], device=self.device)
-            size1 = torch.tensor([image1.shape[1], image1.shape[0]], device=self.device)
+            size0 = torch.tensor([size0[1], size0[0]], device=self.device)
+            size1 = torch.tensor([size1[1], size1[0]], device=self.device)
             out = self.glue({
                 'image0': dict(keypoints=f0['keypoints'][None], descriptors=f0['descriptors'][None],
                                image_size=size0[None]),
