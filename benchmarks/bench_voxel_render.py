@@ -16,6 +16,8 @@
    frames, 8 queries, median errors after the last iteration.
 5. Relocalization on the 7-Scenes "stairs" samples (``../shared/data``; skipped
    when absent), settings of ``configs/favor/favor_xfeat-g3_100it_7scenes-stairs.py``.
+6. The same samples on an interleaved sanity split (frames 0 and 2 of every
+   sequence map, frame 1 queries: ``..._7scenes-stairs-interleaved.py``).
 
 Prints measured numbers, then one ``TARGET`` line per target; exits 0.
 
@@ -191,6 +193,13 @@ def main():
             try:
                 bench_config('configs/favor/favor_xfeat-g3_100it_7scenes-stairs.py', '5')
             except ValueError as exc:  # e.g. no landmark survives: report, do not crash
+                print(f'    failed: {exc}')
+            print('[6] 7-Scenes stairs samples, interleaved sanity split (frames 0, 2 of every '
+                  'sequence map, frame 1 queries; not the benchmark split):')
+            try:
+                bench_config('configs/favor/favor_xfeat-g3_100it_7scenes-stairs-interleaved.py',
+                             '6')
+            except ValueError as exc:
                 print(f'    failed: {exc}')
         else:
             print('[5] 7-Scenes samples absent: skipped')

@@ -173,3 +173,12 @@ def test_synthetic_dataset():
         on_surface |= ((np.abs(rel @ n) / np.linalg.norm(n) < 1e-4) & (a > -1e-6) & (a < 1 + 1e-6)
                        & (b > -1e-6) & (b < 1 + 1e-6))
     assert on_surface.all()
+
+
+@NO_DATA
+def test_7scenes_frame_ids_select_frames_of_each_sequence():
+    root = shared_data_path('relocalization', '7scenes_stairs', 'stairs')
+    recs = load_7scenes(root, 'all', sequences=[1, 2, 3, 4], frame_ids=[0, 2])
+    assert [r['name'] for r in recs[:2]] == ['seq-01/frame-000000', 'seq-01/frame-000002']
+    assert len(recs) == 8
+    assert len(load_7scenes(root, 'all', sequences=[1, 4], frame_ids=[1])) == 2

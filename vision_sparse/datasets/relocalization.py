@@ -73,7 +73,8 @@ def _w2c_from_qt(q, t) -> np.ndarray:
 # 7-Scenes
 # --------------------------------------------------------------------------
 def load_7scenes(root: PathLike, split: str = 'train', sequences: Optional[Sequence[int]] = None,
-                 load_depth: bool = False, frame_step: int = 1) -> List[Dict]:
+                 load_depth: bool = False, frame_step: int = 1,
+                 frame_ids: Optional[Sequence[int]] = None) -> List[Dict]:
     """Frame records of one 7-Scenes scene folder.
 
     Args:
@@ -83,6 +84,9 @@ def load_7scenes(root: PathLike, split: str = 'train', sequences: Optional[Seque
         sequences (Sequence[int], optional): sequence numbers overriding the split files.
         load_depth (bool): add ``depth_path`` and ``K_depth``.
         frame_step (int): keep every n-th frame of each sequence.
+        frame_ids (Sequence[int], optional): keep only these frame numbers
+            (``frame-000123`` is 123) of each sequence, e.g. to map with some
+            frames of a sequence and query others.
 
     Returns:
         list[dict]: frame records sorted by sequence and frame.
@@ -115,6 +119,10 @@ def load_7scenes(root: PathLike, split: str = 'train', sequences: Optional[Seque
         if not sd.is_dir():
             raise FileNotFoundError(f'7-Scenes sequence folder {sd} does not exist')
         colour = sorted(list(sd.glob('frame-*.color.png')) + list(sd.glob('frame-*.color.jpg')))
+        if frame_ids is not None:
+            wanted = {int(i) for i in frame_ids}
+            colour = [cp for cp in colour
+                      if int(''.join(ch for ch in cp.name.split('.')[0] if ch.isdigit())) in wanted]
         for cp in colour[::frame_step]:
             stem = cp.name.split('.')[0]
             pose_path = sd / f'{stem}.pose.txt'

@@ -112,3 +112,32 @@ def test_retrieval_finds_the_same_image():
         assert int(top['index'][0]) == i and float(top['score'][0]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match='method'):
         GlobalRetrieval(method='netvlad')
+
+
+def test_min_inlier_ratio_rejects_poses_from_mostly_wrong_matches(scene, extractor,
+                                                                   landmark_map):
+    """Move 80 % of the landmarks to other landmarks' places (descriptors kept):
+    most matches point at wrong 3-D points. FaVoR's rule (> 3 inliers) still
+    accepts a pose; min_inlier_ratio=0.5 refuses it with a reason."""
+    g = torch.Generator().manual_seed(0)
+    L = len(landmark_map)
+    moved = torch.randperm(L, generator=g)[: int(0.8 * L)]
+    perm = torch.arange(L)
+    perm[moved] = moved[torch.randperm(len(moved), generator=g)]
+    lm = landmark_map.select(torch.arange(L))
+    lm.centers, lm.box_min, lm.box_max = (lm.centers[perm], lm.box_min[perm],
+                                          lm.box_max[perm])
+    frame = scene['test'][0]
+    strict = FaVoRRelocalizer(extractor=extractor, seed=0, min_inlier_ratio=0.5)
+    strict.set_map(lm)
+    out = strict.relocalize(frame['image'], frame['K'], T_init=frame['T_c2w'])
+    assert not out['success'] and out['T_c2w'] is None
+    assert 'min_inlier_ratio' in out['reason'] or 'inliers (need' in out['reason']
+    loose = FaVoRRelocalizer(extractor=extractor, seed=0)
+    loose.set_map(lm)
+    res = loose.relocalize(frame['image'], frame['K'], T_init=frame['T_c2w'])
+    if res['iterations']:
+        it = res['iterations'][0]
+        assert it['num_inliers'] < 0.5 * it['num_matches']
+    with pytest.raises(ValueError, match='min_inlier_ratio'):
+        FaVoRRelocalizer(extractor=extractor, min_inlier_ratio=1.5)

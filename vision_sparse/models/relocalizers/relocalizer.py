@@ -55,6 +55,11 @@ class FaVoRRelocalizer(BaseModel):
             * ``match_threshold`` (float): minimum cosine of a match (0.7-0.8).
             * ``reprojection_error`` (float): RANSAC inlier threshold, pixels.
             * ``min_inliers`` (int): fewer inliers = not localized (FaVoR: <= 3 fails).
+            * ``min_inlier_ratio`` (float): a pose whose inliers are a smaller
+              fraction of the matches is rejected too (0 = FaVoR's rule only).
+              With few, mostly wrong matches P3P RANSAC still finds a handful of
+              "inliers" and returns a wrong pose; 0.2 turns those into
+              "not localized" with a reason.
             * ``refine_iterations`` (int): bundle-adjustment iterations on the last round.
             * ``ransac_min_iterations`` / ``ransac_max_iterations`` (int).
             * ``border`` (float): landmarks projecting closer to the edge are skipped, px.
@@ -70,6 +75,7 @@ class FaVoRRelocalizer(BaseModel):
         match_threshold=0.7,
         reprojection_error=5.0,
         min_inliers=4,
+        min_inlier_ratio=0.0,
         refine_iterations=100,
         ransac_min_iterations=100,
         ransac_max_iterations=10000,
@@ -92,6 +98,9 @@ class FaVoRRelocalizer(BaseModel):
         self.conf = {**self.default_conf, **conf}
         if self.conf['num_iterations'] < 1:
             raise ValueError(f"num_iterations must be >= 1, got {self.conf['num_iterations']}")
+        if not 0.0 <= self.conf['min_inlier_ratio'] <= 1.0:
+            raise ValueError('min_inlier_ratio must be in [0, 1], got '
+                             f"{self.conf['min_inlier_ratio']}")
         if not 0.0 <= self.conf['match_threshold'] <= 1.0:
             raise ValueError('match_threshold must be in [0, 1], got '
                              f"{self.conf['match_threshold']}")
@@ -243,6 +252,10 @@ class FaVoRRelocalizer(BaseModel):
             if n_inl < c['min_inliers'] or not np.isfinite(T_new).all():
                 out['reason'] = (f'iteration {it + 1}: {n_inl} PnP inliers (need >= '
                                  f'{c["min_inliers"]}) of {m.shape[0]} matches')
+                break
+            if n_inl < c['min_inlier_ratio'] * m.shape[0]:
+                out['reason'] = (f'iteration {it + 1}: {n_inl} PnP inliers of {m.shape[0]} '
+                                 f'matches, below min_inlier_ratio={c["min_inlier_ratio"]}')
                 break
             T = T_new
             out['iterations'].append(dict(T_c2w=T, num_visible=n_vis, num_matches=int(m.shape[0]),
