@@ -69,6 +69,13 @@ def get_extensions():
     with_cuda = (torch.cuda.is_available() and CUDA_HOME is not None) or force_cuda
     define_macros = []
     extra_compile_args = {'cxx': ['-O3', '-std=c++20']}
+    extra_link_args = []
+    if sys.platform.startswith('linux'):
+        # at::parallel_for is a header template: without OpenMP in *our*
+        # translation units its `omp parallel` is ignored and every CPU kernel
+        # runs on one thread whatever torch.get_num_threads() says
+        extra_compile_args['cxx'].append('-fopenmp')
+        extra_link_args.append('-fopenmp')
     include_dirs = [os.path.abspath(os.path.join(OPS_DIR, 'csrc'))]
     if with_cuda:
         if CUDA_HOME is None:
@@ -93,6 +100,7 @@ def get_extensions():
         include_dirs=include_dirs,
         define_macros=define_macros,
         extra_compile_args=extra_compile_args,
+        extra_link_args=extra_link_args,
     )
     return [ext], {'build_ext': BuildExtension.with_options(use_ninja=True)}
 

@@ -9,16 +9,12 @@
 # or precomputed masks: dict(type='MaskFileAreaSource', root='path/to/masks').
 #   python tools/test.py configs/a2pm/a2pm_aliked-lg_mesa-dmesa_scannet_sample.py
 # Paths are relative to the working directory (run from the repository root).
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../_base_/default_runtime.py', '../_base_/datasets/scannet_sample_pairs.py']
 
 custom_imports = dict(
     imports=['vision_sparse.models.matchers', 'vision_sparse.models.area_matchers',
              'vision_sparse.datasets.matching_pairs', 'vision_sparse.evaluation'],
     allow_failed_imports=False)
-
-data_root = '../shared/data/matching/scannet_pairs'
-# The config test builds every dataset; without the sample data there is nothing to build.
-build_datasets_in_test = __import__('os').path.isdir(data_root)
 
 point_matcher = dict(type='LightGlueMatcher', features='aliked', resize_max=640)
 model = dict(
@@ -39,21 +35,7 @@ model = dict(
     dmesa=dict(match_level=3, em_iters=5),
     a2pm=dict(crop_size=640, crop_expand=1.2, alpha=3.0, max_matches=5000))
 
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(
-        type='ScanNetPairsDataset',
-        data_root=data_root,
-        pair_file='scannet_sample_pairs_with_gt.txt',
-        image_dir='scannet_sample_images',
-        resize=None))
-test_evaluator = dict(
-    type='RelativePoseMetric', thresholds=(5, 10, 20), ransac_thresh_px=0.5,
-    ransac_conf=0.99999, ransac_method='magsac', epipolar_thresh=5e-4)
-test_cfg = dict(type='TestLoop')
+# full-resolution images: A2PM crops its areas from them
+test_dataloader = dict(dataset=dict(resize=None))
 
-default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+default_hooks = dict(logger=dict(interval=1))

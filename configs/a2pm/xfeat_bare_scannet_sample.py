@@ -4,37 +4,16 @@
 #   python tools/test.py configs/a2pm/xfeat_bare_scannet_sample.py
 # XFeat + LighterGlue: add --cfg-options model.matcher.matcher=lighterglue model.method_name=xfeat_lighterglue
 # Paths are relative to the working directory (run from the repository root).
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../_base_/default_runtime.py', '../_base_/datasets/scannet_sample_pairs.py']
 
 custom_imports = dict(
     imports=['vision_sparse.models.matchers', 'vision_sparse.datasets.matching_pairs',
              'vision_sparse.evaluation'],
     allow_failed_imports=False)
 
-data_root = '../shared/data/matching/scannet_pairs'
-# The config test builds every dataset; without the sample data there is nothing to build.
-build_datasets_in_test = __import__('os').path.isdir(data_root)
-
 model = dict(
     type='MatcherEvalModel',
     method_name='xfeat',
     matcher=dict(type='XFeatMatcher', matcher='mnn', resize_max=640, top_k=4096))
 
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(
-        type='ScanNetPairsDataset',
-        data_root=data_root,
-        pair_file='scannet_sample_pairs_with_gt.txt',
-        image_dir='scannet_sample_images',
-        resize=(640, 480)))
-test_evaluator = dict(
-    type='RelativePoseMetric', thresholds=(5, 10, 20), ransac_thresh_px=0.5,
-    ransac_conf=0.99999, ransac_method='magsac', epipolar_thresh=5e-4)
-test_cfg = dict(type='TestLoop')
-
-default_hooks = dict(logger=dict(type='LoggerHook', interval=5))
+default_hooks = dict(logger=dict(interval=5))

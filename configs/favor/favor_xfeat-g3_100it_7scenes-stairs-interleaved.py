@@ -12,8 +12,7 @@ model = dict(
     mapping=dict(
         dataset=dict(split='all', loader_args=dict(sequences=[1, 2, 3, 4], frame_ids=[0, 2])),
         tracker=dict(min_track_length=2),
-        triangulator=dict(min_track_length=2)),
-    min_inlier_ratio=0.2)
+        triangulator=dict(min_track_length=2)))
 
 test_dataloader = dict(
     dataset=dict(split='all', loader_args=dict(sequences=[1, 2, 3, 4], frame_ids=[1])))

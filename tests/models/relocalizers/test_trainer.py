@@ -82,3 +82,31 @@ def test_bad_options():
         BatchedLandmarkTrainer(iters=3)
     with pytest.raises(ValueError, match='grid_size'):
         BatchedLandmarkTrainer(grid_size=1)
+
+
+@pytest.mark.parametrize('rays_each, use_cosine', [(0, True), (5, True), (5, False)])
+def test_fused_loss_equals_the_autograd_of_the_loss_terms(rays_each, use_cosine):
+    """The hand-written backward of the training loss (clamp, MSE, entropy,
+    cosine) against autograd of ``losses()``, float64, including clamped
+    descriptors, a saturated transmittance and an all-zero descriptor."""
+    g = torch.Generator().manual_seed(0)
+    L, C = 4, 6
+    R = L * 5
+    lm = torch.arange(L).repeat_interleave(5) if rays_each else torch.randint(0, L, (R,), generator=g)
+    feat = (torch.randn(R, C, generator=g, dtype=torch.float64) * 0.8)
+    feat[0, :2] = torch.tensor([1.7, -2.5], dtype=torch.float64)  # clamped entries
+    feat[1] = 0.0  # zero descriptor: cosine's norm is clamped
+    t_last = torch.rand(R, generator=g, dtype=torch.float64)
+    t_last[2] = 0.0  # outside the entropy clamp
+    target = torch.nn.functional.normalize(torch.randn(R, C, generator=g, dtype=torch.float64),
+                                           dim=-1)
+    tr = BatchedLandmarkTrainer()
+    f1, t1 = feat.clone().requires_grad_(True), t_last.clone().requires_grad_(True)
+    ref = tr.losses(f1.clamp(-1, 1), t1, target, lm, L, use_cosine, rays_each)['total'].sum()
+    ref.backward()
+    f2, t2 = feat.clone().requires_grad_(True), t_last.clone().requires_grad_(True)
+    out = tr.fused_loss(f2, t2, target, lm, L, use_cosine, target.square().sum(-1), rays_each)
+    out.backward()
+    assert torch.allclose(out, ref, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(f2.grad, f1.grad, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(t2.grad, t1.grad, rtol=1e-10, atol=1e-12)

@@ -32,7 +32,8 @@ DEFAULT_DENSITY_SHIFT = math.log(1.0 / (1.0 - 1e-2) - 1.0)
 
 def render_landmarks(density: Tensor, features: Tensor, box_min: Tensor, box_max: Tensor,
                      rays_o: Tensor, rays_d: Tensor, ray_ids: Tensor, step_ratio: float = 0.1,
-                     density_shift: float = DEFAULT_DENSITY_SHIFT, bg: float = 1.0):
+                     density_shift: float = DEFAULT_DENSITY_SHIFT, bg: float = 1.0,
+                     clamp: bool = True):
     """Render rays through landmark grids and clamp to ``[-1, 1]`` (FaVoR's descriptor).
 
     Thin wrapper of :func:`vision_sparse.ops.voxel_render.voxel_render` (the
@@ -47,6 +48,7 @@ def render_landmarks(density: Tensor, features: Tensor, box_min: Tensor, box_max
         step_ratio (float): sample step as a fraction of the voxel size.
         density_shift (float): added to raw densities before softplus.
         bg (float): value added with the final transmittance.
+        clamp (bool): clamp to ``[-1, 1]`` (False: the trainer's fused loss clamps).
 
     Returns:
         tuple: ``desc`` (R, C) clamped to ``[-1, 1]`` and ``T_last`` (R,).
@@ -60,7 +62,7 @@ def render_landmarks(density: Tensor, features: Tensor, box_min: Tensor, box_max
                                 rays_o.to(density), rays_d.to(density), ray_ids.long(),
                                 step_ratio=float(step_ratio), density_shift=float(density_shift),
                                 bg=float(bg))
-    return feat.clamp(-1.0, 1.0), t_last
+    return (feat.clamp(-1.0, 1.0) if clamp else feat), t_last
 
 
 class LandmarkMap:
