@@ -7,7 +7,8 @@ Pipeline (see docs/favor.md): posed frames -> :class:`DenseFeatureExtractor`
 query -> :class:`GlobalRetrieval` (initial pose) -> :class:`FaVoRRelocalizer`
 (render, match, P3P LO-RANSAC, iterate).
 """
-from .feature_extractor import DenseFeatureExtractor, image_to_tensor, sample_dense, sample_patches
+from .feature_extractor import (DenseFeatureExtractor, build_extractor, image_to_tensor,
+                                sample_dense, sample_patches)
 from .landmark_map import LandmarkMap, render_landmarks
 from .mapping import build_landmark_map
 from .relocalizer import FaVoRRelocalizer
@@ -18,7 +19,8 @@ from .trainer import (BatchedLandmarkTrainer, PerLandmarkTrainer, TrainingRays,
 from .triangulator import LandmarkTriangulator, triangulate_dlt
 
 __all__ = [
-    'DenseFeatureExtractor', 'image_to_tensor', 'sample_dense', 'sample_patches', 'LandmarkMap',
+    'DenseFeatureExtractor', 'build_extractor', 'image_to_tensor', 'sample_dense', 'sample_patches',
+    'LandmarkMap',
     'render_landmarks', 'build_landmark_map', 'FaVoRRelocalizer', 'GlobalRetrieval', 'kmeans',
     'FeatureTracker', 'TrackSet', 'check_frame', 'mutual_nn_match', 'BatchedLandmarkTrainer',
     'PerLandmarkTrainer', 'TrainingRays', 'build_training_rays', 'LandmarkTriangulator',

@@ -28,7 +28,8 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 
-__all__ = ['DenseFeatureExtractor', 'image_to_tensor', 'sample_dense', 'sample_patches']
+__all__ = ['DenseFeatureExtractor', 'build_extractor', 'image_to_tensor', 'sample_dense',
+           'sample_patches']
 
 FEATURE_DIMS = {'xfeat': 64, 'aliked': 128}
 
@@ -293,3 +294,14 @@ class DenseFeatureExtractor(nn.Module):
         kpts, scores = kpts[order].contiguous(), scores[order].contiguous()
         return dict(keypoints=kpts, scores=scores, descriptors=sample_dense(dense, kpts),
                     dense=dense, image_size=(int(w), int(h)))
+
+
+def build_extractor(extractor=None) -> 'DenseFeatureExtractor':
+    """A dense feature extractor from None (the default one), a config (with
+    or without ``type``) or an already built module."""
+    if extractor is None:
+        extractor = dict(type='DenseFeatureExtractor')
+    if isinstance(extractor, dict):
+        return MODELS.build(extractor) if 'type' in extractor else \
+            DenseFeatureExtractor(**extractor)
+    return extractor

@@ -25,7 +25,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from ...registry import DATASETS, MODELS
-from .feature_extractor import DenseFeatureExtractor, image_to_tensor
+from .feature_extractor import build_extractor, image_to_tensor
 from .landmark_map import LandmarkMap
 from .mapping import build_landmark_map
 from .retrieval import GlobalRetrieval
@@ -104,12 +104,7 @@ class FaVoRRelocalizer(BaseModel):
         if not 0.0 <= self.conf['match_threshold'] <= 1.0:
             raise ValueError('match_threshold must be in [0, 1], got '
                              f"{self.conf['match_threshold']}")
-        if extractor is None:
-            extractor = dict(type='DenseFeatureExtractor')
-        if isinstance(extractor, dict):
-            extractor = MODELS.build(extractor) if 'type' in extractor else \
-                DenseFeatureExtractor(**extractor)
-        self.extractor = extractor
+        self.extractor = build_extractor(extractor)
         self.map_path = map_path
         self.mapping = mapping
         self.landmark_map: Optional[LandmarkMap] = None

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...registry import MODELS, TASK_UTILS
+from ...registry import TASK_UTILS
 from ...structures.cameras import is_rigid_transform
-from .feature_extractor import DenseFeatureExtractor, sample_patches
+from .feature_extractor import build_extractor, sample_patches
 
 __all__ = ['TrackSet', 'FeatureTracker', 'mutual_nn_match', 'check_frame']
 
@@ -253,12 +253,7 @@ class FeatureTracker:
         if not 0.0 <= self.conf['match_threshold'] <= 1.0:
             raise ValueError('match_threshold must be in [0, 1], got '
                              f"{self.conf['match_threshold']}")
-        if extractor is None:
-            extractor = dict(type='DenseFeatureExtractor')
-        if isinstance(extractor, dict):
-            extractor = MODELS.build(extractor) if 'type' in extractor else \
-                DenseFeatureExtractor(**extractor)
-        self.extractor = extractor
+        self.extractor = build_extractor(extractor)
         # keypoints need a full patch inside the image
         if self.extractor.conf['border'] < self.conf['patch_half'] + 1:
             self.extractor.conf['border'] = self.conf['patch_half'] + 1
