@@ -192,8 +192,22 @@ def _join(*parts: Optional[str]) -> str:
 # --------------------------------------------------------------------------
 # datasets
 # --------------------------------------------------------------------------
+class _PairListDataset(Dataset):
+    """A list of image pairs (``self.pairs``): length and checked indexing."""
+
+    pairs: List[Dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _pair(self, idx: int) -> Dict[str, Any]:
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f'pair index {idx} out of range for {len(self)} pairs')
+        return self.pairs[idx]
+
+
 @DATASETS.register_module()
-class ScanNetPairsDataset(Dataset):
+class ScanNetPairsDataset(_PairListDataset):
     """Pairs with relative-pose ground truth from a "pairs with gt" list.
 
     Args:
@@ -238,13 +252,8 @@ class ScanNetPairsDataset(Dataset):
     def metainfo(self) -> dict:
         return dict(self.METAINFO, pair_file=self.pair_file, num_pairs=len(self.pairs))
 
-    def __len__(self) -> int:
-        return len(self.pairs)
-
     def __getitem__(self, idx: int) -> Dict[str, Any]:
-        if not -len(self) <= idx < len(self):
-            raise IndexError(f'pair index {idx} out of range for {len(self)} pairs')
-        p = self.pairs[idx]
+        p = self._pair(idx)
         images, Ks, Rz = [], [], []
         for i in (0, 1):
             img = read_rgb(_join(self.image_dir, p[f'name{i}']))
@@ -272,7 +281,7 @@ class ScanNetPairsDataset(Dataset):
 
 
 @DATASETS.register_module()
-class HPatchesDataset(Dataset):
+class HPatchesDataset(_PairListDataset):
     """HPatches homography pairs: image 1 against images 2..6 of every sequence.
 
     Args:
@@ -347,13 +356,8 @@ class HPatchesDataset(Dataset):
     def metainfo(self) -> dict:
         return dict(self.METAINFO, data_root=self.data_root, num_pairs=len(self.pairs))
 
-    def __len__(self) -> int:
-        return len(self.pairs)
-
     def __getitem__(self, idx: int) -> Dict[str, Any]:
-        if not -len(self) <= idx < len(self):
-            raise IndexError(f'pair index {idx} out of range for {len(self)} pairs')
-        p = self.pairs[idx]
+        p = self._pair(idx)
         img0, _, S0 = resize_image_and_K(read_rgb(p['path0']), None, self.resize)
         img1, _, S1 = resize_image_and_K(read_rgb(p['path1']), None, self.resize)
         H = S1 @ p['H'] @ np.linalg.inv(S0)

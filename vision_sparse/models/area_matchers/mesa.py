@@ -35,7 +35,7 @@ from vision_sparse.registry import MODELS
 
 from .area_graph import AreaGraph
 from .base_area_matcher import BaseAreaMatcher, merge_area_pairs
-from .utils import crop_resize, run_point_matcher
+from .utils import crop_resize, match_arrays, run_point_matcher
 
 __all__ = ['MESA', 'crop_coverage']
 
@@ -143,10 +143,7 @@ class MESA(BaseAreaMatcher):
             return cache[side, idx]
 
         def score(i: int, j: int) -> float:
-            out = m.match_features(feats(0, i), feats(1, j))
-            return self._activity(np.asarray(out['kpts0'], np.float64),
-                                  np.asarray(out['kpts1'], np.float64),
-                                  np.asarray(out['scores'], np.float64))
+            return self._activity(*match_arrays(m.match_features(feats(0, i), feats(1, j))))
         return score
 
     def activity_map(self, img0: np.ndarray, img1: np.ndarray, g0: AreaGraph,

@@ -8,7 +8,7 @@ import torch
 from vision_sparse.registry import MODELS
 
 __all__ = [
-    'check_image', 'resize_max_side', 'crop_resize', 'run_point_matcher',
+    'check_image', 'resize_max_side', 'crop_resize', 'run_point_matcher', 'match_arrays',
     'build_module', 'check_intrinsics'
 ]
 
@@ -109,6 +109,13 @@ def run_point_matcher(matcher, image0: np.ndarray, image1: np.ndarray
     """
     with torch.inference_mode():
         out = matcher(dict(image0=image0, image1=image1))
+    return match_arrays(out)
+
+
+def match_arrays(out) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A matcher's output dict as float64 ``kpts0 (N, 2)``, ``kpts1 (N, 2)``
+    and ``scores (N,)`` in ``[0, 1]`` (non-finite matches dropped; no scores:
+    all 1)."""
     k0 = _np(out.get('kpts0')).reshape(-1, 2)
     k1 = _np(out.get('kpts1')).reshape(-1, 2)
     sc = out.get('scores')

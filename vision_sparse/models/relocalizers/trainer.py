@@ -100,6 +100,12 @@ def build_training_rays(tracks: TrackSet) -> TrainingRays:
     return TrainingRays(origins.float(), dirs.float(), targets, landmark, tracks.num_tracks)
 
 
+def _binary_entropy(t_last: Tensor) -> Tensor:
+    """``H(T)`` of the final transmittance, clamped to ``[1e-6, 1 - 1e-6]``."""
+    p = t_last.clamp(1e-6, 1 - 1e-6)
+    return -(p * torch.log(p) + (1 - p) * torch.log1p(-p))
+
+
 class _FusedRayLoss(torch.autograd.Function):
     """``sum_r weight_r * (MSE_r + ew H(T_r) + cw (1 - cos_r))`` of clamped
     descriptors, with a hand-written backward.
@@ -121,9 +127,7 @@ class _FusedRayLoss(torch.autograd.Function):
         dd = torch.linalg.vecdot(d, d)
         nn2 = dd * tt
         n = nn2.clamp_min(1e-12).sqrt()
-        p = t_last.clamp(1e-6, 1 - 1e-6)
-        ent = -(p * torch.log(p) + (1 - p) * torch.log1p(-p))
-        per_ray = mse + ent_w * ent
+        per_ray = mse + ent_w * _binary_entropy(t_last)
         if cos_w:
             per_ray = per_ray + cos_w * (1 - dt / n)
         ctx.save_for_backward(feat, d, t_last, target, weight, dt, dd, n, nn2)
@@ -278,8 +282,7 @@ class BatchedLandmarkTrainer:
 
         target = target.to(desc)
         mse = per_lm((desc - target).square().mean(-1))
-        p = t_last.clamp(1e-6, 1 - 1e-6)
-        ent = per_lm(-(p * torch.log(p) + (1 - p) * torch.log1p(-p)))
+        ent = per_lm(_binary_entropy(t_last))
         dot = (desc * target).sum(-1)
         norms = (desc.square().sum(-1) * target.square().sum(-1)).clamp_min(1e-12).sqrt()
         cos = per_lm(1 - dot / norms)

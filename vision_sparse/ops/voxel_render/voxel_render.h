@@ -211,6 +211,17 @@ inline Dims check_args(const at::Tensor& density, const at::Tensor& features,
   return d;
 }
 
+// (L, C, Gx, Gy, Gz) -> (L, G^3, C) contiguous: the channels of a node side by side,
+// the layout both kernels read the features in.
+inline at::Tensor nodes_last(const at::Tensor& features, const Dims& d) {
+  return features.reshape({d.L, d.C, d.gn}).transpose(1, 2).contiguous();
+}
+
+// The inverse: a (L, G^3, C) gradient back to the (L, C, Gx, Gy, Gz) layout.
+inline at::Tensor nodes_first(const at::Tensor& nodes, const Dims& d) {
+  return nodes.transpose(1, 2).contiguous().view({d.L, d.C, d.gx, d.gy, d.gz});
+}
+
 // The backward's extra arguments: gradients and saved outputs of the forward.
 inline void check_backward_args(const Dims& d, const at::Tensor& density,
                                 const at::Tensor& grad_feat, const at::Tensor& grad_t_last,

@@ -202,11 +202,6 @@ void backward_impl(const Dims& dm, const scalar_t* dens, const scalar_t* ft,
   });
 }
 
-// (L, C, Gx, Gy, Gz) -> (L, G^3, C) contiguous.
-at::Tensor nodes_last(const at::Tensor& features, const Dims& dm) {
-  return features.reshape({dm.L, dm.C, dm.gn}).transpose(1, 2).contiguous();
-}
-
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> voxel_render_forward_cpu(
@@ -221,7 +216,7 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_forward_cpu(
   at::Tensor t_last = at::empty({dm.R}, density.options());
   if (dm.R == 0) return {feat, t_last};
   const at::Tensor dens = density.contiguous();
-  const at::Tensor ft = nodes_last(features, dm);
+  const at::Tensor ft = voxel_render::nodes_last(features, dm);
   const at::Tensor bmin = box_min.contiguous(), bmax = box_max.contiguous();
   const at::Tensor ro = rays_o.contiguous(), rd = rays_d.contiguous();
   const at::Tensor ids = ray_ids.contiguous();
@@ -251,7 +246,7 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_backward_cpu(
   at::Tensor g_ft = at::zeros({dm.L, dm.gn, dm.C}, density.options());
   if (dm.R > 0 && dm.L > 0) {
     const at::Tensor dens = density.contiguous();
-    const at::Tensor ft = nodes_last(features, dm);
+    const at::Tensor ft = voxel_render::nodes_last(features, dm);
     const at::Tensor bmin = box_min.contiguous(), bmax = box_max.contiguous();
     const at::Tensor ro = rays_o.contiguous(), rd = rays_d.contiguous();
     const at::Tensor ids = ray_ids.contiguous();
@@ -268,9 +263,7 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_backward_cpu(
                               g_ft.data_ptr<scalar_t>());
     });
   }
-  at::Tensor g_features =
-      g_ft.transpose(1, 2).contiguous().view({dm.L, dm.C, dm.gx, dm.gy, dm.gz});
-  return {g_dens, g_features};
+  return {g_dens, voxel_render::nodes_first(g_ft, dm)};
 }
 
 }  // namespace vision_sparse

@@ -199,11 +199,6 @@ __global__ void backward_kernel(const scalar_t* __restrict__ dens,
   flush();
 }
 
-// (L, C, Gx, Gy, Gz) -> (L, G^3, C) contiguous.
-at::Tensor nodes_last(const at::Tensor& features, const Dims& dm) {
-  return features.reshape({dm.L, dm.C, dm.gn}).transpose(1, 2).contiguous();
-}
-
 unsigned int num_blocks(int64_t rays) {
   const int64_t blocks = (rays * kWarp + kThreads - 1) / kThreads;
   TORCH_CHECK(blocks <= 2147483647LL, "voxel_render: too many rays for one launch");
@@ -225,7 +220,7 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_forward_cuda(
   at::Tensor t_last = at::empty({dm.R}, density.options());
   if (dm.R == 0) return {feat, t_last};
   const at::Tensor dens = density.contiguous();
-  const at::Tensor ft = nodes_last(features, dm);
+  const at::Tensor ft = voxel_render::nodes_last(features, dm);
   const at::Tensor bmin = box_min.contiguous(), bmax = box_max.contiguous();
   const at::Tensor ro = rays_o.contiguous(), rd = rays_d.contiguous();
   const at::Tensor ids = ray_ids.contiguous();
@@ -258,7 +253,7 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_backward_cuda(
   at::Tensor g_ft = at::zeros({dm.L, dm.gn, dm.C}, density.options());
   if (dm.R > 0 && dm.L > 0) {
     const at::Tensor dens = density.contiguous();
-    const at::Tensor ft = nodes_last(features, dm);
+    const at::Tensor ft = voxel_render::nodes_last(features, dm);
     const at::Tensor bmin = box_min.contiguous(), bmax = box_max.contiguous();
     const at::Tensor ro = rays_o.contiguous(), rd = rays_d.contiguous();
     const at::Tensor ids = ray_ids.contiguous();
@@ -276,9 +271,7 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_backward_cuda(
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
   }
-  at::Tensor g_features =
-      g_ft.transpose(1, 2).contiguous().view({dm.L, dm.C, dm.gx, dm.gy, dm.gz});
-  return {g_dens, g_features};
+  return {g_dens, voxel_render::nodes_first(g_ft, dm)};
 }
 
 }  // namespace vision_sparse
