@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ['BaseMatcher', 'check_image', 'check_mask', 'empty_matches']
+__all__ = ['BaseMatcher', 'check_image', 'check_mask', 'empty_matches', 'lightglue_pairs',
+           'indexed_matches']
 
 
 def check_image(image: Any, name: str) -> np.ndarray:
@@ -99,6 +100,34 @@ def empty_matches(reason: str = '') -> Dict[str, Any]:
     return dict(kpts0=np.zeros((0, 2), np.float32), kpts1=np.zeros((0, 2), np.float32),
                 scores=np.zeros((0,), np.float32), num_keypoints0=0, num_keypoints1=0,
                 reason=reason)
+
+
+def lightglue_pairs(glue: nn.Module, f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor],
+                    size0: Tuple[int, int], size1: Tuple[int, int]
+                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run a kornia ``LightGlue`` on two feature dicts (``keypoints (N, 2)``,
+    ``descriptors (N, D)``) of working images of ``(h, w)`` sizes.
+
+    Returns:
+        tuple: indices ``i0 (M,)``, ``i1 (M,)`` into each keypoint set and the
+        match probabilities ``(M,)``.
+    """
+    dev = f0['keypoints'].device
+    views = {}
+    for key, f, (h, w) in (('image0', f0, size0), ('image1', f1, size1)):
+        views[key] = dict(keypoints=f['keypoints'][None], descriptors=f['descriptors'][None],
+                          image_size=torch.tensor([[w, h]], device=dev))
+    out = glue(views)
+    pairs = out['matches'][0]
+    return pairs[:, 0], pairs[:, 1], out['scores'][0]
+
+
+def indexed_matches(f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor], i0: torch.Tensor,
+                    i1: torch.Tensor, scores: torch.Tensor) -> Dict[str, Any]:
+    """The ``_match_features`` result for matches given as keypoint indices."""
+    return dict(kpts0=f0['keypoints'][i0].cpu().numpy(), kpts1=f1['keypoints'][i1].cpu().numpy(),
+                scores=scores.float().cpu().numpy(), num_keypoints0=len(f0['keypoints']),
+                num_keypoints1=len(f1['keypoints']))
 
 
 def resize_long_side(image: np.ndarray, long_side: Optional[int]

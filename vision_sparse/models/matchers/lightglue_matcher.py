@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from vision_sparse.registry import MODELS
-from .base_matcher import BaseMatcher, points_in_mask
+from .base_matcher import BaseMatcher, indexed_matches, lightglue_pairs, points_in_mask
 from .weights import import_keeping_torch_flags, load_checked, package_weights
 
 __all__ = ['LightGlueMatcher']
@@ -97,14 +97,4 @@ class LightGlueMatcher(BaseMatcher):
         if n0 == 0 or n1 == 0:
             return dict(kpts0=np.zeros((0, 2)), kpts1=np.zeros((0, 2)), scores=np.zeros(0),
                         num_keypoints0=n0, num_keypoints1=n1)
-        size0 = torch.tensor([size0[1], size0[0]], device=self.device)
-        size1 = torch.tensor([size1[1], size1[0]], device=self.device)
-        out = self.glue({
-            'image0': dict(keypoints=f0['keypoints'][None], descriptors=f0['descriptors'][None],
-                           image_size=size0[None]),
-            'image1': dict(keypoints=f1['keypoints'][None], descriptors=f1['descriptors'][None],
-                           image_size=size1[None])})
-        pairs, scores = out['matches'][0], out['scores'][0]
-        return dict(kpts0=f0['keypoints'][pairs[:, 0]].cpu().numpy(),
-                    kpts1=f1['keypoints'][pairs[:, 1]].cpu().numpy(),
-                    scores=scores.float().cpu().numpy(), num_keypoints0=n0, num_keypoints1=n1)
+        return indexed_matches(f0, f1, *lightglue_pairs(self.glue, f0, f1, size0, size1))

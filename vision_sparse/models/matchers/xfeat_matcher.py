@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from vision_sparse.registry import MODELS
-from .base_matcher import BaseMatcher, points_in_mask
+from .base_matcher import BaseMatcher, indexed_matches, lightglue_pairs, points_in_mask
 from .weights import import_keeping_torch_flags, load_checked, package_weights
 
 __all__ = ['XFeatMatcher']
@@ -86,15 +86,5 @@ class XFeatMatcher(BaseMatcher):
             keep = (best10[best01] == idx0) & (cos > float(self.conf.min_cossim))
             i0, i1, scores = idx0[keep], best01[keep], (cos[keep] + 1) / 2
         else:
-            size0 = torch.tensor([size0[1], size0[0]], device=self.device)
-            size1 = torch.tensor([size1[1], size1[0]], device=self.device)
-            out = self.glue({
-                'image0': dict(keypoints=f0['keypoints'][None], descriptors=f0['descriptors'][None],
-                               image_size=size0[None]),
-                'image1': dict(keypoints=f1['keypoints'][None], descriptors=f1['descriptors'][None],
-                               image_size=size1[None])})
-            pairs, scores = out['matches'][0], out['scores'][0]
-            i0, i1 = pairs[:, 0], pairs[:, 1]
-        return dict(kpts0=f0['keypoints'][i0].cpu().numpy(),
-                    kpts1=f1['keypoints'][i1].cpu().numpy(),
-                    scores=scores.float().cpu().numpy(), num_keypoints0=n0, num_keypoints1=n1)
+            i0, i1, scores = lightglue_pairs(self.glue, f0, f1, size0, size1)
+        return indexed_matches(f0, f1, i0, i1, scores)
