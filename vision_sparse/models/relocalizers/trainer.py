@@ -339,6 +339,31 @@ class BatchedLandmarkTrainer:
                                    float(c['entropy_weight']),
                                    float(c['cosine_weight']) if use_cosine else 0.0)
 
+    def _step(self, opt, density: Tensor, features: Tensor, box_min: Tensor, box_max: Tensor,
+              rays: TrainingRays, tt_all: Tensor, gen: torch.Generator, it: int) -> float:
+        """One optimisation step of the grids of ``rays.num_landmarks`` landmarks
+        (both trainers run exactly this); returns the summed loss.
+
+        ``tt_all`` (M,) are the squared norms of all ``rays.targets``.
+        """
+        c = self.conf
+        for group in opt.param_groups:
+            group['lr'] = self._lr(it)
+        idx = self.sample(rays, gen)
+        lm = rays.landmark[idx]
+        feat, t_last = self._render(density, features, box_min, box_max, rays, idx, lm,
+                                    clamp=False)
+        loss = self.fused_loss(feat, t_last, rays.targets[idx], lm, rays.num_landmarks,
+                               it >= c['cosine_from_iter'], tt_all[idx],
+                               rays_each=max(c['rays_per_landmark'], 0))
+        if it >= int(c['tv_from_fraction'] * c['iterations']):
+            loss = loss + (c['tv_density_weight'] * self.total_variation(density)
+                           + c['tv_feature_weight'] * self.total_variation(features)).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
     def _lr(self, it: int) -> float:
         return self.conf['lr'] * 0.1 ** (it / max(self.conf['lr_decay_iters'], 1))
 
@@ -375,28 +400,13 @@ class BatchedLandmarkTrainer:
         gen = torch.Generator().manual_seed(int(c['seed']))
         tt_all = rays.targets.float().square().sum(-1)  # target norms, once
         history = []
-        tv_from = int(c['tv_from_fraction'] * c['iterations'])
         bar = tqdm(range(c['iterations']), desc=f'training {L} landmarks',
                    disable=not c['show_progress'] or L == 0)
         for it in bar:
             if L == 0:
                 break
-            for group in opt.param_groups:
-                group['lr'] = self._lr(it)
-            idx = self.sample(rays, gen)
-            lm = rays.landmark[idx]
-            feat, t_last = self._render(density, features, box_min, box_max, rays, idx, lm,
-                                        clamp=False)
-            loss = self.fused_loss(feat, t_last, rays.targets[idx], lm, L,
-                                   it >= c['cosine_from_iter'], tt_all[idx],
-                                   rays_each=max(c['rays_per_landmark'], 0))
-            if it >= tv_from:
-                loss = loss + (c['tv_density_weight'] * self.total_variation(density)
-                               + c['tv_feature_weight'] * self.total_variation(features)).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            history.append(float(loss.detach()) / L)
+            history.append(self._step(opt, density, features, box_min, box_max, rays, tt_all,
+                                      gen, it) / L)
             if it % 10 == 0:
                 bar.set_postfix(loss=f'{history[-1]:.4f}')
         return dict(density=density.detach(), features=features.detach(), history=history)
@@ -466,8 +476,10 @@ class BatchedLandmarkTrainer:
 class PerLandmarkTrainer(BatchedLandmarkTrainer):
     """The official way: one grid, one Adam and one loop of steps per landmark.
 
-    Same maths as :class:`BatchedLandmarkTrainer`; with ``rays_per_landmark=0``
-    (every ray at every step) both give the same grids up to float rounding.
+    Same maths and the same step (:meth:`BatchedLandmarkTrainer._step`) as
+    :class:`BatchedLandmarkTrainer`, one landmark at a time; with
+    ``rays_per_landmark=0`` (every ray at every step) both give the same grids up
+    to float rounding.
     Kept only to measure what batching buys (``benchmarks/``).
     """
 
@@ -481,31 +493,16 @@ class PerLandmarkTrainer(BatchedLandmarkTrainer):
             density, features = self.init_grids(L, C)
         out_d, out_f = density.detach().clone(), features.detach().clone()
         gen = torch.Generator().manual_seed(int(c['seed']))
-        tv_from = int(c['tv_from_fraction'] * c['iterations'])
         history = np.zeros(c['iterations'])
         for l in tqdm(range(L), desc='training landmarks one by one',
                       disable=not c['show_progress']):
             sub = rays.subset(torch.tensor([l]))
+            tt = sub.targets.float().square().sum(-1)
             d = out_d[l:l + 1].clone().requires_grad_(True)
             f = out_f[l:l + 1].clone().requires_grad_(True)
             bmin, bmax = box_min[l:l + 1].float(), box_max[l:l + 1].float()
             opt = self._adam([d, f])
             for it in range(c['iterations']):
-                for group in opt.param_groups:
-                    group['lr'] = self._lr(it)
-                idx = self.sample(sub, gen)
-                lm = sub.landmark[idx]
-                desc, t_last = self._render(d, f, bmin, bmax, sub, idx, lm)
-                terms = self.losses(desc, t_last, sub.targets[idx], lm, 1,
-                                    it >= c['cosine_from_iter'],
-                                    rays_each=max(c['rays_per_landmark'], 0))
-                loss = terms['total'].sum()
-                if it >= tv_from:
-                    loss = loss + (c['tv_density_weight'] * self.total_variation(d)
-                                   + c['tv_feature_weight'] * self.total_variation(f)).sum()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                history[it] += float(loss.detach()) / L
+                history[it] += self._step(opt, d, f, bmin, bmax, sub, tt, gen, it) / L
             out_d[l], out_f[l] = d.detach()[0], f.detach()[0]
         return dict(density=out_d, features=out_f, history=history.tolist())
