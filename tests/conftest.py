@@ -12,6 +12,15 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test: tiny tensors run faster, and robustly on a
+    busy machine (use with ``pytestmark = pytest.mark.usefixtures('one_torch_thread')``)."""
+    from vision_sparse.utils import torch_threads
+    with torch_threads(1):
+        yield
+
+
 def run_py(args, cwd=None, timeout=600, env=None):
     """Run a python command in a subprocess; raise with its output on failure."""
     import subprocess

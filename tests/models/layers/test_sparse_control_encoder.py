@@ -9,13 +9,7 @@ from vision_sparse.models.layers import (SparseControlEncoder,
 from vision_sparse.registry import MODELS
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster, and robust on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def _encoder(**kwargs):

@@ -12,13 +12,7 @@ from vision_sparse.models.losses import (CorrespondenceLoss,
 from vision_sparse.registry import MODELS
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster, and robust on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def test_equals_hand_computation():

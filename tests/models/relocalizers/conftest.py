@@ -12,6 +12,7 @@ from vision_sparse.models.relocalizers import (BatchedLandmarkTrainer, DenseFeat
                                                FeatureTracker, GlobalRetrieval, LandmarkMap,
                                                LandmarkTriangulator)
 from vision_sparse.testing.synthetic_scene import synthetic_relocalization_scene
+from vision_sparse.utils import torch_threads
 
 MIN_TRACK = 5
 
@@ -70,7 +71,5 @@ def surface_error(scene, points: np.ndarray, cam_centres: np.ndarray) -> np.ndar
 @pytest.fixture(scope='package', autouse=True)
 def _one_thread():
     """One torch thread: deterministic, and faster than two on a shared 2-core CPU."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+    with torch_threads(1):
+        yield

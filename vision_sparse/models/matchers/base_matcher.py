@@ -10,14 +10,15 @@ Pixel convention: ``(x, y)`` with the centre of the top-left pixel at
 ``(0, 0)``.  A working image of size ``(w', h')`` made from an input of size
 ``(w, h)`` maps back with ``x = (x' + 0.5) * w / w' - 0.5`` (same for y).
 """
-import contextlib
 from types import SimpleNamespace
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
+
+from vision_sparse.utils.threads import torch_threads
 
 __all__ = ['BaseMatcher', 'check_image', 'check_mask', 'empty_matches', 'lightglue_pairs',
            'indexed_matches']
@@ -175,20 +176,6 @@ def points_in_mask(kpts: np.ndarray, mask: Optional[np.ndarray]) -> np.ndarray:
     keep = np.zeros(len(kpts), bool)
     keep[inside] = mask[yi[inside], xi[inside]]
     return keep
-
-
-@contextlib.contextmanager
-def torch_threads(num: Optional[int]) -> Iterator[None]:
-    """Temporarily set ``torch.set_num_threads(num)``; None leaves it as is."""
-    if not num:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(num))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class BaseMatcher(nn.Module):

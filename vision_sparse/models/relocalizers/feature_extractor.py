@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...registry import MODELS
+from ...utils.threads import torch_threads
 
 __all__ = ['DenseFeatureExtractor', 'build_extractor', 'image_to_tensor', 'sample_dense',
            'sample_patches']
@@ -273,18 +274,11 @@ class DenseFeatureExtractor(nn.Module):
         if not isinstance(data, dict) or 'image' not in data:
             raise ValueError("data must be a dict with key 'image'")
         img = image_to_tensor(data['image'])
-        threads = self.conf['num_threads']
-        prev = torch.get_num_threads()
-        if threads:
-            torch.set_num_threads(int(threads))
-        try:
+        with torch_threads(self.conf['num_threads']):
             if self.backend == 'xfeat':
                 kpts, scores, dense = self._xfeat(img)
             else:
                 kpts, scores, dense = self._aliked(img)
-        finally:
-            if threads:
-                torch.set_num_threads(prev)
         h, w = img.shape[-2:]
         b = float(self.conf['border'])
         keep = ((kpts[:, 0] >= b) & (kpts[:, 0] <= w - 1 - b) & (kpts[:, 1] >= b)
