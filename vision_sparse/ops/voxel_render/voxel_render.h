@@ -217,6 +217,19 @@ inline at::Tensor nodes_last(const at::Tensor& features, const Dims& d) {
   return features.reshape({d.L, d.C, d.gn}).transpose(1, 2).contiguous();
 }
 
+// The op's inputs in the layouts the CPU and CUDA kernels read.
+struct KernelInputs {
+  at::Tensor dens, ft, bmin, bmax, ro, rd, ids;
+};
+inline KernelInputs kernel_inputs(const Dims& d, const at::Tensor& density,
+                                  const at::Tensor& features, const at::Tensor& box_min,
+                                  const at::Tensor& box_max, const at::Tensor& rays_o,
+                                  const at::Tensor& rays_d, const at::Tensor& ray_ids) {
+  return {density.contiguous(), nodes_last(features, d), box_min.contiguous(),
+          box_max.contiguous(), rays_o.contiguous(), rays_d.contiguous(),
+          ray_ids.contiguous()};
+}
+
 // The inverse: a (L, G^3, C) gradient back to the (L, C, Gx, Gy, Gz) layout.
 inline at::Tensor nodes_first(const at::Tensor& nodes, const Dims& d) {
   return nodes.transpose(1, 2).contiguous().view({d.L, d.C, d.gx, d.gy, d.gz});

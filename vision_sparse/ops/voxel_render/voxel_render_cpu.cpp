@@ -215,17 +215,14 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_forward_cpu(
   at::Tensor feat = at::empty({dm.R, dm.C}, density.options());
   at::Tensor t_last = at::empty({dm.R}, density.options());
   if (dm.R == 0) return {feat, t_last};
-  const at::Tensor dens = density.contiguous();
-  const at::Tensor ft = voxel_render::nodes_last(features, dm);
-  const at::Tensor bmin = box_min.contiguous(), bmax = box_max.contiguous();
-  const at::Tensor ro = rays_o.contiguous(), rd = rays_d.contiguous();
-  const at::Tensor ids = ray_ids.contiguous();
+  const voxel_render::KernelInputs in = voxel_render::kernel_inputs(
+      dm, density, features, box_min, box_max, rays_o, rays_d, ray_ids);
   const Params p{step_ratio, density_shift, bg};
-  AT_DISPATCH_FLOATING_TYPES(dens.scalar_type(), "voxel_render_forward_cpu", [&] {
-    forward_impl<scalar_t>(dm, dens.data_ptr<scalar_t>(), ft.data_ptr<scalar_t>(),
-                           bmin.data_ptr<double>(), bmax.data_ptr<double>(),
-                           ro.data_ptr<double>(), rd.data_ptr<double>(),
-                           ids.data_ptr<int64_t>(), p, feat.data_ptr<scalar_t>(),
+  AT_DISPATCH_FLOATING_TYPES(in.dens.scalar_type(), "voxel_render_forward_cpu", [&] {
+    forward_impl<scalar_t>(dm, in.dens.data_ptr<scalar_t>(), in.ft.data_ptr<scalar_t>(),
+                           in.bmin.data_ptr<double>(), in.bmax.data_ptr<double>(),
+                           in.ro.data_ptr<double>(), in.rd.data_ptr<double>(),
+                           in.ids.data_ptr<int64_t>(), p, feat.data_ptr<scalar_t>(),
                            t_last.data_ptr<scalar_t>());
   });
   return {feat, t_last};
@@ -245,19 +242,16 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_backward_cpu(
   at::Tensor g_dens = at::zeros_like(density, at::MemoryFormat::Contiguous);
   at::Tensor g_ft = at::zeros({dm.L, dm.gn, dm.C}, density.options());
   if (dm.R > 0 && dm.L > 0) {
-    const at::Tensor dens = density.contiguous();
-    const at::Tensor ft = voxel_render::nodes_last(features, dm);
-    const at::Tensor bmin = box_min.contiguous(), bmax = box_max.contiguous();
-    const at::Tensor ro = rays_o.contiguous(), rd = rays_d.contiguous();
-    const at::Tensor ids = ray_ids.contiguous();
+    const voxel_render::KernelInputs in = voxel_render::kernel_inputs(
+        dm, density, features, box_min, box_max, rays_o, rays_d, ray_ids);
     const at::Tensor gf = grad_feat.contiguous(), gt = grad_t_last.contiguous();
     const at::Tensor fe = feat.contiguous(), tl = t_last.contiguous();
     const Params p{step_ratio, density_shift, bg};
-    AT_DISPATCH_FLOATING_TYPES(dens.scalar_type(), "voxel_render_backward_cpu", [&] {
-      backward_impl<scalar_t>(dm, dens.data_ptr<scalar_t>(), ft.data_ptr<scalar_t>(),
-                              bmin.data_ptr<double>(), bmax.data_ptr<double>(),
-                              ro.data_ptr<double>(), rd.data_ptr<double>(),
-                              ids.data_ptr<int64_t>(), p, gf.data_ptr<scalar_t>(),
+    AT_DISPATCH_FLOATING_TYPES(in.dens.scalar_type(), "voxel_render_backward_cpu", [&] {
+      backward_impl<scalar_t>(dm, in.dens.data_ptr<scalar_t>(), in.ft.data_ptr<scalar_t>(),
+                              in.bmin.data_ptr<double>(), in.bmax.data_ptr<double>(),
+                              in.ro.data_ptr<double>(), in.rd.data_ptr<double>(),
+                              in.ids.data_ptr<int64_t>(), p, gf.data_ptr<scalar_t>(),
                               gt.data_ptr<scalar_t>(), fe.data_ptr<scalar_t>(),
                               tl.data_ptr<scalar_t>(), g_dens.data_ptr<scalar_t>(),
                               g_ft.data_ptr<scalar_t>());

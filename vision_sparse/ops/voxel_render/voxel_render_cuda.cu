@@ -219,17 +219,14 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_forward_cuda(
   at::Tensor feat = at::empty({dm.R, dm.C}, density.options());
   at::Tensor t_last = at::empty({dm.R}, density.options());
   if (dm.R == 0) return {feat, t_last};
-  const at::Tensor dens = density.contiguous();
-  const at::Tensor ft = voxel_render::nodes_last(features, dm);
-  const at::Tensor bmin = box_min.contiguous(), bmax = box_max.contiguous();
-  const at::Tensor ro = rays_o.contiguous(), rd = rays_d.contiguous();
-  const at::Tensor ids = ray_ids.contiguous();
+  const voxel_render::KernelInputs in = voxel_render::kernel_inputs(
+      dm, density, features, box_min, box_max, rays_o, rays_d, ray_ids);
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(dens.scalar_type(), "voxel_render_forward_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES(in.dens.scalar_type(), "voxel_render_forward_cuda", [&] {
     forward_kernel<scalar_t><<<num_blocks(dm.R), kThreads, 0, stream>>>(
-        dens.data_ptr<scalar_t>(), ft.data_ptr<scalar_t>(), bmin.data_ptr<double>(),
-        bmax.data_ptr<double>(), ro.data_ptr<double>(), rd.data_ptr<double>(),
-        ids.data_ptr<int64_t>(), dm.R, dm.gx, dm.gy, dm.gz, dm.C, step_ratio, density_shift,
+        in.dens.data_ptr<scalar_t>(), in.ft.data_ptr<scalar_t>(), in.bmin.data_ptr<double>(),
+        in.bmax.data_ptr<double>(), in.ro.data_ptr<double>(), in.rd.data_ptr<double>(),
+        in.ids.data_ptr<int64_t>(), dm.R, dm.gx, dm.gy, dm.gz, dm.C, step_ratio, density_shift,
         bg, feat.data_ptr<scalar_t>(), t_last.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
@@ -252,19 +249,16 @@ std::tuple<at::Tensor, at::Tensor> voxel_render_backward_cuda(
   at::Tensor g_dens = at::zeros_like(density, at::MemoryFormat::Contiguous);
   at::Tensor g_ft = at::zeros({dm.L, dm.gn, dm.C}, density.options());
   if (dm.R > 0 && dm.L > 0) {
-    const at::Tensor dens = density.contiguous();
-    const at::Tensor ft = voxel_render::nodes_last(features, dm);
-    const at::Tensor bmin = box_min.contiguous(), bmax = box_max.contiguous();
-    const at::Tensor ro = rays_o.contiguous(), rd = rays_d.contiguous();
-    const at::Tensor ids = ray_ids.contiguous();
+    const voxel_render::KernelInputs in = voxel_render::kernel_inputs(
+        dm, density, features, box_min, box_max, rays_o, rays_d, ray_ids);
     const at::Tensor gf = grad_feat.contiguous(), gt = grad_t_last.contiguous();
     const at::Tensor fe = feat.contiguous(), tl = t_last.contiguous();
     cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-    AT_DISPATCH_FLOATING_TYPES(dens.scalar_type(), "voxel_render_backward_cuda", [&] {
+    AT_DISPATCH_FLOATING_TYPES(in.dens.scalar_type(), "voxel_render_backward_cuda", [&] {
       backward_kernel<scalar_t><<<num_blocks(dm.R), kThreads, 0, stream>>>(
-          dens.data_ptr<scalar_t>(), ft.data_ptr<scalar_t>(), bmin.data_ptr<double>(),
-          bmax.data_ptr<double>(), ro.data_ptr<double>(), rd.data_ptr<double>(),
-          ids.data_ptr<int64_t>(), dm.R, dm.gx, dm.gy, dm.gz, dm.C, step_ratio,
+          in.dens.data_ptr<scalar_t>(), in.ft.data_ptr<scalar_t>(), in.bmin.data_ptr<double>(),
+          in.bmax.data_ptr<double>(), in.ro.data_ptr<double>(), in.rd.data_ptr<double>(),
+          in.ids.data_ptr<int64_t>(), dm.R, dm.gx, dm.gy, dm.gz, dm.C, step_ratio,
           density_shift, gf.data_ptr<scalar_t>(), gt.data_ptr<scalar_t>(),
           fe.data_ptr<scalar_t>(), tl.data_ptr<scalar_t>(), g_dens.data_ptr<scalar_t>(),
           g_ft.data_ptr<scalar_t>());
