@@ -6,6 +6,7 @@ from .bbox import (ANGLE_PATTERNS, RBOX_NAME, BaseBoxes3D, CameraBoxes3D,
 from .cameras import (camera_to_world, essential_from_pose,
                       invert_pose, is_rigid_transform, make_intrinsics,
                       project_points, quaternion_to_rotation, relative_pose,
+                      scale_intrinsics,
                       rotation_angle_error_deg, rotation_to_quaternion, skew,
                       transform_points, translation_angle_error_deg,
                       translation_error, unproject, world_to_camera)
@@ -16,11 +17,14 @@ __all__ = [
     'BaseBoxes3D', 'CameraBoxes3D', 'LiDARBoxes3D', 'camera_to_world',
     'essential_from_pose', 'invert_pose', 'is_rigid_transform',
     'make_intrinsics', 'project_points', 'quaternion_to_rotation',
-    'relative_pose', 'rotation_angle_error_deg', 'rotation_to_quaternion',
+    'relative_pose', 'scale_intrinsics', 'rotation_angle_error_deg', 'rotation_to_quaternion',
     'skew', 'transform_points', 'translation_angle_error_deg',
     'translation_error', 'unproject', 'world_to_camera'
 ]
 
 from .areas import AreaSet  # noqa: E402
 
-__all__ += ['AreaSet']
+from .results import (RESULT_KEYS, check_result, finalize_result,  # noqa: E402
+                      new_result, timed)
+
+__all__ += ['AreaSet', 'RESULT_KEYS', 'check_result', 'finalize_result', 'new_result', 'timed']

@@ -28,7 +28,7 @@ from torch import Tensor
 ArrayLike = Union[Tensor, np.ndarray]
 
 __all__ = [
-    'make_intrinsics', 'invert_pose', 'relative_pose', 'transform_points',
+    'make_intrinsics', 'scale_intrinsics', 'invert_pose', 'relative_pose', 'transform_points',
     'project_points', 'unproject', 'world_to_camera', 'camera_to_world',
     'rotation_angle_error_deg', 'translation_angle_error_deg',
     'translation_error', 'is_rigid_transform', 'skew', 'essential_from_pose',
@@ -133,6 +133,34 @@ def make_intrinsics(fx, fy, cx, cy, s: float = 0.0) -> ArrayLike:
     k[..., 2, 2] = 1
     return k if as_torch else k.numpy()
 
+
+
+def scale_intrinsics(K: ArrayLike, sx: float, sy: Optional[float] = None) -> np.ndarray:
+    """Intrinsics of an image resized by ``(sx, sy)`` (new size = old size x scale).
+
+    Pixel centres are at integer coordinates, so the principal point maps as
+    ``c' = (c + 0.5) * s - 0.5``; focal lengths scale by ``s``.
+
+    Args:
+        K (array): (3, 3) intrinsics.
+        sx (float): horizontal scale factor (> 0).
+        sy (float, optional): vertical scale factor; ``sx`` when omitted.
+
+    Returns:
+        np.ndarray: (3, 3) float64 scaled intrinsics (a new array).
+    """
+    sy = sx if sy is None else sy
+    if not (sx > 0 and sy > 0):
+        raise ValueError(f'scale factors must be > 0, got sx={sx}, sy={sy}')
+    K = np.array(K, np.float64, copy=True)
+    if K.shape != (3, 3):
+        raise ValueError(f'K must have shape (3, 3), got {K.shape}')
+    K[0, 0] *= sx
+    K[0, 1] *= sx
+    K[1, 1] *= sy
+    K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
+    K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
+    return K
 
 def invert_pose(T: ArrayLike) -> ArrayLike:
     """Inverse of rigid transforms: ``[R | t]^-1 = [R^T | -R^T t]``.
