@@ -25,6 +25,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from ...registry import DATASETS, MODELS
+from ...utils.config import merge_conf
 from .feature_extractor import build_extractor, image_to_tensor
 from .landmark_map import LandmarkMap
 from .mapping import build_landmark_map
@@ -91,11 +92,7 @@ class FaVoRRelocalizer(BaseModel):
                  mapping: Optional[Dict] = None, data_preprocessor: Optional[Dict] = None,
                  init_cfg: Optional[Dict] = None, **conf):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        unknown = set(conf) - set(self.default_conf)
-        if unknown:
-            raise ValueError(f'unknown FaVoRRelocalizer options {sorted(unknown)}; '
-                             f'valid: {sorted(self.default_conf)}')
-        self.conf = {**self.default_conf, **conf}
+        self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
         if self.conf['num_iterations'] < 1:
             raise ValueError(f"num_iterations must be >= 1, got {self.conf['num_iterations']}")
         if not 0.0 <= self.conf['min_inlier_ratio'] <= 1.0:

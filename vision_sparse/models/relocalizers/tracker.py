@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ...registry import TASK_UTILS
 from ...structures.cameras import is_rigid_transform
+from ...utils.config import merge_conf
 from .feature_extractor import build_extractor, sample_patches
 
 __all__ = ['TrackSet', 'FeatureTracker', 'mutual_nn_match', 'check_frame']
@@ -245,11 +246,7 @@ class FeatureTracker:
     )
 
     def __init__(self, extractor=None, **conf):
-        unknown = set(conf) - set(self.default_conf)
-        if unknown:
-            raise ValueError(f'unknown FeatureTracker options {sorted(unknown)}; '
-                             f'valid: {sorted(self.default_conf)}')
-        self.conf = {**self.default_conf, **conf}
+        self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
         if not 0.0 <= self.conf['match_threshold'] <= 1.0:
             raise ValueError('match_threshold must be in [0, 1], got '
                              f"{self.conf['match_threshold']}")
