@@ -145,6 +145,20 @@ def test_retrieval_finds_the_same_image():
         GlobalRetrieval(method='netvlad')
 
 
+def test_kmeans_is_deterministic_and_handles_few_distinct_vectors():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.nn.functional.normalize(torch.randn(200, 8, generator=gen), dim=-1)
+    a, b = kmeans(x, 5, seed=3), kmeans(x, 5, seed=3)
+    assert a.shape == (5, 8) and torch.equal(a, b)
+    assert torch.allclose(a.norm(dim=-1), torch.ones(5))
+    # fewer distinct vectors than clusters: one centre per distinct vector
+    two = x[:2].repeat(10, 1)
+    cb = kmeans(two, 4)
+    assert cb.shape == (2, 8) and (cb @ x[:2].T).max(0).values.min() > 1 - 1e-6
+    with pytest.raises(ValueError, match='N >= 1'):
+        kmeans(torch.zeros(0, 8), 2)
+
+
 def test_min_inlier_ratio_rejects_poses_from_mostly_wrong_matches(scene, extractor,
                                                                    landmark_map):
     """Move 80 % of the landmarks to other landmarks' places (descriptors kept):
