@@ -75,21 +75,13 @@ class FaVoRRelocalizer(BaseModel):
     """
 
     default_conf = dict(
-        num_iterations=3,
-        match_threshold=0.7,
-        reprojection_error=5.0,
-        min_inliers=4,
-        min_inlier_ratio=0.0,
-        refine_iterations=100,
-        ransac_min_iterations=100,
-        ransac_max_iterations=10000,
-        border=5.0,
-        min_depth=0.05,
-        max_landmarks=0,
-        retrieval_keypoints=512,
-        seed=0,
-        show_progress=True,
-    )
+        num_iterations=3, match_threshold=0.7,
+        # pose: P3P LO-RANSAC, then bundle adjustment on the last iteration
+        reprojection_error=5.0, min_inliers=4, min_inlier_ratio=0.0, refine_iterations=100,
+        ransac_min_iterations=100, ransac_max_iterations=10000, seed=0,
+        # which landmarks are rendered
+        border=5.0, min_depth=0.05, max_landmarks=0,
+        retrieval_keypoints=512, show_progress=True)
 
     def __init__(self, extractor=None, map_path: Optional[str] = None,
                  mapping: Optional[Dict] = None, data_preprocessor: Optional[Dict] = None,

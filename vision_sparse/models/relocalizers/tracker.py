@@ -234,16 +234,10 @@ class FeatureTracker:
 
     default_conf = dict(
         match_threshold=0.7,
-        ransac_threshold=2.0,
-        ransac_confidence=0.999,
-        min_ransac_matches=8,
-        patch_half=3,
-        min_track_length=5,
-        retrieval_keypoints=512,
-        patch_dtype='float16',
-        pose_atol=1e-3,
-        show_progress=True,
-    )
+        # essential-matrix check of the matches of consecutive frames
+        ransac_threshold=2.0, ransac_confidence=0.999, min_ransac_matches=8,
+        patch_half=3, patch_dtype='float16', min_track_length=5,
+        retrieval_keypoints=512, pose_atol=1e-3, show_progress=True)
 
     def __init__(self, extractor=None, **conf):
         self.conf = merge_conf(self.default_conf, conf, type(self).__name__)

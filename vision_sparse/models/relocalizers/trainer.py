@@ -64,29 +64,18 @@ class BatchedLandmarkTrainer:
     """
 
     default_conf = dict(
-        grid_size=3,
-        iterations=2000,
-        rays_per_landmark=1024,
-        lr=0.1,
-        lr_decay_iters=10000,
-        init_density=4.0,
-        betas=(0.9, 0.99),
-        entropy_weight=0.1,
-        cosine_weight=0.2,
-        cosine_from_iter=2,
-        tv_from_fraction=0.75,
-        tv_density_weight=1e-3,
-        tv_feature_weight=1e-3,
-        psnr_threshold=20.0,
-        max_landmarks=1500,
-        candidate_factor=1.5,
-        step_ratio=0.1,
-        density_shift=DEFAULT_DENSITY_SHIFT,
-        bg=1.0,
-        max_rays_per_chunk=262144,
-        seed=0,
-        show_progress=True,
-    )
+        grid_size=3, init_density=4.0,
+        # optimisation
+        iterations=2000, rays_per_landmark=1024, seed=0,
+        lr=0.1, lr_decay_iters=10000, betas=(0.9, 0.99),
+        # loss
+        entropy_weight=0.1, cosine_weight=0.2, cosine_from_iter=2,
+        tv_from_fraction=0.75, tv_density_weight=1e-3, tv_feature_weight=1e-3,
+        # which landmarks are trained and kept
+        psnr_threshold=20.0, max_landmarks=1500, candidate_factor=1.5,
+        # rendering
+        step_ratio=0.1, density_shift=DEFAULT_DENSITY_SHIFT, bg=1.0, max_rays_per_chunk=262144,
+        show_progress=True)
 
     def __init__(self, **conf):
         self.conf = merge_conf(self.default_conf, conf, type(self).__name__)

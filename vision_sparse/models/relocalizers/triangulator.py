@@ -85,18 +85,11 @@ class LandmarkTriangulator:
     """
 
     default_conf = dict(
-        min_track_length=5,
-        merge_threshold=0.9,
-        max_reprojection_error=2.0,
-        loss_scale=1.0,
-        min_depth=0.05,
-        min_triangulation_angle=1.0,
-        use_depth=False,
-        depth_sigma=0.02,
-        box_scale=2.0,
-        max_tracks=25000,
-        show_progress=True,
-    )
+        min_track_length=5, merge_threshold=0.9, max_tracks=25000,
+        # robust refinement and inlier test
+        max_reprojection_error=2.0, loss_scale=1.0, min_depth=0.05, min_triangulation_angle=1.0,
+        use_depth=False, depth_sigma=0.02,
+        box_scale=2.0, show_progress=True)
 
     def __init__(self, **conf):
         self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
