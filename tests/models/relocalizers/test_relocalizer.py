@@ -2,9 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vision_sparse.evaluation.functional.relocalization import (absolute_pose_error,
-                                                                relocalization_errors,
-                                                                summarize_relocalization)
+from vision_sparse.evaluation.functional.relocalization import absolute_pose_error
 from vision_sparse.evaluation.metrics.reloc_metric import RelocalizationMetric
 from vision_sparse.models.relocalizers import (FaVoRRelocalizer, GlobalRetrieval, LandmarkMap,
                                                kmeans)
@@ -109,22 +107,6 @@ def test_map_of_another_extractor_is_rejected(landmark_map, extractor):
     missing = FaVoRRelocalizer(extractor=extractor, map_path='/nonexistent/map.pth')
     with pytest.raises(FileNotFoundError, match='favor_build_map'):
         missing.ensure_map()
-
-
-def test_error_functions():
-    T = np.eye(4)
-    T2 = np.eye(4)
-    T2[:3, 3] = [0.03, 0.04, 0.0]
-    c, s = np.cos(np.deg2rad(10)), np.sin(np.deg2rad(10))
-    T2[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
-    assert absolute_pose_error(T2, T) == pytest.approx((0.05, 10.0))
-    assert absolute_pose_error(None, T) == (float('inf'), float('inf'))
-    e = relocalization_errors([T2, None, T], [T, T, T])
-    s = summarize_relocalization(e['translation'], e['rotation'], 0.06, 11.0)
-    assert s['median_translation_cm'] == pytest.approx(5.0)
-    assert s['recall'] == pytest.approx(2 / 3)
-    with pytest.raises(ValueError, match='same length'):
-        relocalization_errors([T], [T, T])
 
 
 def test_retrieval_finds_the_same_image():

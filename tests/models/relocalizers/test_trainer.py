@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from vision_sparse.models.relocalizers import (BatchedLandmarkTrainer, build_training_rays,
-                                               fused_landmark_loss, landmark_loss_terms,
-                                               total_variation)
+from vision_sparse.models.relocalizers import (BatchedLandmarkTrainer, TrainingRays,
+                                               build_training_rays, fused_landmark_loss,
+                                               landmark_loss_terms, total_variation)
 from vision_sparse.registry import TASK_UTILS
 
 BENCH = Path(__file__).resolve().parents[3] / 'benchmarks' / 'bench_voxel_render.py'
@@ -45,6 +45,20 @@ def test_rays_go_through_the_patch_pixels(triangulated):
     assert torch.equal(rays.targets[centre], tk.patches[:, 3, 3])
     # and every centre ray hits its landmark's box (the point lies on it)
     assert (rays.landmark[centre] == tk.track_ids).all()
+
+
+def test_ray_sampling_stays_inside_each_landmark():
+    lm = torch.tensor([0, 0, 0, 1, 3, 3])  # landmark 2 has no rays
+    rays = TrainingRays(torch.zeros(6, 3), torch.ones(6, 3), torch.zeros(6, 4), lm, 4)
+    assert rays.offsets.tolist() == [0, 3, 4, 4, 6]
+    gen = torch.Generator().manual_seed(0)
+    idx = rays.sample(5, gen, landmarks=torch.tensor([0, 3]))
+    assert idx.shape == (10,)
+    assert set(idx[:5].tolist()) <= {0, 1, 2} and set(idx[5:].tolist()) <= {4, 5}
+    assert rays.sample(0, gen).tolist() == list(range(6))
+    assert rays.sample(0, gen, landmarks=torch.tensor([3, 1])).tolist() == [4, 5, 3]
+    sub = rays.subset(torch.tensor([3, 0]))
+    assert sub.landmark.tolist() == [0, 0, 1, 1, 1] and sub.num_landmarks == 2
 
 
 def test_batched_training_lowers_the_loss_and_matches_the_loop(triangulated):
