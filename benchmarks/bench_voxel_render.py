@@ -7,8 +7,8 @@
    ``--repeats`` calls after a warm-up. No compiled op -> ``nan`` and FAIL.
 2. Training: ``--train-iters`` steps of :class:`BatchedLandmarkTrainer` on all
    1,500 landmarks vs :class:`PerLandmarkTrainer` (defined here: the official
-   per-landmark Python loop, running the batched trainer's own step) on the first ``--loop-subset`` of the same landmarks, the
-   loop's time extrapolated linearly to 1,500 landmarks (it is linear in the
+   per-landmark Python loop, running the batched trainer's own step) on the
+   first ``--loop-subset`` of the same landmarks, the loop's time extrapolated linearly to 1,500 landmarks (it is linear in the
    number of landmarks: each is trained on its own). Same rays, same settings.
 3. Memory per landmark of a 1,500-landmark, 128-d :class:`LandmarkMap` (KiB).
 4. Relocalization on the synthetic room (settings of

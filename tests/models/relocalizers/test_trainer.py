@@ -126,7 +126,8 @@ def test_fused_loss_equals_the_autograd_of_the_loss_terms(rays_each, use_cosine)
     g = torch.Generator().manual_seed(0)
     L, C = 4, 6
     R = L * 5
-    lm = torch.arange(L).repeat_interleave(5) if rays_each else torch.randint(0, L, (R,), generator=g)
+    lm = (torch.arange(L).repeat_interleave(5) if rays_each
+          else torch.randint(0, L, (R,), generator=g))
     feat = (torch.randn(R, C, generator=g, dtype=torch.float64) * 0.8)
     feat[0, :2] = torch.tensor([1.7, -2.5], dtype=torch.float64)  # clamped entries
     feat[1] = 0.0  # zero descriptor: cosine's norm is clamped
