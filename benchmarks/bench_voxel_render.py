@@ -6,9 +6,9 @@
    op's public API (``voxel_render`` / ``voxel_render_reference``); median of
    ``--repeats`` calls after a warm-up. No compiled op -> ``nan`` and FAIL.
 2. Training: ``--train-iters`` steps of :class:`BatchedLandmarkTrainer` on all
-   1,500 landmarks vs :class:`PerLandmarkTrainer` (the official per-landmark
-   Python loop) on the first ``--loop-subset`` of the same landmarks, the
-   loop's time extrapolated linearly to 1,500 landmarks (it is linear in the
+   1,500 landmarks vs :class:`PerLandmarkTrainer` (defined here: the official
+   per-landmark Python loop, running the batched trainer's own step) on the
+   first ``--loop-subset`` of the same landmarks, the loop's time extrapolated linearly to 1,500 landmarks (it is linear in the
    number of landmarks: each is trained on its own). Same rays, same settings.
 3. Memory per landmark of a 1,500-landmark, 128-d :class:`LandmarkMap` (KiB).
 4. Relocalization on the synthetic room (settings of
@@ -33,15 +33,50 @@ import os.path as osp
 import sys
 import time
 
+from typing import Dict
+
 import numpy as np
 import torch
+from torch import Tensor
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from vision_sparse.ops._ext import has_ext  # noqa: E402
-from vision_sparse.ops.voxel_render import voxel_render, voxel_render_reference  # noqa: E402
+from vision_sparse.models.relocalizers import BatchedLandmarkTrainer, TrainingRays
+from vision_sparse.ops._ext import has_ext
+from vision_sparse.ops.voxel_render import voxel_render, voxel_render_reference
 
 L, C, G = 1500, 128, 3
+
+
+class PerLandmarkTrainer(BatchedLandmarkTrainer):
+    """The official way: one grid, one Adam and one loop of steps per landmark.
+
+    Same maths and the same step (:meth:`BatchedLandmarkTrainer.train_step`:
+    fused loss, fused Adam) as the library's batched trainer, one landmark at a
+    time, so the benchmark measures what batching buys and nothing else; with
+    ``rays_per_landmark=0`` (every ray at every step) both give the same grids
+    up to float rounding (``tests/models/relocalizers/test_trainer.py`` checks
+    it). Benchmark-only: not registered in the library.
+    """
+
+    def _optimize(self, rays: TrainingRays, box_min: Tensor, box_max: Tensor, density: Tensor,
+                  features: Tensor) -> Dict:
+        from tqdm import tqdm
+        c = self.conf
+        n_lm = rays.num_landmarks
+        out_d, out_f = density.detach().clone(), features.detach().clone()
+        gen = torch.Generator().manual_seed(int(c['seed']))
+        history = np.zeros(c['iterations'])
+        for lm in tqdm(range(n_lm), desc='training landmarks one by one',
+                       disable=not c['show_progress']):
+            sub = rays.subset(torch.tensor([lm]))
+            tt = sub.targets.float().square().sum(-1)
+            d = out_d[lm:lm + 1].clone().requires_grad_(True)
+            f = out_f[lm:lm + 1].clone().requires_grad_(True)
+            bmin, bmax = box_min[lm:lm + 1], box_max[lm:lm + 1]
+            opt = self.make_optimizer([d, f])
+            for it in range(c['iterations']):
+                history[it] += self.train_step(opt, d, f, bmin, bmax, sub, tt, gen, it) / n_lm
+            out_d[lm], out_f[lm] = d.detach()[0], f.detach()[0]
+        return dict(density=out_d, features=out_f, history=history.tolist())
 
 
 def compiled_available() -> bool:
@@ -95,8 +130,6 @@ def bench_op(args):
 
 
 def bench_training(args):
-    from vision_sparse.models.relocalizers import (BatchedLandmarkTrainer, PerLandmarkTrainer,
-                                                   TrainingRays)
     p = make_problem(args.rays, seed=2)
     rays = TrainingRays(p['rays_o'], p['rays_d'], p['targets'], p['ray_ids'], L)
     conf = dict(iterations=args.train_iters, rays_per_landmark=args.rays, show_progress=False)

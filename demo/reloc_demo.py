@@ -127,8 +127,8 @@ def main(argv=None):
             e = absolute_pose_error(it['T_c2w'], gt)
             lines.append(f'iter {k + 1}: {e[0] * 100:.2f} cm {e[1]:.3f} deg '
                          f'({it["num_inliers"]}/{it["num_matches"]} inliers)')
-        if res['reason']:
-            lines.append(res['reason'][:60])
+        if res['stop_reason']:  # the failure, or why later iterations did not run
+            lines.append(res['stop_reason'][:60])
         left = put_text_block(query_view(frame['image'], frame['K'], lmap, res), lines,
                               origin=(5, 5), font_scale=0.4)
         right = top_view(lmap, res, gt, train_poses, size=max(frame['image'].shape[0], 320))

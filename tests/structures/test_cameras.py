@@ -8,7 +8,7 @@ import torch
 
 from vision_sparse.structures.cameras import (
     camera_to_world, essential_from_pose, invert_pose, is_rigid_transform,
-    make_intrinsics, project_points, quaternion_to_rotation, relative_pose,
+    make_intrinsics, project_points, quaternion_to_rotation, relative_pose, scale_intrinsics,
     rotation_angle_error_deg, rotation_to_quaternion, skew, transform_points,
     translation_angle_error_deg, translation_error, unproject,
     world_to_camera)
@@ -86,6 +86,43 @@ def test_quaternions():
         quaternion_to_rotation(np.zeros(4))
     with pytest.raises(ValueError, match='q'):
         quaternion_to_rotation(np.zeros(3) + 1)
+
+
+def test_quaternions_torch_batched_and_sign():
+    rng = np.random.default_rng(4)
+    qs = rng.normal(size=(2, 5, 4))
+    rots = quaternion_to_rotation(torch.from_numpy(qs).float())
+    assert isinstance(rots, torch.Tensor) and rots.dtype == torch.float32
+    assert rots.shape == (2, 5, 3, 3)
+    np.testing.assert_allclose(rots.numpy(), quaternion_to_rotation(qs), atol=1e-6)
+    back = rotation_to_quaternion(rots.double())
+    assert back.shape == (2, 5, 4) and back.dtype == torch.float64
+    unit = qs / np.linalg.norm(qs, axis=-1, keepdims=True)
+    unit *= np.where(unit[..., :1] < 0, -1, 1)
+    np.testing.assert_allclose(back.numpy(), unit, atol=1e-6)
+    # the rotation matrix of (w, x, y, z) = (cos a/2, sin a/2 * axis): 60 deg about z
+    np.testing.assert_allclose(quaternion_to_rotation([math.cos(math.pi / 6), 0, 0,
+                                                       math.sin(math.pi / 6)]),
+                               rodrigues([0, 0, 1], 60), atol=1e-12)
+    # 180 degrees (w = 0): the first non-zero of x, y, z is positive
+    q = rotation_to_quaternion(np.diag([-1.0, 1.0, -1.0]))
+    np.testing.assert_allclose(q, [0, 0, 1, 0], atol=1e-12)
+    assert quaternion_to_rotation(np.zeros((0, 4))).shape == (0, 3, 3)
+    assert rotation_to_quaternion(torch.zeros(0, 3, 3)).shape == (0, 4)
+
+
+def test_scale_intrinsics_keeps_pixel_centres():
+    K = make_intrinsics(500.0, 480.0, 319.5, 239.5)
+    half = scale_intrinsics(K, 0.5)
+    # the image centre stays the image centre: 640 x 480 -> 320 x 240
+    np.testing.assert_allclose(half, [[250, 0, 159.5], [0, 240, 119.5], [0, 0, 1]])
+    # a pixel's corner u = -0.5 maps to -0.5 at any scale; the input is not modified
+    K2 = scale_intrinsics(K, 2.0, 3.0)
+    assert K2[0, 2] == (319.5 + 0.5) * 2 - 0.5 and K2[1, 1] == 1440.0 and K[0, 0] == 500.0
+    with pytest.raises(ValueError, match='scale'):
+        scale_intrinsics(K, 0.0)
+    with pytest.raises(ValueError, match='K'):
+        scale_intrinsics(np.eye(4), 1.0)
 
 
 # ---------------------------------------------------------------- poses

@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..registry import DATASETS
-from ..structures.cameras import is_rigid_transform, quaternion_to_rotation
+from ..structures.cameras import is_rigid_transform, quaternion_to_rotation, scale_intrinsics
 from ..testing.data import shared_data_root
 
 __all__ = [
@@ -355,16 +355,6 @@ def load_colmap(root: PathLike, model_dir: str = 'reconstruction', image_dir: st
 # --------------------------------------------------------------------------
 # reading and resizing
 # --------------------------------------------------------------------------
-def _scale_K(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    """Intrinsics after resizing by ``(sx, sy)`` (pixel centres at integers)."""
-    K = np.array(K, np.float64, copy=True)
-    K[0, 0] *= sx
-    K[1, 1] *= sy
-    K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
-    K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
-    return K
-
-
 @functools.lru_cache(maxsize=4)
 def _synthetic_cached(items: tuple) -> Dict:
     from ..testing.synthetic_scene import synthetic_relocalization_scene
@@ -505,11 +495,11 @@ class RelocalizationDataset(Dataset):
             nh = int(round(h * nw / w))
             sx, sy = nw / w, nh / h
             frame['image'] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
-            frame['K'] = _scale_K(K, sx, sy)
+            frame['K'] = scale_intrinsics(K, sx, sy)
             if 'depth' in frame:
                 frame['depth'] = cv2.resize(frame['depth'], (nw, nh),
                                             interpolation=cv2.INTER_NEAREST)
-                frame['K_depth'] = _scale_K(frame['K_depth'], sx, sy)
+                frame['K_depth'] = scale_intrinsics(frame['K_depth'], sx, sy)
         return frame
 
     def frames(self) -> Iterator[Dict]:

@@ -13,7 +13,8 @@ Conventions:
   ``T_0to1``), so ``x1^T E x0 = 0`` with ``E = [t]_x R`` for normalised image
   coordinates.
 * Quaternions are ``(w, x, y, z)`` (COLMAP order), unit norm, returned with
-  ``w >= 0``.
+  ``w >= 0`` (converted by :class:`scipy.spatial.transform.Rotation`, which
+  orders them ``(x, y, z, w)``).
 
 Every function accepts ``torch.Tensor`` or ``np.ndarray`` and returns the same
 kind (dtype kept; integer inputs become float). Leading batch dimensions are
@@ -161,6 +162,7 @@ def scale_intrinsics(K: ArrayLike, sx: float, sy: Optional[float] = None) -> np.
     K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
     K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
     return K
+
 
 def invert_pose(T: ArrayLike) -> ArrayLike:
     """Inverse of rigid transforms: ``[R | t]^-1 = [R^T | -R^T t]``.
@@ -510,8 +512,24 @@ def essential_from_pose(T_0to1: ArrayLike) -> ArrayLike:
     return _out(tx @ t[..., :3, :3], is_np)
 
 
+def _as_scipy_input(t: Tensor, tail: Tuple[int, ...]) -> np.ndarray:
+    """(N, *tail) float64 numpy copy of a (..., *tail) tensor (detached, on the CPU)."""
+    return t.detach().to('cpu', torch.float64).reshape(-1, *tail).numpy()
+
+
+def _from_scipy_output(a: np.ndarray, like: Tensor, batch: Tuple[int, ...],
+                       is_np: bool) -> ArrayLike:
+    """``a`` reshaped to ``batch + a.shape[1:]`` with the dtype and device of ``like``."""
+    out = torch.from_numpy(a).to(device=like.device, dtype=like.dtype)
+    return _out(out.reshape(*batch, *a.shape[1:]), is_np)
+
+
 def quaternion_to_rotation(q: ArrayLike) -> ArrayLike:
     """Rotation matrices from quaternions ``(w, x, y, z)`` (COLMAP order).
+
+    Computed by :class:`scipy.spatial.transform.Rotation` (which orders
+    quaternions ``(x, y, z, w)``) in float64, returned in the input's dtype
+    and device; not differentiable.
 
     Args:
         q (Tensor | np.ndarray): ``(..., 4)``; normalised internally.
@@ -522,25 +540,24 @@ def quaternion_to_rotation(q: ArrayLike) -> ArrayLike:
     Raises:
         ValueError: for a bad shape or a zero quaternion.
     """
+    from scipy.spatial.transform import Rotation
     t, is_np = _t(q, 'q')
     _check_vec(t, 'q', 4)
-    norm = t.norm(dim=-1, keepdim=True)
-    if (norm <= 0).any():
+    if (t.norm(dim=-1) <= 0).any():
         raise ValueError('q must be non-zero quaternions (w, x, y, z)')
-    w, x, y, z = (t / norm).unbind(-1)
-    m = torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)
-    ], -1)
-    return _out(m.reshape(*t.shape[:-1], 3, 3), is_np)
+    wxyz = _as_scipy_input(t, (4,))
+    mats = (Rotation.from_quat(wxyz[:, [1, 2, 3, 0]]).as_matrix() if len(wxyz)
+            else np.zeros((0, 3, 3)))
+    return _from_scipy_output(mats, t, tuple(t.shape[:-1]), is_np)
 
 
 def rotation_to_quaternion(R: ArrayLike) -> ArrayLike:
-    """Quaternions ``(w, x, y, z)`` of rotation matrices, ``w >= 0``.
+    """Unit quaternions ``(w, x, y, z)`` of rotation matrices, ``w >= 0``.
 
-    Uses the numerically largest of ``w, x, y, z`` to build the others
-    (stable for every rotation, including 180 degrees).
+    Computed by :class:`scipy.spatial.transform.Rotation` (stable for every
+    rotation, including 180 degrees) in float64, returned in the input's dtype
+    and device; not differentiable. The sign is scipy's canonical one: ``w > 0``,
+    or, for ``w = 0`` (180 degrees), the first non-zero of ``x, y, z`` positive.
 
     Args:
         R (Tensor | np.ndarray): ``(..., 3, 3)`` rotations.
@@ -548,30 +565,11 @@ def rotation_to_quaternion(R: ArrayLike) -> ArrayLike:
     Returns:
         Tensor | np.ndarray: ``(..., 4)`` unit quaternions.
     """
+    from scipy.spatial.transform import Rotation
     t, is_np = _t(R, 'R')
     _check_mat(t, 'R', ((3, 3),))
-    m = t
-    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
-    # 4*q_i^2 for i = w, x, y, z
-    sq = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22,
-                      1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
-    big = sq.argmax(-1, keepdim=True)
-    s = torch.sqrt(sq.gather(-1, big).clamp_min(1e-30)).squeeze(-1)  # 2|q_i|
-    d21, d12 = m[..., 2, 1], m[..., 1, 2]
-    d02, d20 = m[..., 0, 2], m[..., 2, 0]
-    d10, d01 = m[..., 1, 0], m[..., 0, 1]
-    cand = torch.stack([
-        torch.stack([s / 2, (d21 - d12) / (2 * s), (d02 - d20) / (2 * s),
-                     (d10 - d01) / (2 * s)], -1),
-        torch.stack([(d21 - d12) / (2 * s), s / 2, (d01 + d10) / (2 * s),
-                     (d02 + d20) / (2 * s)], -1),
-        torch.stack([(d02 - d20) / (2 * s), (d01 + d10) / (2 * s), s / 2,
-                     (d12 + d21) / (2 * s)], -1),
-        torch.stack([(d10 - d01) / (2 * s), (d02 + d20) / (2 * s),
-                     (d12 + d21) / (2 * s), s / 2], -1),
-    ], -2)  # (..., 4 choices, 4)
-    idx = big[..., None].expand(*big.shape[:-1], 1, 4)
-    q = cand.gather(-2, idx).squeeze(-2)
-    q = q / q.norm(dim=-1, keepdim=True)
-    q = torch.where(q[..., :1] < 0, -q, q)
-    return _out(q, is_np)
+    mats = _as_scipy_input(t, (3, 3))
+    xyzw = (Rotation.from_matrix(mats).as_quat(canonical=True) if len(mats)
+            else np.zeros((0, 4)))
+    return _from_scipy_output(np.ascontiguousarray(xyzw[:, [3, 0, 1, 2]]), t,
+                              tuple(t.shape[:-2]), is_np)

@@ -6,7 +6,6 @@ whole FaVoR test set stays well under two minutes on two CPU cores.
 """
 import numpy as np
 import pytest
-import torch
 
 from vision_sparse.models.relocalizers import (BatchedLandmarkTrainer, DenseFeatureExtractor,
                                                FeatureTracker, GlobalRetrieval, LandmarkMap,

@@ -2,12 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from vision_sparse.evaluation.functional.relocalization import (absolute_pose_error,
-                                                                relocalization_errors,
-                                                                summarize_relocalization)
+from vision_sparse.evaluation.functional.relocalization import absolute_pose_error
 from vision_sparse.evaluation.metrics.reloc_metric import RelocalizationMetric
 from vision_sparse.models.relocalizers import (FaVoRRelocalizer, GlobalRetrieval, LandmarkMap,
                                                kmeans)
+from vision_sparse.structures.results import check_result
 from vision_sparse.testing.synthetic_scene import perturb_pose
 
 
@@ -24,6 +23,11 @@ def test_recovers_the_true_pose_from_a_perturbed_one(scene, relocalizer):
         T0 = perturb_pose(frame['T_c2w'], 0.08, 3.0, rng)  # 8 cm, 3 degrees off
         out = relocalizer.relocalize(frame['image'], frame['K'], T_init=T0)
         assert out['success'], out['reason']
+        check_result(out)
+        assert out['reason'] == '' and out['stop_reason'] == ''
+        assert set(out['timings']) == {'extract', 'retrieval', 'render', 'match', 'pnp'}
+        assert out['timings']['retrieval'] == 0.0  # T_init given
+        assert all(out['timings'][k] > 0 for k in ('extract', 'render', 'match', 'pnp'))
         assert len(out['iterations']) == 3 and all(p is not None for p in out['iteration_poses'])
         dt, dr = absolute_pose_error(out['T_c2w'], frame['T_c2w'])
         assert dt < 0.02 and dr < 0.5
@@ -38,7 +42,7 @@ def test_retrieval_gives_the_initial_pose(scene, relocalizer):
     d = [absolute_pose_error(f['T_c2w'], frame['T_c2w'])[0] for f in scene['train']]
     nearest = {scene['train'][i]['name'] for i in np.argsort(d)[:2]}
     assert out['init_name'] in nearest
-    assert out['success']
+    assert out['success'] and out['timings']['retrieval'] > 0
     assert absolute_pose_error(out['T_c2w'], frame['T_c2w'])[0] < 0.02
 
 
@@ -48,8 +52,33 @@ def test_a_query_that_sees_no_landmark(scene, relocalizer):
     away[:3, :3] = away[:3, :3] @ np.diag([-1.0, 1.0, -1.0])  # turn around (yaw 180 deg)
     out = relocalizer.relocalize(frame['image'], frame['K'], T_init=away)
     assert not out['success'] and out['T_c2w'] is None
-    assert 'no landmark projects' in out['reason']
+    check_result(out)
+    assert 'no landmark projects' in out['reason'] and out['stop_reason'] == out['reason']
     assert out['iteration_poses'] == [None, None, None]
+    assert out['matches']['keypoints'].shape == (0, 2)
+
+
+def test_a_later_failed_iteration_keeps_the_pose_and_says_why(scene, extractor, landmark_map):
+    """Iteration 2's PnP fails: the pose of iteration 1 is the result,
+    ``success`` with an empty ``reason``, the failure in ``stop_reason``."""
+    model = FaVoRRelocalizer(extractor=extractor, seed=0)
+    model.set_map(landmark_map)
+    calls = []
+    pnp = model._pnp
+
+    def failing_after_one(*args, **kwargs):
+        T, inl = pnp(*args, **kwargs)
+        calls.append(1)
+        return T, (inl if len(calls) == 1 else np.zeros_like(inl))
+
+    model._pnp = failing_after_one
+    frame = scene['test'][0]
+    out = model.relocalize(frame['image'], frame['K'], T_init=frame['T_c2w'])
+    check_result(out)
+    assert out['success'] and out['reason'] == ''
+    assert out['stop_reason'].startswith('iteration 2: 0 PnP inliers')
+    assert len(out['iterations']) == 1 and out['iteration_poses'][1:] == [None, None]
+    assert out['T_c2w'] is out['iterations'][0]['T_c2w']
 
 
 def test_forward_and_metric(scene, relocalizer):
@@ -80,22 +109,6 @@ def test_map_of_another_extractor_is_rejected(landmark_map, extractor):
         missing.ensure_map()
 
 
-def test_error_functions():
-    T = np.eye(4)
-    T2 = np.eye(4)
-    T2[:3, 3] = [0.03, 0.04, 0.0]
-    c, s = np.cos(np.deg2rad(10)), np.sin(np.deg2rad(10))
-    T2[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
-    assert absolute_pose_error(T2, T) == pytest.approx((0.05, 10.0))
-    assert absolute_pose_error(None, T) == (float('inf'), float('inf'))
-    e = relocalization_errors([T2, None, T], [T, T, T])
-    s = summarize_relocalization(e['translation'], e['rotation'], 0.06, 11.0)
-    assert s['median_translation_cm'] == pytest.approx(5.0)
-    assert s['recall'] == pytest.approx(2 / 3)
-    with pytest.raises(ValueError, match='same length'):
-        relocalization_errors([T], [T, T])
-
-
 def test_retrieval_finds_the_same_image():
     gen = torch.Generator().manual_seed(0)
     centres = torch.nn.functional.normalize(torch.randn(4, 16, generator=gen), dim=-1)
@@ -112,6 +125,20 @@ def test_retrieval_finds_the_same_image():
         assert int(top['index'][0]) == i and float(top['score'][0]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match='method'):
         GlobalRetrieval(method='netvlad')
+
+
+def test_kmeans_is_deterministic_and_handles_few_distinct_vectors():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.nn.functional.normalize(torch.randn(200, 8, generator=gen), dim=-1)
+    a, b = kmeans(x, 5, seed=3), kmeans(x, 5, seed=3)
+    assert a.shape == (5, 8) and torch.equal(a, b)
+    assert torch.allclose(a.norm(dim=-1), torch.ones(5))
+    # fewer distinct vectors than clusters: one centre per distinct vector
+    two = x[:2].repeat(10, 1)
+    cb = kmeans(two, 4)
+    assert cb.shape == (2, 8) and (cb @ x[:2].T).max(0).values.min() > 1 - 1e-6
+    with pytest.raises(ValueError, match='N >= 1'):
+        kmeans(torch.zeros(0, 8), 2)
 
 
 def test_min_inlier_ratio_rejects_poses_from_mostly_wrong_matches(scene, extractor,

@@ -43,6 +43,29 @@ def test_dlt_is_exact():
     assert np.allclose(triangulate_dlt(w2c[0], w2c[1], xn[0], xn[1]), X, atol=1e-9)
 
 
+def test_dlt_is_batched_and_flags_points_at_infinity():
+    rng = np.random.default_rng(3)
+    poses = _cameras(3)
+    pts = rng.uniform([-0.5, 2.0, -0.5], [1.5, 4.0, 0.5], (5, 3))
+    P0 = np.linalg.inv(poses[0])[:3]
+    P1 = np.linalg.inv(poses[2])[:3]
+
+    def norm_proj(P, X):
+        Xc = X @ P[:, :3].T + P[:, 3]
+        return Xc[:, :2] / Xc[:, 2:]
+
+    x0, x1 = norm_proj(P0, pts), norm_proj(P1, pts)
+    batched = triangulate_dlt(np.broadcast_to(P0, (5, 3, 4)), np.broadcast_to(P1, (5, 3, 4)), x0,
+                              x1)
+    assert batched.shape == (5, 3) and np.allclose(batched, pts, atol=1e-9)
+    one_by_one = np.stack([triangulate_dlt(P0, P1, a, b) for a, b in zip(x0, x1)])
+    assert np.array_equal(batched, one_by_one)
+    # parallel rays (the same direction seen from two centres) meet at infinity
+    assert np.isinf(triangulate_dlt(P0, P1, np.zeros(2), np.zeros(2))).all()
+    with pytest.raises(ValueError, match='x1'):
+        triangulate_dlt(P0, P1, x0[0], np.zeros(3))
+
+
 def test_noise_free_points_are_recovered_exactly():
     rng = np.random.default_rng(1)
     pts = rng.uniform([-0.5, 2.0, -0.5], [1.5, 4.0, 0.5], (30, 3))

@@ -13,7 +13,6 @@ clear error instead of silently wrong matches.
 
 Frames: points, boxes, rays in the world frame (metres); poses ``T_c2w``.
 """
-import math
 import os
 from typing import Dict, Optional, Sequence, Union
 
@@ -22,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ...ops.voxel_render import DEFAULT_DENSITY_SHIFT, voxel_render
+
 __all__ = ['LandmarkMap', 'MAP_FORMAT', 'MAP_VERSION', 'render_landmarks']
 
 MAP_FORMAT = 'vision_sparse.favor_landmark_map'
 MAP_VERSION = 1
-#: FaVoR's density shift log(1 / (1 - alpha_init) - 1), alpha_init = 1e-2
-DEFAULT_DENSITY_SHIFT = math.log(1.0 / (1.0 - 1e-2) - 1.0)
 
 
 def render_landmarks(density: Tensor, features: Tensor, box_min: Tensor, box_max: Tensor,
@@ -53,11 +52,6 @@ def render_landmarks(density: Tensor, features: Tensor, box_min: Tensor, box_max
     Returns:
         tuple: ``desc`` (R, C) clamped to ``[-1, 1]`` and ``T_last`` (R,).
     """
-    try:
-        from ...ops.voxel_render import voxel_render
-    except ImportError as exc:  # pragma: no cover - the op ships with the package
-        raise ImportError('vision_sparse.ops.voxel_render is missing; FaVoR needs it '
-                          f'({exc})') from exc
     feat, t_last = voxel_render(density, features, box_min.to(density), box_max.to(density),
                                 rays_o.to(density), rays_d.to(density), ray_ids.long(),
                                 step_ratio=float(step_ratio), density_shift=float(density_shift),

@@ -9,8 +9,9 @@ from typing import Dict, Iterable, Optional
 
 import torch
 
-from ...registry import MODELS, TASK_UTILS
-from .feature_extractor import DenseFeatureExtractor
+from ...registry import TASK_UTILS
+from ...utils.build import build_from_cfg_or_obj
+from .feature_extractor import build_extractor
 from .landmark_map import LandmarkMap
 from .retrieval import GlobalRetrieval
 from .tracker import FeatureTracker
@@ -18,18 +19,6 @@ from .triangulator import LandmarkTriangulator
 from .trainer import BatchedLandmarkTrainer
 
 __all__ = ['build_landmark_map']
-
-
-def _build(cfg, registry, default_cls, **extra):
-    if cfg is None:
-        cfg = {}
-    if not isinstance(cfg, dict):
-        return cfg
-    cfg = dict(cfg)
-    if 'type' in cfg:
-        cfg.update(extra)
-        return registry.build(cfg)
-    return default_cls(**cfg, **extra)
 
 
 def build_landmark_map(frames: Iterable[Dict], extractor=None, tracker: Optional[Dict] = None,
@@ -59,13 +48,12 @@ def build_landmark_map(frames: Iterable[Dict], extractor=None, tracker: Optional
             to triangulate, or no landmark passing the PSNR filter (the message
             says which stage left nothing).
     """
-    if extractor is None or isinstance(extractor, dict):
-        extractor = _build(extractor, MODELS, DenseFeatureExtractor)
+    extractor = build_extractor(extractor)
     trk = FeatureTracker(extractor, **{'show_progress': show_progress, **(tracker or {})})
-    tri = _build({'show_progress': show_progress, **(triangulator or {})}, TASK_UTILS,
-                 LandmarkTriangulator)
-    trn = _build({'show_progress': show_progress, **(trainer or {})}, TASK_UTILS,
-                 BatchedLandmarkTrainer)
+    tri = build_from_cfg_or_obj({'show_progress': show_progress, **(triangulator or {})},
+                                TASK_UTILS, LandmarkTriangulator, name='triangulator')
+    trn = build_from_cfg_or_obj({'show_progress': show_progress, **(trainer or {})}, TASK_UTILS,
+                                BatchedLandmarkTrainer, name='trainer')
     t0 = time.time()
     tracks = trk.run(frames, num_frames=num_frames)
     log(f'[favor] tracking: {tracks.num_frames} frames, {tracks.num_tracks} tracks of length >= '
@@ -95,7 +83,7 @@ def build_landmark_map(frames: Iterable[Dict], extractor=None, tracker: Optional
         raise ValueError(f'no landmark reached PSNR >= {trn.conf["psnr_threshold"]} dB '
                          f'(best {float(psnr_all.nan_to_num(-1).max()):.2f} dB): train longer or '
                          'lower psnr_threshold')
-    ret = _build(retrieval, TASK_UTILS, GlobalRetrieval)
+    ret = build_from_cfg_or_obj(retrieval, TASK_UTILS, GlobalRetrieval, name='retrieval')
     ret.build(tracks.retrieval_descriptors, tracks.poses, tracks.frame_names)
     return LandmarkMap(res['centers'], res['box_min'], res['box_max'], res['density'],
                        res['features'], extractor.feature_type, trn.conf['step_ratio'],

@@ -10,9 +10,11 @@ next one, so more landmarks come into view as the estimate improves.
 
 A query is *not localized* (``success=False`` with a ``reason``) when no
 landmark projects into the image, fewer than 4 matches are found or RANSAC
-keeps 3 inliers or fewer; iterations after a failure are not run (the metric
-counts them as infinite error, as the official evaluation does), and the
-last successful pose is returned.
+keeps 3 inliers or fewer in the first iteration. Iterations after a failure
+are not run (the metric counts them as infinite error, as the official
+evaluation does), and the last successful pose is returned (``success=True``,
+``reason=''``, the later failure in ``stop_reason``). Every result carries
+the seconds spent per stage in ``timings``.
 
 Poses are camera-to-world ``T_c2w`` (4, 4), metres.
 """
@@ -25,6 +27,8 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from ...registry import DATASETS, MODELS
+from ...structures.results import finalize_result, timed
+from ...utils.config import merge_conf
 from .feature_extractor import build_extractor, image_to_tensor
 from .landmark_map import LandmarkMap
 from .mapping import build_landmark_map
@@ -71,31 +75,19 @@ class FaVoRRelocalizer(BaseModel):
     """
 
     default_conf = dict(
-        num_iterations=3,
-        match_threshold=0.7,
-        reprojection_error=5.0,
-        min_inliers=4,
-        min_inlier_ratio=0.0,
-        refine_iterations=100,
-        ransac_min_iterations=100,
-        ransac_max_iterations=10000,
-        border=5.0,
-        min_depth=0.05,
-        max_landmarks=0,
-        retrieval_keypoints=512,
-        seed=0,
-        show_progress=True,
-    )
+        num_iterations=3, match_threshold=0.7,
+        # pose: P3P LO-RANSAC, then bundle adjustment on the last iteration
+        reprojection_error=5.0, min_inliers=4, min_inlier_ratio=0.0, refine_iterations=100,
+        ransac_min_iterations=100, ransac_max_iterations=10000, seed=0,
+        # which landmarks are rendered
+        border=5.0, min_depth=0.05, max_landmarks=0,
+        retrieval_keypoints=512, show_progress=True)
 
     def __init__(self, extractor=None, map_path: Optional[str] = None,
                  mapping: Optional[Dict] = None, data_preprocessor: Optional[Dict] = None,
                  init_cfg: Optional[Dict] = None, **conf):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        unknown = set(conf) - set(self.default_conf)
-        if unknown:
-            raise ValueError(f'unknown FaVoRRelocalizer options {sorted(unknown)}; '
-                             f'valid: {sorted(self.default_conf)}')
-        self.conf = {**self.default_conf, **conf}
+        self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
         if self.conf['num_iterations'] < 1:
             raise ValueError(f"num_iterations must be >= 1, got {self.conf['num_iterations']}")
         if not 0.0 <= self.conf['min_inlier_ratio'] <= 1.0:
@@ -183,8 +175,16 @@ class FaVoRRelocalizer(BaseModel):
                 default: the nearest training image by retrieval.
 
         Returns:
-            dict:
-                * ``success`` (bool), ``reason`` (str, empty on success).
+            dict: a result (:mod:`vision_sparse.structures.results`):
+
+                * ``success`` (bool): at least one iteration gave a pose.
+                * ``reason`` (str): ``''`` on success, else why the first
+                  iteration failed (or why none ran).
+                * ``timings`` (dict[str, float]): seconds of ``extract``,
+                  ``retrieval`` (0 with a given ``T_init``), ``render``,
+                  ``match`` and ``pnp``, each summed over the iterations.
+                * ``stop_reason`` (str): why the iterations stopped before
+                  ``num_iterations`` (``''`` when all ran; equals ``reason`` on failure).
                 * ``T_c2w`` (np.ndarray | None): (4, 4) last successful pose.
                 * ``T_init`` (np.ndarray): (4, 4) initial pose; ``init_name`` (str).
                 * ``iterations`` (list[dict]): per completed iteration ``T_c2w``,
@@ -193,7 +193,7 @@ class FaVoRRelocalizer(BaseModel):
                   pose or None for iterations that failed or did not run.
                 * ``matches`` (dict): of the last completed iteration: ``keypoints``
                   (N, 2) query pixels, ``landmarks`` (N, 3) world points,
-                  ``landmark_ids`` (N,), ``inliers`` (N,) bool.
+                  ``landmark_ids`` (N,), ``inliers`` (N,) bool (N = 0 on failure).
                 * ``num_keypoints`` (int).
         """
         lmap = self.ensure_map()
@@ -204,64 +204,78 @@ class FaVoRRelocalizer(BaseModel):
                              f'got {K.tolist()}')
         img = image_to_tensor(image)
         size = (int(img.shape[2]), int(img.shape[1]))
-        feats = self.extractor(dict(image=img))
+        timings = {k: 0.0 for k in ('extract', 'retrieval', 'render', 'match', 'pnp')}
+        with timed(timings, 'extract'):
+            feats = self.extractor(dict(image=img))
         kpts, desc = feats['keypoints'], feats['descriptors']
         init_name = ''
         if T_init is None:
             if self.retrieval is None:
                 raise ValueError('no initial pose given and the map has no retrieval database')
-            top = self.retrieval.query(desc[:c['retrieval_keypoints']], top_k=1)
+            with timed(timings, 'retrieval'):
+                top = self.retrieval.query(desc[:c['retrieval_keypoints']], top_k=1)
             T_init, init_name = top['poses'][0].numpy(), top['names'][0]
         T_init = np.asarray(T_init, np.float64)
         if T_init.shape != (4, 4):
             raise ValueError(f'T_init must have shape (4, 4), got {T_init.shape}')
-        out = dict(success=False, reason='', T_c2w=None, T_init=T_init, init_name=init_name,
+        out = dict(stop_reason='', T_c2w=None, T_init=T_init, init_name=init_name,
                    iterations=[], iteration_poses=[None] * c['num_iterations'],
                    matches=dict(keypoints=np.zeros((0, 2)), landmarks=np.zeros((0, 3)),
                                 landmark_ids=np.zeros(0, np.int64), inliers=np.zeros(0, bool)),
-                   num_keypoints=int(kpts.shape[0]))
+                   num_keypoints=int(kpts.shape[0]), timings=timings)
         if len(lmap) == 0:
-            out['reason'] = 'the landmark map is empty'
-            return out
-        if kpts.shape[0] < 4:
-            out['reason'] = f'only {kpts.shape[0]} keypoints in the query image'
-            return out
-        T = T_init
+            out['stop_reason'] = 'the landmark map is empty'
+        elif kpts.shape[0] < 4:
+            out['stop_reason'] = f'only {kpts.shape[0]} keypoints in the query image'
+        else:
+            self._iterate(out, lmap, kpts, desc, K, size)
+        if out['iterations']:
+            out['T_c2w'] = out['iterations'][-1]['T_c2w']
+        return finalize_result(dict(out, reason=out['stop_reason']),
+                               success=bool(out['iterations']))
+
+    def _iterate(self, out: Dict, lmap: LandmarkMap, kpts: Tensor, desc: Tensor, K: np.ndarray,
+                 size) -> None:
+        """Render-match-PnP rounds from ``out['T_init']``, filling ``out`` in place
+        (``iterations``, ``iteration_poses``, ``matches``, ``stop_reason``, ``timings``)."""
+        c, timings = self.conf, out['timings']
+        T = out['T_init']
         for it in range(c['num_iterations']):
-            view = lmap.render_view(T, K, size, border=c['border'], min_depth=c['min_depth'])
+            with timed(timings, 'render'):
+                view = lmap.render_view(T, K, size, border=c['border'], min_depth=c['min_depth'])
             n_vis = int(view['landmark_ids'].numel())
             if n_vis == 0:
-                out['reason'] = f'iteration {it + 1}: no landmark projects into the image'
-                break
-            m = mutual_nn_match(view['descriptors'], desc, c['match_threshold'])
+                out['stop_reason'] = f'iteration {it + 1}: no landmark projects into the image'
+                return
+            with timed(timings, 'match'):
+                m = mutual_nn_match(view['descriptors'], desc, c['match_threshold'])
             if m.shape[0] < 4:
-                out['reason'] = (f'iteration {it + 1}: {m.shape[0]} matches (need >= 4) among '
-                                 f'{n_vis} visible landmarks')
-                break
+                out['stop_reason'] = (f'iteration {it + 1}: {m.shape[0]} matches (need >= 4) '
+                                      f'among {n_vis} visible landmarks')
+                return
             li, ki = m[:, 0].long(), m[:, 1].long()
             ids = view['landmark_ids'][li]
             pts3d = lmap.centers[ids].numpy()
             pts2d = kpts[ki].double().numpy()
-            T_new, inl = self._pnp(pts2d, pts3d, K, size, refine=it == c['num_iterations'] - 1)
+            with timed(timings, 'pnp'):
+                T_new, inl = self._pnp(pts2d, pts3d, K, size,
+                                       refine=it == c['num_iterations'] - 1)
             n_inl = int(inl.sum())
             if n_inl < c['min_inliers'] or not np.isfinite(T_new).all():
-                out['reason'] = (f'iteration {it + 1}: {n_inl} PnP inliers (need >= '
-                                 f'{c["min_inliers"]}) of {m.shape[0]} matches')
-                break
+                out['stop_reason'] = (f'iteration {it + 1}: {n_inl} PnP inliers (need >= '
+                                      f'{c["min_inliers"]}) of {m.shape[0]} matches')
+                return
             if n_inl < c['min_inlier_ratio'] * m.shape[0]:
-                out['reason'] = (f'iteration {it + 1}: {n_inl} PnP inliers of {m.shape[0]} '
-                                 f'matches, below min_inlier_ratio={c["min_inlier_ratio"]}')
-                break
+                out['stop_reason'] = (f'iteration {it + 1}: {n_inl} PnP inliers of '
+                                      f'{m.shape[0]} matches, below min_inlier_ratio='
+                                      f'{c["min_inlier_ratio"]}')
+                return
             T = T_new
             out['iterations'].append(dict(T_c2w=T, num_visible=n_vis, num_matches=int(m.shape[0]),
                                           num_inliers=n_inl))
             out['iteration_poses'][it] = T
             out['matches'] = dict(keypoints=pts2d, landmarks=pts3d, landmark_ids=ids.numpy(),
                                   inliers=inl)
-        if out['iterations']:
-            out['success'] = True
-            out['T_c2w'] = out['iterations'][-1]['T_c2w']
-        return out
 
     # ------------------------------------------------------------------ mmengine API
     def forward(self, inputs: Union[Tensor, Sequence[Tensor]], data_samples: Optional[List] = None,

@@ -6,7 +6,7 @@ neighbours). We compute a small global descriptor from the same local
 descriptors FaVoR already extracts, so no extra network or file is needed:
 
 * ``'vlad'`` (default, "VLAD-lite"): a k-means codebook (``num_clusters``
-  centres, fitted on the training images' keypoint descriptors); per image the
+  centres, :func:`kmeans`, fitted on the training images' keypoint descriptors); per image the
   residuals to the nearest centre are summed per centre, each block
   L2-normalised (intra-normalisation), signed-square-rooted and the whole
   vector L2-normalised.
@@ -15,8 +15,10 @@ descriptors FaVoR already extracts, so no extra network or file is needed:
 Images are compared by cosine similarity; the top match's camera-to-world
 pose is the initial pose.
 """
+import warnings
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,36 +29,31 @@ __all__ = ['GlobalRetrieval', 'kmeans']
 
 
 def kmeans(x: Tensor, k: int, iterations: int = 20, seed: int = 0) -> Tensor:
-    """Spherical k-means (k-means++ seeding) of unit vectors.
+    """k-means codebook of unit vectors, centres re-normalised to unit length.
+
+    :func:`scipy.cluster.vq.kmeans2` (Euclidean Lloyd iterations, k-means++
+    seeding) in float64; for unit vectors the Euclidean nearest centre and the
+    cosine-nearest one agree up to the centres' norms, and the returned centres
+    are unit vectors (compared by cosine in :meth:`GlobalRetrieval.encode`).
 
     Args:
-        x (Tensor): (N, C) unit vectors.
-        k (int): clusters (reduced to N when N < k).
+        x (Tensor): (N, C) unit vectors (N >= 1).
+        k (int): clusters (reduced to the number of distinct vectors when smaller).
         iterations (int): Lloyd iterations.
         seed (int): randomness of the seeding.
 
     Returns:
-        Tensor: (min(k, N), C) unit centres.
+        Tensor: (k', C) float32 unit centres, ``k' = min(k, distinct vectors)``.
     """
-    n = x.shape[0]
-    if n == 0:
-        raise ValueError('kmeans needs at least one vector')
-    k = min(k, n)
-    gen = torch.Generator().manual_seed(seed)
-    centres = [x[int(torch.randint(n, (1,), generator=gen))]]
-    d2 = torch.full((n,), float('inf'))
-    for _ in range(1, k):
-        d2 = torch.minimum(d2, ((x - centres[-1]) ** 2).sum(-1))
-        prob = d2 / d2.sum() if float(d2.sum()) > 0 else torch.full((n,), 1.0 / n)
-        centres.append(x[int(torch.multinomial(prob, 1, generator=gen))])
-    c = torch.stack(centres)
-    for _ in range(iterations):
-        assign = (x @ c.T).argmax(1)
-        new = torch.zeros_like(c).index_add(0, assign, x)
-        empty = torch.bincount(assign, minlength=k) == 0
-        new[empty] = c[empty]
-        c = F.normalize(new, dim=-1)
-    return c
+    from scipy.cluster.vq import kmeans2
+    if x.dim() != 2 or x.shape[0] == 0:
+        raise ValueError(f'kmeans needs x of shape (N, C) with N >= 1, got {tuple(x.shape)}')
+    data = x.detach().cpu().double().numpy()
+    k = min(int(k), len(np.unique(data, axis=0)))
+    with warnings.catch_warnings():  # an empty cluster keeps its centre; no need to warn
+        warnings.simplefilter('ignore', UserWarning)
+        centres, _ = kmeans2(data, k, iter=iterations, minit='++', seed=seed)
+    return F.normalize(torch.from_numpy(centres).float(), dim=-1)
 
 
 @TASK_UTILS.register_module()

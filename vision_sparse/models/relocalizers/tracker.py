@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ...registry import TASK_UTILS
 from ...structures.cameras import is_rigid_transform
+from ...utils.config import merge_conf
 from .feature_extractor import build_extractor, sample_patches
 
 __all__ = ['TrackSet', 'FeatureTracker', 'mutual_nn_match', 'check_frame']
@@ -233,23 +234,13 @@ class FeatureTracker:
 
     default_conf = dict(
         match_threshold=0.7,
-        ransac_threshold=2.0,
-        ransac_confidence=0.999,
-        min_ransac_matches=8,
-        patch_half=3,
-        min_track_length=5,
-        retrieval_keypoints=512,
-        patch_dtype='float16',
-        pose_atol=1e-3,
-        show_progress=True,
-    )
+        # essential-matrix check of the matches of consecutive frames
+        ransac_threshold=2.0, ransac_confidence=0.999, min_ransac_matches=8,
+        patch_half=3, patch_dtype='float16', min_track_length=5,
+        retrieval_keypoints=512, pose_atol=1e-3, show_progress=True)
 
     def __init__(self, extractor=None, **conf):
-        unknown = set(conf) - set(self.default_conf)
-        if unknown:
-            raise ValueError(f'unknown FeatureTracker options {sorted(unknown)}; '
-                             f'valid: {sorted(self.default_conf)}')
-        self.conf = {**self.default_conf, **conf}
+        self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
         if not 0.0 <= self.conf['match_threshold'] <= 1.0:
             raise ValueError('match_threshold must be in [0, 1], got '
                              f"{self.conf['match_threshold']}")

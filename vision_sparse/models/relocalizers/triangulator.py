@@ -25,28 +25,38 @@ import torch
 from torch import Tensor
 
 from ...registry import TASK_UTILS
+from ...utils.config import merge_conf
 from .tracker import TrackSet
 
 __all__ = ['LandmarkTriangulator', 'triangulate_dlt']
 
 
 def triangulate_dlt(P0: np.ndarray, P1: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
-    """Two-view linear triangulation (DLT) in normalised coordinates.
+    """Two-view linear triangulation (DLT) in normalised coordinates, batched.
 
     Args:
-        P0, P1 (np.ndarray): (3, 4) world-to-camera ``[R | t]`` of the two views.
-        x0, x1 (np.ndarray): (2,) normalised image points ``K^-1 (u, v, 1)``.
+        P0, P1 (np.ndarray): (..., 3, 4) world-to-camera ``[R | t]`` of the two views.
+        x0, x1 (np.ndarray): (..., 2) normalised image points ``K^-1 (u, v, 1)``.
 
     Returns:
-        np.ndarray: (3,) world point (inf if it lies at infinity).
+        np.ndarray: (..., 3) world points; ``inf`` for a point at infinity
+        (homogeneous ``|w| < 1e-12``).
     """
-    A = np.stack([x0[0] * P0[2] - P0[0], x0[1] * P0[2] - P0[1],
-                  x1[0] * P1[2] - P1[0], x1[1] * P1[2] - P1[1]])
+    P0, P1, x0, x1 = (np.asarray(a, np.float64) for a in (P0, P1, x0, x1))
+    for name, a, tail in (('P0', P0, (3, 4)), ('P1', P1, (3, 4)), ('x0', x0, (2,)),
+                          ('x1', x1, (2,))):
+        if a.shape[a.ndim - len(tail):] != tail:
+            raise ValueError(f'{name} must have shape (..., {", ".join(map(str, tail))}), '
+                             f'got {a.shape}')
+    A = np.stack([x0[..., 0, None] * P0[..., 2, :] - P0[..., 0, :],
+                  x0[..., 1, None] * P0[..., 2, :] - P0[..., 1, :],
+                  x1[..., 0, None] * P1[..., 2, :] - P1[..., 0, :],
+                  x1[..., 1, None] * P1[..., 2, :] - P1[..., 1, :]], -2)
     _, _, vt = np.linalg.svd(A)
-    X = vt[-1]
-    if abs(X[3]) < 1e-12:
-        return np.full(3, np.inf)
-    return X[:3] / X[3]
+    Xh = vt[..., -1, :]
+    at_inf = np.abs(Xh[..., 3:]) < 1e-12
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return np.where(at_inf, np.inf, Xh[..., :3] / np.where(at_inf, 1.0, Xh[..., 3:]))
 
 
 @TASK_UTILS.register_module()
@@ -75,25 +85,14 @@ class LandmarkTriangulator:
     """
 
     default_conf = dict(
-        min_track_length=5,
-        merge_threshold=0.9,
-        max_reprojection_error=2.0,
-        loss_scale=1.0,
-        min_depth=0.05,
-        min_triangulation_angle=1.0,
-        use_depth=False,
-        depth_sigma=0.02,
-        box_scale=2.0,
-        max_tracks=25000,
-        show_progress=True,
-    )
+        min_track_length=5, merge_threshold=0.9, max_tracks=25000,
+        # robust refinement and inlier test
+        max_reprojection_error=2.0, loss_scale=1.0, min_depth=0.05, min_triangulation_angle=1.0,
+        use_depth=False, depth_sigma=0.02,
+        box_scale=2.0, show_progress=True)
 
     def __init__(self, **conf):
-        unknown = set(conf) - set(self.default_conf)
-        if unknown:
-            raise ValueError(f'unknown LandmarkTriangulator options {sorted(unknown)}; '
-                             f'valid: {sorted(self.default_conf)}')
-        self.conf = {**self.default_conf, **conf}
+        self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
         if self.conf['min_track_length'] < 2:
             raise ValueError(f"min_track_length must be >= 2, got {self.conf['min_track_length']}")
 
@@ -302,20 +301,11 @@ class LandmarkTriangulator:
         min_cos = np.full(T, 1.0)
         np.minimum.at(min_cos, tid, cosang)
         max_angle = np.degrees(np.arccos(min_cos))
-        # DLT between the first and the farthest camera (batched SVD)
-        i0, i1 = first, far
-        P0 = np.concatenate([R[i0], t[i0][:, :, None]], -1)
-        P1 = np.concatenate([R[i1], t[i1][:, :, None]], -1)
-        A = np.stack([xn[i0, 0, None] * P0[:, 2] - P0[:, 0],
-                      xn[i0, 1, None] * P0[:, 2] - P0[:, 1],
-                      xn[i1, 0, None] * P1[:, 2] - P1[:, 0],
-                      xn[i1, 1, None] * P1[:, 2] - P1[:, 1]], 1)
-        _, _, vt = np.linalg.svd(A)
-        Xh = vt[:, -1]
-        with np.errstate(divide='ignore', invalid='ignore'):
-            X = Xh[:, :3] / Xh[:, 3:]
+        # DLT between the first and the farthest camera
+        P = np.concatenate([R, t[:, :, None]], -1)  # (M, 3, 4) world-to-camera
+        X = triangulate_dlt(P[first], P[far], xn[first, :2], xn[far, :2])
         narrow = (max_angle < c['min_triangulation_angle']) | (best <= 0)
-        at_inf = ~np.isfinite(X).all(1) | (np.abs(Xh[:, 3]) < 1e-12)
+        at_inf = ~np.isfinite(X).all(1)
         alive = np.ones(T, bool)
         has_depth = np.zeros(T, bool)
         if c['use_depth']:
