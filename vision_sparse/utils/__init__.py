@@ -1,3 +1,4 @@
+"""Shared helpers: config options, building, patches of other libraries, registration, threads."""
 from .build import build_from_cfg_or_obj
 from .config import merge_conf
 from .patches import apply_patches
