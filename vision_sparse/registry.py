@@ -52,7 +52,7 @@ TRANSFORMS = _child('TRANSFORMS')
 MODELS = _child('MODELS', ['vision_sparse.models', 'vision_sparse.ops'])
 MODEL_WRAPPERS = _child('MODEL_WRAPPERS')
 WEIGHT_INITIALIZERS = _child('WEIGHT_INITIALIZERS')
-TASK_UTILS = _child('TASK_UTILS')
+TASK_UTILS = _child('TASK_UTILS', ['vision_sparse.models'])
 
 # Optimisation.
 OPTIMIZERS = _child('OPTIMIZERS')
