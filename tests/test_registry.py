@@ -35,10 +35,14 @@ def test_test_only_modules_build_after_importing_testing():
 
 def test_registries_are_children_named_like_their_roots():
     import mmengine.registry as roots
-    for name in registry.__all__[1:]:
+    names = [n for n in registry.__all__ if n not in ('SCOPE', 'LOCATIONS')]
+    assert len(names) == 22
+    assert set(registry.LOCATIONS) <= set(names)
+    for name in names:
         child, root = getattr(registry, name), getattr(roots, name)
         assert child.parent is root and child.name == root.name, name
         assert root.children['vision_sparse'] is child, name
+        assert child._locations == registry.LOCATIONS.get(name, []), name
 
 
 def test_unknown_type_raises_keyerror():
