@@ -7,6 +7,20 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """Point ``$VISION_SPARSE_DATA`` at the shared sample data when it is not set.
+
+    The library finds no data folder by itself (``RelocalizationDataset`` with
+    ``default_subdir`` reads ``$VISION_SPARSE_DATA``); the tests use the sample
+    data next to the repository (:func:`vision_sparse.testing.shared_data_root`).
+    """
+    if not os.environ.get('VISION_SPARSE_DATA'):
+        from vision_sparse.testing.data import shared_data_root
+        root = shared_data_root()
+        if root is not None:
+            os.environ['VISION_SPARSE_DATA'] = str(root)
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> Path:
     return REPO_ROOT

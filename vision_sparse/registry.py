@@ -1,104 +1,77 @@
 """Registries of vision_sparse.
 
-Every registry is a child of the matching mmengine root registry, so that
+Every registry is a child of the mmengine root registry of the same name, so that
 
 * our configs (``default_scope = 'vision_sparse'``) can also use any mmengine /
   mmdet module by prefixing its scope (``type='mmdet.DetDataPreprocessor'``), and
 * an mmdet project can use ours with ``custom_imports=dict(imports=['vision_sparse'])``
   and ``type='vision_sparse.<Name>'``.
 
-``locations`` lists the packages imported lazily the first time a registry of the
-``vision_sparse`` scope is searched, so building from a config works without
-importing every module by hand.
+:data:`LOCATIONS` lists the packages imported lazily the first time a registry of
+the ``vision_sparse`` scope is searched, so building from a config works without
+importing every module by hand (a new role folder adds its package there and to
+``utils/setup_env.py``). Test-only modules (``vision_sparse.testing``) are in no
+location: they are registered only when that package is imported.
 """
-from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
-from mmengine.registry import DATASETS as MMENGINE_DATASETS
-from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
-from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import INFERENCERS as MMENGINE_INFERENCERS
-from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
-from mmengine.registry import LOOPS as MMENGINE_LOOPS
-from mmengine.registry import METRICS as MMENGINE_METRICS
-from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
-from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import \
-    OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
-from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
-from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
-from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
-from mmengine.registry import \
-    RUNNER_CONSTRUCTORS as MMENGINE_RUNNER_CONSTRUCTORS
-from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
-from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
-from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
-from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
-from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
-from mmengine.registry import \
-    WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
+from typing import Tuple
+
+from mmengine import registry as mmengine_registry
 from mmengine.registry import Registry
 
 SCOPE = 'vision_sparse'
 
+#: Packages imported lazily the first time a registry is searched; a registry not
+#: listed has no module of ours yet.
+LOCATIONS = {
+    'DATASETS': ['vision_sparse.datasets'],
+    'DATA_SAMPLERS': ['vision_sparse.datasets'],
+    'MODELS': ['vision_sparse.models', 'vision_sparse.ops'],
+    'TASK_UTILS': ['vision_sparse.models'],
+    'METRICS': ['vision_sparse.evaluation'],
+    'EVALUATOR': ['vision_sparse.evaluation'],
+    'VISUALIZERS': ['vision_sparse.visualization'],
+    'VISBACKENDS': ['vision_sparse.visualization'],
+    'INFERENCERS': ['vision_sparse.apis'],
+}
+
+
+def _children(*root_names: str) -> Tuple[Registry, ...]:
+    """``vision_sparse``-scoped children of mmengine's root registries.
+
+    Args:
+        *root_names (str): attribute names in :mod:`mmengine.registry`, e.g. ``'MODELS'``.
+
+    Returns:
+        tuple[Registry]: one child per name, named like its parent, with the
+        :data:`LOCATIONS` of that name.
+    """
+    parents = [getattr(mmengine_registry, name) for name in root_names]
+    return tuple(Registry(parent.name, parent=parent, scope=SCOPE,
+                          locations=list(LOCATIONS.get(name, ())))
+                 for name, parent in zip(root_names, parents))
+
+
 # Runner and its parts.
-RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=SCOPE)
-RUNNER_CONSTRUCTORS = Registry(
-    'runner constructor', parent=MMENGINE_RUNNER_CONSTRUCTORS, scope=SCOPE)
-LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE)
-HOOKS = Registry(
-    'hook', parent=MMENGINE_HOOKS, scope=SCOPE, locations=['vision_sparse.engine'])
-LOG_PROCESSORS = Registry(
-    'log_processor', parent=MMENGINE_LOG_PROCESSORS, scope=SCOPE)
-
+RUNNERS, RUNNER_CONSTRUCTORS, LOOPS, HOOKS, LOG_PROCESSORS = _children(
+    'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS')
 # Data.
-DATASETS = Registry(
-    'dataset', parent=MMENGINE_DATASETS, scope=SCOPE,
-    locations=['vision_sparse.datasets', 'vision_sparse.testing'])
-DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=SCOPE,
-    locations=['vision_sparse.datasets'])
-TRANSFORMS = Registry(
-    'transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE,
-    locations=['vision_sparse.datasets.transforms'])
-
-# Models and their non-network parts (coders, assigners, samplers, ...).
-MODELS = Registry(
-    'model', parent=MMENGINE_MODELS, scope=SCOPE,
-    locations=['vision_sparse.models', 'vision_sparse.ops', 'vision_sparse.testing'])
-MODEL_WRAPPERS = Registry(
-    'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=SCOPE)
-WEIGHT_INITIALIZERS = Registry(
-    'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope=SCOPE)
-TASK_UTILS = Registry(
-    'task util', parent=MMENGINE_TASK_UTILS, scope=SCOPE,
-    locations=['vision_sparse.models.task_modules'])
-
+DATASETS, DATA_SAMPLERS, TRANSFORMS = _children('DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS')
+# Models and their non-network parts (coders, assigners, samplers, trackers, ...).
+MODELS, MODEL_WRAPPERS, WEIGHT_INITIALIZERS, TASK_UTILS = _children(
+    'MODELS', 'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'TASK_UTILS')
 # Optimisation.
-OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope=SCOPE)
-OPTIM_WRAPPERS = Registry(
-    'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope=SCOPE)
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor',
-    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, scope=SCOPE)
-PARAM_SCHEDULERS = Registry(
-    'parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope=SCOPE)
-
+OPTIMIZERS, OPTIM_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS = _children(
+    'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS')
 # Evaluation.
-METRICS = Registry(
-    'metric', parent=MMENGINE_METRICS, scope=SCOPE,
-    locations=['vision_sparse.evaluation', 'vision_sparse.testing'])
-EVALUATOR = Registry(
-    'evaluator', parent=MMENGINE_EVALUATOR, scope=SCOPE,
-    locations=['vision_sparse.evaluation'])
-
+METRICS, EVALUATOR = _children('METRICS', 'EVALUATOR')
 # Visualisation and inference.
-VISUALIZERS = Registry(
-    'visualizer', parent=MMENGINE_VISUALIZERS, scope=SCOPE,
-    locations=['vision_sparse.visualization'])
-VISBACKENDS = Registry(
-    'vis_backend', parent=MMENGINE_VISBACKENDS, scope=SCOPE,
-    locations=['vision_sparse.visualization'])
-INFERENCERS = Registry(
-    'inferencer', parent=MMENGINE_INFERENCERS, scope=SCOPE,
-    locations=['vision_sparse.apis'])
-FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, scope=SCOPE)
+VISUALIZERS, VISBACKENDS, INFERENCERS, FUNCTIONS = _children(
+    'VISUALIZERS', 'VISBACKENDS', 'INFERENCERS', 'FUNCTIONS')
+
+__all__ = [
+    'SCOPE', 'LOCATIONS', 'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS',
+    'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS',
+    'TASK_UTILS', 'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
+    'PARAM_SCHEDULERS', 'METRICS', 'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS', 'INFERENCERS',
+    'FUNCTIONS'
+]

@@ -1,6 +1,7 @@
 # A tiny exactly-solvable regression problem used to test the training engine
 # (save / resume / test, DDP).  Not a method: see vision_sparse/testing/toy.py.
 _base_ = ['../_base_/default_runtime.py']
+custom_imports = dict(imports=['vision_sparse.testing'], allow_failed_imports=False)
 
 model = dict(type='ToyRegressor', in_dim=4, out_dim=2)
 

@@ -8,8 +8,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from vision_sparse.utils.checkpoint import (_restricted_getattr, install_checkpoint_loader,
-                                            load_checkpoint_file)
+from vision_sparse.utils.checkpoint import _restricted_getattr, load_checkpoint_file
+from vision_sparse.utils.patches import apply_patches, load_local_checkpoint
 
 
 class _RunsCode:
@@ -57,7 +57,8 @@ def test_missing_file():
 
 
 def test_installed_as_mmengine_local_loader(tmp_path):
-    install_checkpoint_loader()
+    apply_patches()  # done by `import vision_sparse`; idempotent
+    assert CheckpointLoader._get_checkpoint_loader('/some/file.pth') is load_local_checkpoint
     buf = HistoryBuffer()
     buf.update(2.0)
     path = tmp_path / 'ck.pth'

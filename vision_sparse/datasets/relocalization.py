@@ -34,7 +34,6 @@ from torch.utils.data import Dataset
 
 from ..registry import DATASETS
 from ..structures.cameras import is_rigid_transform, quaternion_to_rotation, scale_intrinsics
-from ..testing.data import shared_data_root
 
 __all__ = [
     'SEVEN_SCENES_K', 'SEVEN_SCENES_K_DEPTH', 'load_7scenes', 'load_cambridge',
@@ -357,7 +356,7 @@ def load_colmap(root: PathLike, model_dir: str = 'reconstruction', image_dir: st
 # --------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
 def _synthetic_cached(items: tuple) -> Dict:
-    from ..testing.synthetic_scene import synthetic_relocalization_scene
+    from .synthetic.scene import synthetic_relocalization_scene
     return synthetic_relocalization_scene(**dict(items))
 
 
@@ -376,7 +375,7 @@ class RelocalizationDataset(Dataset):
     Args:
         format (str): ``'7scenes'``, ``'cambridge'``, ``'colmap'`` or ``'synthetic'``.
         data_root (str, optional): the scene folder; ``None`` uses
-            ``default_subdir`` under the shared sample data.
+            ``default_subdir`` under ``$VISION_SPARSE_DATA``.
         split (str): ``'train'`` (mapping) or ``'test'`` (queries); ``'all'`` for
             7-Scenes / COLMAP.
         load_depth (bool): load depth maps (7-Scenes, synthetic) in metres.
@@ -386,9 +385,9 @@ class RelocalizationDataset(Dataset):
         loader_args (dict, optional): extra arguments of the format's loader
             (``sequences``, ``focal``, ``image_size``, ``model_dir``, ``test_images`` ...).
         synthetic (dict, optional): arguments of
-            :func:`~vision_sparse.testing.synthetic_scene.synthetic_relocalization_scene`.
-        default_subdir (str, optional): path below the shared data used when
-            ``data_root`` is None.
+            :func:`~vision_sparse.datasets.synthetic.scene.synthetic_relocalization_scene`.
+        default_subdir (str, optional): path below ``$VISION_SPARSE_DATA`` used
+            when ``data_root`` is None.
         lazy_init (bool): do not read the folder until first use (mmengine
             style; configs use it so that building a config touches no disk).
 
@@ -428,12 +427,13 @@ class RelocalizationDataset(Dataset):
     def _root(self) -> Path:
         if self.data_root is not None:
             return Path(self.data_root)
-        base = shared_data_root()
-        if base is None or self.default_subdir is None:
+        base = os.environ.get('VISION_SPARSE_DATA')  # the sample-data folder, if set
+        if not base or self.default_subdir is None:
             raise FileNotFoundError(
-                f'{self.format} dataset: data_root is not set and the shared sample data '
-                f'{"is absent" if base is None else "has no default_subdir"}; pass data_root=')
-        return base / self.default_subdir
+                f'{self.format} dataset: data_root is not set; pass data_root=<scene folder> '
+                '(or default_subdir= and the environment variable VISION_SPARSE_DATA=<sample '
+                'data folder>)')
+        return Path(base) / self.default_subdir
 
     def full_init(self) -> None:
         """Read the file lists and poses (idempotent)."""

@@ -5,3 +5,8 @@ from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .matchers import *  # noqa: F401,F403
 from .relocalizers import *  # noqa: F401,F403
+
+__all__ = [
+    *area_matchers.__all__, *layers.__all__, *losses.__all__, *matchers.__all__,
+    *relocalizers.__all__
+]

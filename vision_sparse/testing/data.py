@@ -49,3 +49,6 @@ def shared_data_path(*parts: str) -> Optional[Path]:
         return None
     path = root.joinpath(*parts)
     return path if path.exists() else None
+
+
+__all__ = ['DATA_ENV_VAR', 'shared_data_root', 'shared_data_path']

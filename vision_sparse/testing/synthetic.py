@@ -104,3 +104,6 @@ def synthetic_lidar_scene(num_boxes: int = 8, points_per_box: int = 200,
     return dict(points=points, boxes=boxes.astype(np.float32),
                 labels=rng.integers(0, 3, len(boxes)).astype(np.int64),
                 num_points=np.full(len(boxes), points_per_box, dtype=np.int64))
+
+
+__all__ = ['random_rotated_boxes', 'jittered_detections', 'synthetic_lidar_scene']

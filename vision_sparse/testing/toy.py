@@ -100,3 +100,6 @@ class RegressionMetric(BaseMetric):
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         return dict(mse=float(np.mean(results)) if results else float('nan'))
+
+
+__all__ = ['SyntheticRegressionDataset', 'ToyRegressor', 'RegressionMetric']

@@ -13,9 +13,9 @@ checkpoints) and loads with ``weights_only=True``.  Anything else raises a
 ``ValueError`` that names the objects; pass ``trust=True`` (or set
 ``VISION_SPARSE_TRUST_CHECKPOINTS=1``) only for files from a source you trust.
 
-:func:`install_checkpoint_loader` makes this the loader mmengine uses for local
-paths (``CheckpointLoader`` scheme ``''``), which covers ``load_from``,
-``resume`` and ``tools/test.py``.
+``import vision_sparse`` makes this the loader mmengine uses for local paths
+(``CheckpointLoader`` scheme ``''``; see :mod:`vision_sparse.utils.patches`),
+which covers ``load_from``, ``resume`` and ``tools/test.py``.
 """
 import importlib
 import os
@@ -142,18 +142,4 @@ def load_checkpoint_file(filename: str, map_location: Optional[Any] = None,
         return torch.load(filename, map_location=map_location, weights_only=True)
 
 
-_installed = False
-
-
-def install_checkpoint_loader() -> None:
-    """Make :func:`load_checkpoint_file` mmengine's loader for local paths."""
-    global _installed
-    if _installed:
-        return
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    def _load_from_local(filename, map_location):
-        return load_checkpoint_file(filename, map_location)
-
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
-    _installed = True
+__all__ = ['load_checkpoint_file', 'unsafe_globals']

@@ -41,3 +41,6 @@ def prepare_distributed(cfg: Config, launcher: str) -> Config:
                              '(start the script with torchrun / tools/dist_train.sh)')
         torch_dist.init_process_group(backend='gloo')
     return cfg
+
+
+__all__ = ['prepare_distributed']

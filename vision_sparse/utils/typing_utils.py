@@ -7,3 +7,6 @@ ConfigType = Union[ConfigDict, dict]
 OptConfigType = Optional[ConfigType]
 MultiConfig = Union[ConfigType, List[ConfigType]]
 OptMultiConfig = Optional[MultiConfig]
+
+
+__all__ = ['ConfigType', 'OptConfigType', 'MultiConfig', 'OptMultiConfig']

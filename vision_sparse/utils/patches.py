@@ -1,0 +1,147 @@
+"""Every change vision_sparse makes to another library, in one place.
+
+``import vision_sparse`` calls :func:`apply_patches` once, before any of our
+modules imports mmdet (``vision_sparse.structures`` subclasses mmdet's box
+types, and ``mmdet.structures`` imports ``mmcv.ops``). Calling it again does
+nothing. ``docs/engine.md`` lists the same patches with the reason for each, and
+``tests/test_import_side_effects.py`` checks that a plain ``import vision_sparse``
+changes exactly these (plus the registrations described there) and nothing else.
+
+The patches (keys of :data:`PATCHES`):
+
+``'mmcv._ext'``
+    ``mmcv-lite`` (our dependency) has no compiled ``mmcv._ext``, so
+    ``import mmcv.ops`` -- and with it ``mmdet.structures.mask``,
+    ``mmdet.models`` and every ``mmdet.registry.MODELS.build`` -- fails with
+    ``No module named 'mmcv._ext'``. When (and only when) the real module is
+    missing, a stand-in is put in ``sys.modules['mmcv._ext']``: its functions
+    exist, so mmcv's import-time checks pass, but each raises
+    ``NotImplementedError`` naming the op (and our replacement, if any) when
+    called. Nothing computes a wrong result silently. Set
+    ``VISION_SPARSE_NO_MMCV_SHIM=1`` to leave ``mmcv._ext`` alone.
+``'mmengine.CheckpointLoader'``
+    mmengine 0.10 loads local checkpoints with ``torch.load(filename)``, which
+    since torch 2.6 means ``weights_only=True`` and refuses the objects mmengine
+    itself saves (``HistoryBuffer``, numpy arrays), so ``resume`` fails. The
+    loader of the local scheme (prefix ``''``) is replaced by
+    :func:`vision_sparse.utils.checkpoint.load_checkpoint_file` (an allow-list,
+    never ``weights_only=False`` unless asked).
+"""
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import types
+from typing import Any, Dict
+
+#: Name of each patch -> what it changes (the reason is in the module docstring).
+PATCHES: Dict[str, str] = {
+    'mmcv._ext': "sys.modules['mmcv._ext'] = a stand-in whose ops raise NotImplementedError "
+                 '(only when mmcv has no compiled ops)',
+    'mmengine.CheckpointLoader': "CheckpointLoader scheme '' (local files) -> "
+                                 'vision_sparse.utils.checkpoint.load_checkpoint_file',
+}
+
+#: Environment variable that disables the ``mmcv._ext`` stand-in.
+NO_MMCV_SHIM_ENV = 'VISION_SPARSE_NO_MMCV_SHIM'
+
+# mmcv ext functions and the vision_sparse op that replaces them.
+MMCV_OP_REPLACEMENTS = {
+    'box_iou_rotated': 'vision_sparse.ops.box_iou_rotated',
+    'nms_rotated': 'vision_sparse.ops.nms_rotated / batched_nms_rotated',
+}
+
+
+class MissingMMCVExt(types.ModuleType):
+    """Stand-in ``mmcv._ext``: every public attribute is an op that raises.
+
+    Raises:
+        NotImplementedError: when any of its ops is called, naming the op and
+            the vision_sparse replacement if there is one.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith('__'):
+            raise AttributeError(name)
+
+        def _missing_op(*args, **kwargs):
+            hint = MMCV_OP_REPLACEMENTS.get(name)
+            alt = f' Use {hint} instead.' if hint else ''
+            raise NotImplementedError(
+                f"mmcv op '{name}' is not available: mmcv-lite has no compiled ops "
+                f'(this mmcv._ext is a vision_sparse stand-in).{alt} '
+                'Install full mmcv to run mmcv ops.')
+
+        _missing_op.__name__ = name
+        return _missing_op
+
+
+def _real_mmcv_ext_available() -> bool:
+    if 'mmcv._ext' in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec('mmcv._ext') is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _patch_mmcv_ext() -> bool:
+    """Install the stand-in ``mmcv._ext`` if mmcv is present without its ops."""
+    if is_mmcv_shim_installed():
+        return True
+    if os.environ.get(NO_MMCV_SHIM_ENV, '0') == '1':
+        return False
+    if importlib.util.find_spec('mmcv') is None or _real_mmcv_ext_available():
+        return False
+    shim = MissingMMCVExt('mmcv._ext')
+    shim.__spec__ = importlib.machinery.ModuleSpec('mmcv._ext', None)
+    shim.__file__ = __file__
+    sys.modules['mmcv._ext'] = shim
+    return True
+
+
+def is_mmcv_shim_installed() -> bool:
+    """Whether ``sys.modules['mmcv._ext']`` is our stand-in.
+
+    Returns:
+        bool: True when the stand-in is in place (mmcv-lite), False with full mmcv.
+    """
+    return isinstance(sys.modules.get('mmcv._ext'), MissingMMCVExt)
+
+
+def load_local_checkpoint(filename: str, map_location: Any = None) -> Any:
+    """mmengine ``CheckpointLoader`` entry for local paths.
+
+    Args:
+        filename (str): checkpoint path.
+        map_location: as in :func:`torch.load`.
+
+    Returns:
+        The unpickled checkpoint (see
+        :func:`vision_sparse.utils.checkpoint.load_checkpoint_file`).
+    """
+    from .checkpoint import load_checkpoint_file
+    return load_checkpoint_file(filename, map_location)
+
+
+def _patch_checkpoint_loader() -> bool:
+    """Make :func:`load_local_checkpoint` mmengine's loader for local paths."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if CheckpointLoader._schemes.get('') is not load_local_checkpoint:
+        CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+    return True
+
+
+def apply_patches() -> Dict[str, bool]:
+    """Apply every patch of :data:`PATCHES` that applies here (idempotent).
+
+    Returns:
+        dict: patch name -> whether it is in effect after the call (``'mmcv._ext'``
+        is False with full mmcv or with ``VISION_SPARSE_NO_MMCV_SHIM=1``).
+    """
+    return {'mmcv._ext': _patch_mmcv_ext(),
+            'mmengine.CheckpointLoader': _patch_checkpoint_loader()}
+
+
+__all__ = ['PATCHES', 'NO_MMCV_SHIM_ENV', 'MissingMMCVExt', 'apply_patches',
+           'is_mmcv_shim_installed', 'load_local_checkpoint']
