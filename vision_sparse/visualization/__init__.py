@@ -15,9 +15,11 @@ from .colors import label_color, palette
 from .images import make_grid, put_text_block, save_image, to_rgb
 from .matches import draw_matches
 from .shapes import draw_points, draw_polygons, draw_rotated_boxes
+from .visualizer import SparseVisualizer
 
 __all__ = [
     'draw_areas', 'draw_bev', 'draw_boxes3d_on_image', 'draw_matches',
     'draw_points', 'draw_polygons', 'draw_rotated_boxes', 'label_color',
-    'make_grid', 'palette', 'put_text_block', 'save_image', 'to_rgb'
+    'make_grid', 'palette', 'put_text_block', 'save_image', 'to_rgb',
+    'SparseVisualizer'
 ]
