@@ -14,6 +14,7 @@ from .boxes3d import draw_boxes3d_on_image
 from .colors import label_color, palette
 from .images import make_grid, put_text_block, save_image, to_rgb
 from .matches import draw_matches
+from .ply import save_boxes3d_ply, save_point_cloud_ply
 from .shapes import draw_points, draw_polygons, draw_rotated_boxes
 from .visualizer import SparseVisualizer
 
@@ -21,5 +22,5 @@ __all__ = [
     'draw_areas', 'draw_bev', 'draw_boxes3d_on_image', 'draw_matches',
     'draw_points', 'draw_polygons', 'draw_rotated_boxes', 'label_color',
     'make_grid', 'palette', 'put_text_block', 'save_image', 'to_rgb',
-    'SparseVisualizer'
+    'SparseVisualizer', 'save_boxes3d_ply', 'save_point_cloud_ply'
 ]

@@ -11,6 +11,18 @@ from .colors import _per_item_colors
 from .images import _draw_tag, _label_text, to_rgb
 
 
+def box_edges() -> np.ndarray:
+    """Edges of one box as index pairs into its 8 corners.
+
+    Returns:
+        np.ndarray: ``(14, 2)`` int: the 12 edges of
+        :attr:`BaseBoxes3D.EDGES` then the 2 diagonals of the front face.
+    """
+    front = BaseBoxes3D.FRONT_FACE
+    cross = ((front[0], front[2]), (front[1], front[3]))
+    return np.asarray(tuple(BaseBoxes3D.EDGES) + cross, np.int32)
+
+
 def _clip_segment(pa: np.ndarray, pb: np.ndarray,
                   near: float) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """Clip a segment of homogeneous pixels ``(u*w, v*w, w)`` to ``w >= near``.
@@ -88,13 +100,12 @@ def draw_boxes3d_on_image(img: np.ndarray,
     scs = None if scores is None else _to_numpy(scores, 'scores').reshape(-1)
     colors = _per_item_colors(color, n, labs)
     h, w = out.shape[:2]
-    front = BaseBoxes3D.FRONT_FACE
-    cross = ((front[0], front[2]), (front[1], front[3]))
+    edges = box_edges()
     for i in range(n):
         if np.all(hom[i, :, 2] < min_depth):
             continue
         drawn = []
-        for k, (a, b) in enumerate(BaseBoxes3D.EDGES + cross):
+        for k, (a, b) in enumerate(edges):
             seg = _clip_segment(hom[i, a], hom[i, b], min_depth)
             if seg is None:
                 continue
