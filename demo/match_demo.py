@@ -33,9 +33,9 @@ if str(ROOT) not in sys.path:
 from vision_sparse.models.area_matchers import A2PMMatcher  # noqa: E402
 from vision_sparse.registry import MODELS  # noqa: E402
 from vision_sparse.testing import shared_data_path  # noqa: E402
-from vision_sparse.visualization.draw import (draw_areas, draw_matches,  # noqa: E402
-                                              make_grid, palette, put_text_block,
-                                              save_image)
+from vision_sparse.visualization import (draw_areas, draw_matches,  # noqa: E402
+                                         make_grid, palette, put_text_block,
+                                         save_image)
 
 MATCHERS = {
     'sift': dict(type='SIFTMatcher'),

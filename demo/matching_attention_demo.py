@@ -47,8 +47,8 @@ DEFAULT_IMG = ('/work/shared/data/matching/scannet_pairs/'
                'scannet_sample_images/scene0711_00_frame-001680.jpg')
 
 try:  # shared helpers; plain OpenCV when they are not available
-    from vision_sparse.visualization.draw import (draw_matches, make_grid,
-                                                  put_text_block, save_image)
+    from vision_sparse.visualization import (draw_matches, make_grid,
+                                             put_text_block, save_image)
 except Exception:  # noqa: BLE001
     draw_matches = make_grid = put_text_block = save_image = None
 

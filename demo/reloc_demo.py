@@ -26,8 +26,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from vision_sparse.evaluation.functional.relocalization import absolute_pose_error  # noqa: E402
 from vision_sparse.utils import register_all_modules  # noqa: E402
-from vision_sparse.visualization.draw import (draw_points, make_grid, put_text_block,  # noqa: E402
-                                              save_image)
+from vision_sparse.visualization import (draw_points, make_grid, put_text_block,  # noqa: E402
+                                         save_image)
 
 DEFAULT_CONFIG = 'configs/favor/favor_xfeat-g3_100it_synthetic.py'
 

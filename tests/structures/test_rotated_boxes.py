@@ -145,6 +145,12 @@ def test_poly2rbox_is_minimum_area_vs_opencv():
     for q, r in zip(quads, rb):
         (_, _), (w, h), _ = cv2.minAreaRect(q.reshape(4, 2).astype(np.float32))
         assert r[2] * r[3] == pytest.approx(w * h, rel=1e-3, abs=1e-3)
+    # the same rectangle as OpenCV's (and so mmrotate's poly2obb), also
+    # where several rectangles have the minimum area (triangle-like quads)
+    cv_rects = np.stack([
+        cv2.boxPoints(cv2.minAreaRect(q.reshape(4, 2).astype(np.float32)))
+        for q in quads])
+    assert _cyclic_error(rbox2poly(rb), cv_rects).max() < 1e-3
     # every quad corner lies inside its box (sides grown by 1e-6 for rounding)
     grown = torch.from_numpy(rb).clone()
     grown[:, 2:4] += 1e-6
@@ -375,6 +381,15 @@ def test_empty_inputs():
     assert poly2rbox(np.zeros((0, 8), np.float32)).shape == (0, 5)
     assert regularize_boxes(torch.zeros(0, 5), 'oc').shape == (0, 5)
     assert points2rbox(np.zeros((0, 2))).shape == (5, )
+    # one point, or equal points: a zero-size box at the point
+    np.testing.assert_array_equal(points2rbox(np.array([[3.0, 4.0]])),
+                                  [3.0, 4.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(points2rbox(np.full((3, 2), 2.0)),
+                                  [2.0, 2.0, 0.0, 0.0, 0.0])
+    # collinear points: a zero-height box along the line
+    line = points2rbox(np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]]))
+    np.testing.assert_allclose(sorted(line[2:4]), [0.0, 10.0], atol=1e-12)
+    np.testing.assert_allclose(line[:2], [3.0, 4.0], atol=1e-12)
     rb = RotatedBoxes([])
     assert len(rb) == 0 and rb.tensor.shape == (0, 5)
     rb.flip_((10, 10))

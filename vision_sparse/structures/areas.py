@@ -122,6 +122,21 @@ def _shift_inside(b: np.ndarray, image_size: Tuple[int, int]) -> np.ndarray:
     return clip_boxes(b, image_size)
 
 
+def _scaled_about_centres(boxes, ratio: float, image_size: Tuple[int, int],
+                          square: bool) -> np.ndarray:
+    """Boxes of ``ratio`` times the size (``square``: both sides ``ratio *
+    max(w, h)``) with the same centres, moved inside the image and clipped."""
+    if ratio <= 0:
+        raise ValueError(f'ratio must be > 0, got {ratio}')
+    b = _boxes(boxes)
+    c = (b[:, :2] + b[:, 2:]) / 2
+    size = b[:, 2:] - b[:, :2]
+    if square:
+        size = np.repeat(size.max(1, keepdims=True), 2, axis=1)
+    half = size * ratio / 2
+    return _shift_inside(np.concatenate([c - half, c + half], 1), image_size)
+
+
 def expand_box(boxes, ratio: float, image_size: Tuple[int, int]) -> np.ndarray:
     """Scale boxes about their centres by ``ratio`` (aspect kept), moved inside
     the image (``image_size = (H, W)``) and clipped.
@@ -129,12 +144,7 @@ def expand_box(boxes, ratio: float, image_size: Tuple[int, int]) -> np.ndarray:
     Returns:
         np.ndarray: ``(K, 4)`` xyxy px.
     """
-    if ratio <= 0:
-        raise ValueError(f'ratio must be > 0, got {ratio}')
-    b = _boxes(boxes)
-    c = (b[:, :2] + b[:, 2:]) / 2
-    half = (b[:, 2:] - b[:, :2]) * ratio / 2
-    return _shift_inside(np.concatenate([c - half, c + half], 1), image_size)
+    return _scaled_about_centres(boxes, ratio, image_size, square=False)
 
 
 def square_box(boxes, ratio: float, image_size: Tuple[int, int]) -> np.ndarray:
@@ -145,13 +155,7 @@ def square_box(boxes, ratio: float, image_size: Tuple[int, int]) -> np.ndarray:
     Returns:
         np.ndarray: ``(K, 4)`` xyxy px.
     """
-    if ratio <= 0:
-        raise ValueError(f'ratio must be > 0, got {ratio}')
-    b = _boxes(boxes)
-    c = (b[:, :2] + b[:, 2:]) / 2
-    side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) * ratio
-    half = np.stack([side, side], 1) / 2
-    return _shift_inside(np.concatenate([c - half, c + half], 1), image_size)
+    return _scaled_about_centres(boxes, ratio, image_size, square=True)
 
 
 def boxes_from_masks(masks: np.ndarray) -> np.ndarray:

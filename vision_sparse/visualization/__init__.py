@@ -1,10 +1,26 @@
-"""Visualisation helpers (OpenCV drawing on RGB numpy images)."""
-from .draw import (draw_areas, draw_bev, draw_boxes3d_on_image, draw_matches,
-                   draw_points, draw_polygons, draw_rotated_boxes, label_color,
-                   make_grid, palette, put_text_block, save_image, to_rgb)
+"""Visualisation: OpenCV drawing on RGB numpy images, an mmengine visualizer, .ply export.
+
+One module per job: :mod:`.colors` (palette, label colours), :mod:`.images`
+(conversion, text, grids, PNG output), :mod:`.shapes` (points, polygons, rotated
+boxes), :mod:`.matches` (two images with match lines), :mod:`.areas` (area
+overlays), :mod:`.boxes3d` (3-D boxes in a camera image), :mod:`.bev`
+(bird's-eye view of LiDAR frames), :mod:`.ply` (point clouds and 3-D boxes as
+``.ply`` files) and :mod:`.visualizer` (:class:`SparseVisualizer`, registered in
+``VISUALIZERS``).
+"""
+from .areas import draw_areas
+from .bev import draw_bev
+from .boxes3d import draw_boxes3d_on_image
+from .colors import label_color, palette
+from .images import make_grid, put_text_block, save_image, to_rgb
+from .matches import draw_matches
+from .ply import save_boxes3d_ply, save_point_cloud_ply
+from .shapes import draw_points, draw_polygons, draw_rotated_boxes
+from .visualizer import SparseVisualizer
 
 __all__ = [
     'draw_areas', 'draw_bev', 'draw_boxes3d_on_image', 'draw_matches',
     'draw_points', 'draw_polygons', 'draw_rotated_boxes', 'label_color',
-    'make_grid', 'palette', 'put_text_block', 'save_image', 'to_rgb'
+    'make_grid', 'palette', 'put_text_block', 'save_image', 'to_rgb',
+    'SparseVisualizer', 'save_boxes3d_ply', 'save_point_cloud_ply'
 ]

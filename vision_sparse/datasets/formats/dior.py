@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from vision_sparse.structures.bbox.rotated_boxes import poly2rbox
+from .dota import oriented_annotations
 
 PathLike = Union[str, os.PathLike]
 
@@ -104,17 +104,4 @@ def load_dior_xml(path: PathLike, scale: float = 1.0) -> Dict:
         angle = _text(obj, 'angle')
         angles.append(float(angle) if angle not in (None, '') else np.nan)
     meta['angles_deg'] = np.asarray(angles, np.float32)
-    if not polys:
-        return dict(
-            polys=np.zeros((0, 8), np.float32),
-            rboxes=np.zeros((0, 5), np.float32),
-            labels=[],
-            difficult=np.zeros((0, ), bool),
-            meta=meta)
-    poly_arr = np.asarray(polys, np.float64) * scale
-    return dict(
-        polys=poly_arr.astype(np.float32),
-        rboxes=poly2rbox(poly_arr, pattern='le90').astype(np.float32),
-        labels=labels,
-        difficult=np.asarray(difficult, bool),
-        meta=meta)
+    return oriented_annotations(polys, labels, difficult, meta, scale)

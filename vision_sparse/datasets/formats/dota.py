@@ -23,12 +23,36 @@ from vision_sparse.structures.bbox.rotated_boxes import poly2rbox
 PathLike = Union[str, os.PathLike]
 
 
-def _empty_result(meta: Dict) -> Dict:
+def oriented_annotations(polys: List[List[float]], labels: List[str],
+                         difficult: List[bool], meta: Dict,
+                         scale: float = 1.0) -> Dict:
+    """The annotation dict of :func:`load_dota_txt` (DIOR-R's too).
+
+    Args:
+        polys (list[list[float]]): ``N`` polygons ``x1 y1 ... x4 y4``, pixels.
+        labels (list[str]): ``N`` category names.
+        difficult (list[bool]): ``N`` flags.
+        meta (dict): file metadata, returned as it is.
+        scale (float): factor applied to all coordinates.
+
+    Returns:
+        dict: ``polys`` ``(N, 8)`` float32 (scaled), ``rboxes`` ``(N, 5)``
+        float32 (``'le90'``, from :func:`poly2rbox` in float64), ``labels``,
+        ``difficult`` ``(N,)`` bool, ``meta``; ``N = 0`` gives empty arrays.
+    """
+    if not polys:
+        return dict(
+            polys=np.zeros((0, 8), np.float32),
+            rboxes=np.zeros((0, 5), np.float32),
+            labels=[],
+            difficult=np.zeros((0, ), bool),
+            meta=meta)
+    poly_arr = np.asarray(polys, np.float64) * scale
     return dict(
-        polys=np.zeros((0, 8), np.float32),
-        rboxes=np.zeros((0, 5), np.float32),
-        labels=[],
-        difficult=np.zeros((0, ), bool),
+        polys=poly_arr.astype(np.float32),
+        rboxes=poly2rbox(poly_arr, pattern='le90').astype(np.float32),
+        labels=list(labels),
+        difficult=np.asarray(difficult, bool),
         meta=meta)
 
 
@@ -94,16 +118,7 @@ def parse_dota_lines(lines: Iterable[str],
             difficult.append(fields[9] == '1')
         else:
             difficult.append(False)
-    if not polys:
-        return _empty_result(meta)
-    poly_arr = np.asarray(polys, np.float64) * scale
-    rboxes = poly2rbox(poly_arr, pattern='le90')
-    return dict(
-        polys=poly_arr.astype(np.float32),
-        rboxes=rboxes.astype(np.float32),
-        labels=labels,
-        difficult=np.asarray(difficult, bool),
-        meta=meta)
+    return oriented_annotations(polys, labels, difficult, meta, scale)
 
 
 def load_dota_txt(path: PathLike, scale: float = 1.0) -> Dict:

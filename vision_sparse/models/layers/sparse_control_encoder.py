@@ -14,7 +14,7 @@ of the diffusion timestep -> MLP) between its two convolutions. The output conv
 starts at zero, so the encoder contributes nothing until it is trained.
 """
 import math
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -96,8 +96,6 @@ class TimeResBlock(nn.Module):
 class SparseControlEncoder(nn.Module):
     """Editing signal -> control features at ``1 / 2**len(channels)`` size.
 
-    ``default_conf`` lists the arguments with their defaults (stride 8).
-
     Args:
         in_channels (int): channels ``C_in`` of the editing signal (3 for an
             RGB sketch, e.g. 4 for drag maps).
@@ -116,19 +114,6 @@ class SparseControlEncoder(nn.Module):
         init_scale (float): initial value of the learnable output scale.
         zero_init_out (bool): zero the 1x1 output conv (weight and bias).
     """
-
-    default_conf: Dict[str, Any] = dict(
-        in_channels=3,
-        out_channels=320,
-        channels=(32, 64, 128),
-        num_res_blocks=1,
-        num_groups=8,
-        time_embed_dim=None,
-        freq_dim=None,
-        max_period=10000.0,
-        init_scale=1.0,
-        zero_init_out=True,
-    )
 
     def __init__(self,
                  in_channels: int = 3,

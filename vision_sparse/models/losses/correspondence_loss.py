@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vision_sparse.registry import MODELS
+from vision_sparse.utils.checks import check_choice
 
 INPUT_TYPES = ('logits', 'probs', 'log_probs')
 HEAD_REDUCES = ('mean_prob', 'mean_loss')
@@ -33,6 +34,12 @@ def _target_log_probs(pred: Tensor, index: Tensor, input_type: str,
     if input_type == 'probs':
         return torch.log(picked.clamp(min=eps))
     return picked
+
+
+def _check_options(input_type: str, head_reduce: str, reduction: str) -> None:
+    check_choice('input_type', input_type, INPUT_TYPES)
+    check_choice('head_reduce', head_reduce, HEAD_REDUCES)
+    check_choice('reduction', reduction, REDUCTIONS)
 
 
 def correspondence_loss(pred: Tensor,
@@ -69,15 +76,7 @@ def correspondence_loss(pred: Tensor,
         ValueError: on inconsistent shapes, out-of-range targets or unknown
             options.
     """
-    if input_type not in INPUT_TYPES:
-        raise ValueError(f'input_type must be one of {INPUT_TYPES}, '
-                         f'got {input_type!r}')
-    if head_reduce not in HEAD_REDUCES:
-        raise ValueError(f'head_reduce must be one of {HEAD_REDUCES}, '
-                         f'got {head_reduce!r}')
-    if reduction not in REDUCTIONS:
-        raise ValueError(f'reduction must be one of {REDUCTIONS}, '
-                         f'got {reduction!r}')
+    _check_options(input_type, head_reduce, reduction)
     if pred.dim() not in (3, 4):
         raise ValueError('pred must be (B, Nq, Nk) or (B, heads, Nq, Nk), '
                          f'got {tuple(pred.shape)}')
@@ -134,12 +133,7 @@ class CorrespondenceLoss(nn.Module):
                  loss_weight: float = 1.0,
                  eps: float = 1e-12) -> None:
         super().__init__()
-        for name, value, allowed in (('input_type', input_type, INPUT_TYPES),
-                                     ('head_reduce', head_reduce, HEAD_REDUCES),
-                                     ('reduction', reduction, REDUCTIONS)):
-            if value not in allowed:
-                raise ValueError(f'{name} must be one of {allowed}, '
-                                 f'got {value!r}')
+        _check_options(input_type, head_reduce, reduction)
         self.input_type = input_type
         self.head_reduce = head_reduce
         self.reduction = reduction

@@ -228,6 +228,14 @@ class BaseBoxes3D:
         """``(N, 3)`` centres of the bottom faces."""
         raise NotImplementedError
 
+    def _stored_center_moved(self, axis: int, size_col: int) -> Tensor:
+        """``(N, 3)`` stored centre (columns 0-2) minus half the size in column
+        ``size_col`` along coordinate ``axis`` (LiDAR: gravity -> bottom
+        centre, z up; camera: bottom -> gravity centre, y down)."""
+        out = self.tensor[:, :3].clone()
+        out[:, axis] = out[:, axis] - self.tensor[:, size_col] / 2
+        return out
+
     @property
     def velocity(self) -> Optional[Tensor]:
         """``(N, 2)`` ground-plane velocity (columns 7, 8) or None."""
@@ -452,9 +460,7 @@ class LiDARBoxes3D(BaseBoxes3D):
 
     @property
     def bottom_center(self) -> Tensor:
-        out = self.tensor[:, :3].clone()
-        out[:, 2] = out[:, 2] - self.tensor[:, 5] / 2
-        return out
+        return self._stored_center_moved(axis=2, size_col=5)
 
     @property
     def top_height(self) -> Tensor:
@@ -507,9 +513,7 @@ class CameraBoxes3D(BaseBoxes3D):
 
     @property
     def gravity_center(self) -> Tensor:
-        out = self.tensor[:, :3].clone()
-        out[:, 1] = out[:, 1] - self.tensor[:, 4] / 2
-        return out
+        return self._stored_center_moved(axis=1, size_col=4)
 
     @property
     def bottom_center(self) -> Tensor:

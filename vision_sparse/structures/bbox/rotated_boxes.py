@@ -224,45 +224,83 @@ def hbox2rbox(boxes: ArrayLike) -> ArrayLike:
     return _back(out, was_numpy)
 
 
-def _fit_rect(points: Tensor, first_dir: Optional[Tensor]) -> Tensor:
-    """Minimum-area rectangles of point sets (float64 internally).
+def _min_area_rects(point_sets: Sequence[np.ndarray]) -> np.ndarray:
+    """Minimum-area enclosing rectangles of point sets, in float64.
 
-    One side of a minimum-area enclosing rectangle is collinear with an edge
-    of the convex hull. Every hull edge is the segment between two of the
-    points, so trying the direction of every point pair (a superset of the hull
-    edges; each candidate yields a valid enclosing rectangle) finds the minimum.
+    :func:`cv2.minAreaRect` (rotating calipers on the convex hull) finds each
+    rectangle, in float32. One side of a minimum-area rectangle is collinear
+    with an edge of the convex hull, so the hull edge whose direction is
+    closest to OpenCV's (modulo a quarter turn) gives the exact orientation;
+    extents and centre are then projected in float64 from the hull vertices
+    (a subset of the input points), so exact inputs (e.g. the corners of a
+    float64 rectangle) give exact outputs.
 
     Args:
-        points (Tensor): ``(N, K, 2)`` float64 points.
-        first_dir (Tensor, optional): ``(N,)`` preferred direction (radians) of
-            the ``w`` side; the rectangle's ``theta`` is chosen (modulo the
-            rectangle symmetries) as close as possible to it. If None, the
-            direction of the first candidate side is used.
+        point_sets (Sequence[np.ndarray]): ``N`` float64 point sets
+            ``(K_i, 2)``, ``K_i >= 1`` (or one ``(N, K, 2)`` array).
 
     Returns:
-        Tensor: ``(N, 5)`` boxes, theta in ``(-pi, pi]`` unregularized.
+        np.ndarray: ``(N, 5)`` ``(cx, cy, w, h, alpha)``: ``alpha`` is the
+        direction of the ``w`` side, OpenCV's width side. A set of equal
+        points gives ``w = h = 0``, ``alpha = 0``.
     """
-    n, k = points.shape[:2]
-    ii, jj = torch.triu_indices(k, k, offset=1, device=points.device)
-    dirs = points[:, jj] - points[:, ii]  # (N, P, 2)
-    ang = torch.atan2(dirs[..., 1], dirs[..., 0])  # (N, P)
-    cos, sin = torch.cos(ang), torch.sin(ang)
-    px, py = points[..., 0][:, None, :], points[..., 1][:, None, :]
-    u = px * cos[..., None] + py * sin[..., None]  # (N, P, K)
-    v = -px * sin[..., None] + py * cos[..., None]
-    umin, umax = u.min(-1).values, u.max(-1).values
-    vmin, vmax = v.min(-1).values, v.max(-1).values
-    area = (umax - umin) * (vmax - vmin)
-    best = area.argmin(dim=1, keepdim=True)
+    n = len(point_sets)
+    hulls, target = [], np.empty(n)
+    sets32 = (point_sets.astype(np.float32) if isinstance(
+        point_sets, np.ndarray) else [p.astype(np.float32) for p in point_sets])
+    for i, (pts, pts32) in enumerate(zip(point_sets, sets32)):
+        idx = cv2.convexHull(pts32, returnPoints=False)[:, 0]
+        hulls.append(pts[idx])
+        target[i] = math.radians(cv2.minAreaRect(pts32[idx])[2])
+    sizes = np.array([len(h) for h in hulls])
+    inside = np.arange(sizes.max())[None] < sizes[:, None]  # (N, M)
+    hull = np.zeros((n, sizes.max(), 2))
+    hull[inside] = np.concatenate(hulls)
+    # hull edge k goes from vertex k to vertex k + 1 (cyclic)
+    nxt = (np.arange(sizes.max())[None] + 1) % sizes[:, None]
+    edges = np.take_along_axis(hull, nxt[..., None], axis=1) - hull
+    ang = np.arctan2(edges[..., 1], edges[..., 0])
+    quarter = math.pi / 2
+    off = np.abs(np.remainder(ang - target[:, None] + quarter / 2, quarter) -
+                 quarter / 2)
+    off[~inside | ~np.any(edges != 0, axis=-1)] = np.inf
+    alpha = np.take_along_axis(ang, off.argmin(1)[:, None], axis=1)[:, 0]
+    # keep OpenCV's choice of the w side (the axis nearer to its angle)
+    other = np.abs(np.remainder(alpha - target + quarter, math.pi) -
+                   quarter) > quarter / 2
+    alpha = np.where(other, alpha + quarter, alpha)
+    alpha[np.isinf(off.min(1))] = 0.0  # all points equal: no edge
+    c, s = np.cos(alpha)[:, None], np.sin(alpha)[:, None]
+    u = hull[..., 0] * c + hull[..., 1] * s
+    v = -hull[..., 0] * s + hull[..., 1] * c
+    u_min, u_max = np.where(inside, u, np.inf).min(1), np.where(
+        inside, u, -np.inf).max(1)
+    v_min, v_max = np.where(inside, v, np.inf).min(1), np.where(
+        inside, v, -np.inf).max(1)
+    uc, vc = (u_min + u_max) / 2, (v_min + v_max) / 2
+    c, s = c[:, 0], s[:, 0]
+    return np.stack([uc * c - vc * s, uc * s + vc * c, u_max - u_min,
+                     v_max - v_min, alpha], -1)
 
-    def pick(t: Tensor) -> Tensor:
-        return t.gather(1, best).squeeze(1)
 
-    alpha, c, s = pick(ang), pick(cos), pick(sin)
-    uc, vc = (pick(umin) + pick(umax)) / 2, (pick(vmin) + pick(vmax)) / 2
-    ext_u, ext_v = pick(umax) - pick(umin), pick(vmax) - pick(vmin)
-    cx = uc * c - vc * s
-    cy = uc * s + vc * c
+def _fit_rect(points: Sequence[np.ndarray],
+              first_dir: Optional[Tensor]) -> Tensor:
+    """Minimum-area rectangles of point sets (float64).
+
+    Args:
+        points (Sequence[np.ndarray]): ``N`` float64 point sets ``(K_i, 2)``,
+            ``K_i >= 1``.
+        first_dir (Tensor, optional): ``(N,)`` preferred direction (radians) of
+            the ``w`` side; the rectangle's ``theta`` is chosen (modulo the
+            rectangle symmetries) as close as possible to it. If None,
+            OpenCV's ``w`` side is kept (see :func:`_min_area_rects`).
+
+    Returns:
+        Tensor: ``(N, 5)`` float64 boxes, theta in ``[-pi, pi)``
+        unregularized.
+    """
+    rects = torch.from_numpy(_min_area_rects(points))
+    cx, cy, ext_u, ext_v, alpha = rects.unbind(-1)
     if first_dir is None:
         first_dir = alpha
     # choose the w axis: alpha or alpha + pi/2, whichever is closer (mod pi)
@@ -294,7 +332,7 @@ def poly2rbox(polys: ArrayLike,
             ``(N, 4, 2)`` polygons, pixels.
         pattern (str, optional): angle range of the output
             (see :func:`regularize_boxes`); ``None`` keeps ``theta`` in
-            ``(-pi, pi]`` pointing along ``p1 -> p2``.
+            ``[-pi, pi)`` pointing along ``p1 -> p2``.
 
     Returns:
         Tensor | np.ndarray: ``(N, 5)`` boxes ``(cx, cy, w, h, theta)``.
@@ -313,10 +351,10 @@ def poly2rbox(polys: ArrayLike,
     dtype = tensor.dtype
     if tensor.shape[0] == 0:
         return _back(tensor.new_zeros((0, 5)), was_numpy)
-    pts = tensor.to(torch.float64).reshape(-1, 4, 2)
+    pts = tensor.detach().cpu().to(torch.float64).reshape(-1, 4, 2)
     edge = pts[:, 1] - pts[:, 0]
     first_dir = torch.atan2(edge[:, 1], edge[:, 0])
-    out = _fit_rect(pts, first_dir)
+    out = _fit_rect(pts.numpy(), first_dir).to(tensor.device)
     if pattern is not None:
         out = regularize_boxes(out, pattern)
     return _back(out.to(dtype), was_numpy)
@@ -341,12 +379,8 @@ def points2rbox(points: ArrayLike, pattern: str = 'le90') -> ArrayLike:
                          f'got {tuple(tensor.shape)}')
     if tensor.shape[0] == 0:
         return _back(tensor.new_zeros(5), was_numpy)
-    pts = tensor.detach().cpu().to(torch.float64)
-    if pts.shape[0] > 3:  # reduce to the convex hull (exact for the minimum)
-        hull = cv2.convexHull(pts.numpy().astype(np.float32)).reshape(-1, 2)
-        pts = torch.from_numpy(hull.astype(np.float64))
-    # consecutive hull edges suffice; pairs of a small hull are cheap anyway
-    out = _fit_rect(pts[None], None)[0]
+    pts = tensor.detach().cpu().to(torch.float64).numpy()
+    out = _fit_rect([pts], None)[0]
     out = regularize_boxes(out, pattern)
     return _back(out.to(tensor.dtype).to(tensor.device), was_numpy)
 

@@ -19,157 +19,29 @@ per video and the queries of all frames are stacked: one attention call of
 ``F * N`` queries against ``N`` keys, which costs the same as the ``F`` calls of
 ``N`` against ``N`` that a spatial self-attention makes.
 
-Three kernels compute ``softmax(Q K^T * scale) V``:
-
-* ``'sdpa'``: :func:`torch.nn.functional.scaled_dot_product_attention` (fused,
-  never materialises the ``N x N`` map);
-* ``'chunked'``: pure PyTorch, over query chunks (and optionally key chunks
-  with an online softmax); memory ``O(chunk * N)``;
-* ``'naive'``: the reference, materialises the full map; the only kernel that
-  can return the map.
+The attention itself runs one of the kernels of
+:mod:`~vision_sparse.models.layers.attention.kernels` (``'sdpa'``, ``'chunked'``
+or ``'naive'``, the only one that forms the map). Adding the branch to an
+existing self-attention (wrapping it, copying its q/k/v projections) is
+:mod:`~vision_sparse.models.layers.attention.matching_block`.
 """
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from vision_sparse.registry import MODELS
+from vision_sparse.utils.checks import check_choice
+from .kernels import chunked_attention, naive_attention, sdpa_attention
+
+__all__ = [
+    'ATTN_IMPLS', 'ATTN_REDUCES', 'ATTN_TYPES', 'MatchingAttention',
+    'attention_to_matches'
+]
 
 ATTN_IMPLS = ('auto', 'sdpa', 'chunked', 'naive')
 ATTN_REDUCES = ('mean', 'none')
 ATTN_TYPES = ('probs', 'logits')
-
-
-# --------------------------------------------------------------------------
-# kernels: softmax(q k^T * scale) v
-# --------------------------------------------------------------------------
-def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
-    if q.dim() < 2 or k.dim() != q.dim() or v.dim() != q.dim():
-        raise ValueError('q, k, v must have the same number of dims (..., L, d), '
-                         f'got {tuple(q.shape)}, {tuple(k.shape)}, '
-                         f'{tuple(v.shape)}')
-    if q.shape[:-2] != k.shape[:-2] or k.shape[:-1] != v.shape[:-1]:
-        raise ValueError('q (..., Lq, d), k (..., Lk, d) and v (..., Lk, dv) '
-                         'must agree in their leading dims and Lk, got '
-                         f'{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}')
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f'q and k must have the same last dim d, got '
-                         f'{q.shape[-1]} and {k.shape[-1]}')
-
-
-def naive_attention(q: Tensor, k: Tensor, v: Tensor,
-                    scale: float) -> Tuple[Tensor, Tensor]:
-    """Reference attention that materialises the logits.
-
-    Args:
-        q (Tensor): queries ``(..., Lq, d)``.
-        k (Tensor): keys ``(..., Lk, d)``.
-        v (Tensor): values ``(..., Lk, dv)``.
-        scale (float): logit scale, usually ``d ** -0.5``.
-
-    Returns:
-        tuple[Tensor, Tensor]: output ``(..., Lq, dv)`` and the logits
-        ``q k^T * scale`` of shape ``(..., Lq, Lk)``.
-    """
-    _check_qkv(q, k, v)
-    logits = torch.matmul(q, k.transpose(-1, -2)) * scale
-    return torch.matmul(torch.softmax(logits, dim=-1), v), logits
-
-
-def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
-    """Fused attention (:func:`torch.nn.functional.scaled_dot_product_attention`).
-
-    Args:
-        q (Tensor): queries ``(..., Lq, d)``.
-        k (Tensor): keys ``(..., Lk, d)``.
-        v (Tensor): values ``(..., Lk, dv)``.
-        scale (float): logit scale.
-
-    Returns:
-        Tensor: ``(..., Lq, dv)``.
-    """
-    _check_qkv(q, k, v)
-    return F.scaled_dot_product_attention(q, k, v, scale=scale)
-
-
-def _attend_chunk(q: Tensor, k: Tensor, v: Tensor,
-                  key_chunk_size: Optional[int]) -> Tensor:
-    """``softmax(q k^T) v`` for one chunk of (pre-scaled) queries."""
-    num_keys = k.shape[-2]
-    if key_chunk_size is None or key_chunk_size >= num_keys:
-        logits = torch.matmul(q, k.transpose(-1, -2))
-        return torch.matmul(torch.softmax(logits, dim=-1), v)
-    # Online softmax: running max m (a constant for the maths, so detached),
-    # running normaliser l and running numerator acc.
-    run_max = run_sum = acc = None
-    for start in range(0, num_keys, key_chunk_size):
-        k_c = k[..., start:start + key_chunk_size, :]
-        v_c = v[..., start:start + key_chunk_size, :]
-        logits = torch.matmul(q, k_c.transpose(-1, -2))
-        chunk_max = logits.detach().amax(dim=-1, keepdim=True)
-        new_max = chunk_max if run_max is None else torch.maximum(
-            run_max, chunk_max)
-        p = torch.exp(logits - new_max)
-        if acc is None:
-            run_sum = p.sum(dim=-1, keepdim=True)
-            acc = torch.matmul(p, v_c)
-        else:
-            corr = torch.exp(run_max - new_max)
-            run_sum = run_sum * corr + p.sum(dim=-1, keepdim=True)
-            acc = acc * corr + torch.matmul(p, v_c)
-        run_max = new_max
-    return acc / run_sum
-
-
-def chunked_attention(q: Tensor,
-                      k: Tensor,
-                      v: Tensor,
-                      scale: float,
-                      chunk_size: int = 512,
-                      key_chunk_size: Optional[int] = None,
-                      checkpoint_chunks: bool = True) -> Tensor:
-    """Memory-bounded attention in pure PyTorch.
-
-    Queries are processed ``chunk_size`` at a time; with ``key_chunk_size`` the
-    keys too, merged with an online (running log-sum-exp) softmax. The largest
-    temporary is ``(..., chunk_size, key_chunk_size or Lk)``.
-
-    Args:
-        q (Tensor): queries ``(..., Lq, d)``.
-        k (Tensor): keys ``(..., Lk, d)``.
-        v (Tensor): values ``(..., Lk, dv)``.
-        scale (float): logit scale.
-        chunk_size (int): queries per chunk, ``>= 1``.
-        key_chunk_size (int, optional): keys per chunk; None = all keys at once.
-        checkpoint_chunks (bool): when autograd records, recompute each chunk in
-            the backward pass (:func:`torch.utils.checkpoint.checkpoint`) so the
-            backward pass is memory-bounded too.
-
-    Returns:
-        Tensor: ``(..., Lq, dv)``.
-    """
-    _check_qkv(q, k, v)
-    if chunk_size < 1:
-        raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
-    if key_chunk_size is not None and key_chunk_size < 1:
-        raise ValueError(f'key_chunk_size must be >= 1 or None, '
-                         f'got {key_chunk_size}')
-    recording = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad
-                                             or v.requires_grad)
-    # Scaling the (small) queries once saves a pass over every logit chunk.
-    q = q * scale
-    outs = []
-    for start in range(0, q.shape[-2], chunk_size):
-        q_c = q[..., start:start + chunk_size, :]
-        if checkpoint_chunks and recording:
-            out = checkpoint(_attend_chunk, q_c, k, v, key_chunk_size,
-                             use_reentrant=False)
-        else:
-            out = _attend_chunk(q_c, k, v, key_chunk_size)
-        outs.append(out)
-    return torch.cat(outs, dim=-2)
 
 
 # --------------------------------------------------------------------------
@@ -237,8 +109,6 @@ def _check_hw(hw: Sequence[int], name: str) -> Tuple[int, int]:
 class MatchingAttention(nn.Module):
     """Attention from every frame to the source frame (FramePainter).
 
-    ``default_conf`` lists the arguments after ``dim`` with their defaults.
-
     Args:
         dim (int): token channels ``C``.
         num_heads (int): attention heads; must divide ``inner_dim``.
@@ -271,21 +141,6 @@ class MatchingAttention(nn.Module):
         last_attn_logits (Tensor | None): see ``record_attn``.
     """
 
-    default_conf: Dict[str, Any] = dict(
-        num_heads=8,
-        num_frames=2,
-        source_frame=0,
-        qkv_bias=False,
-        attn_impl='auto',
-        chunk_size=512,
-        key_chunk_size=None,
-        checkpoint_chunks=True,
-        attn_reduce='mean',
-        zero_init_out=True,
-        inner_dim=None,
-        out_bias=True,
-    )
-
     def __init__(self,
                  dim: int,
                  num_heads: int = 8,
@@ -309,12 +164,8 @@ class MatchingAttention(nn.Module):
             raise ValueError(f'num_heads={num_heads} must be >= 1 and divide '
                              f'inner_dim={inner_dim}')
         _check_frames(num_frames, source_frame)
-        if attn_impl not in ATTN_IMPLS:
-            raise ValueError(f'attn_impl must be one of {ATTN_IMPLS}, '
-                             f'got {attn_impl!r}')
-        if attn_reduce not in ATTN_REDUCES:
-            raise ValueError(f'attn_reduce must be one of {ATTN_REDUCES}, '
-                             f'got {attn_reduce!r}')
+        check_choice('attn_impl', attn_impl, ATTN_IMPLS)
+        check_choice('attn_reduce', attn_reduce, ATTN_REDUCES)
         if chunk_size < 1:
             raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
         if key_chunk_size is not None and key_chunk_size < 1:
@@ -402,12 +253,8 @@ class MatchingAttention(nn.Module):
         batch, n = _check_tokens(x, self.dim, num_frames, self.source_frame, hw)
         if attn_reduce is None:
             attn_reduce = 'none' if attn_type == 'logits' else self.attn_reduce
-        if attn_reduce not in ATTN_REDUCES:
-            raise ValueError(f'attn_reduce must be one of {ATTN_REDUCES}, '
-                             f'got {attn_reduce!r}')
-        if attn_type not in ATTN_TYPES:
-            raise ValueError(f'attn_type must be one of {ATTN_TYPES}, '
-                             f'got {attn_type!r}')
+        check_choice('attn_reduce', attn_reduce, ATTN_REDUCES)
+        check_choice('attn_type', attn_type, ATTN_TYPES)
         if return_attn and attn_type == 'logits' and attn_reduce != 'none':
             raise ValueError("attn_type='logits' needs attn_reduce='none' "
                              '(an average of logits is not an attention map)')
@@ -488,228 +335,3 @@ def _check_tokens(x: Tensor, dim: int, num_frames: int, source_frame: int,
             raise ValueError(f'hw={tuple(hw)} gives H * W = {h * w} but x has '
                              f'N = {n} tokens (shape {tuple(x.shape)})')
     return bf // num_frames, n
-
-
-# --------------------------------------------------------------------------
-# adding the branch to an existing self-attention
-# --------------------------------------------------------------------------
-def _attention_kind(module: nn.Module) -> str:
-    if isinstance(module, nn.MultiheadAttention):
-        return 'mha'
-    if all(hasattr(module, name) for name in ('to_q', 'to_k', 'to_v',
-                                              'to_out')):
-        return 'proj'
-    raise ValueError('self_attn must be a torch.nn.MultiheadAttention or a '
-                     'module with to_q / to_k / to_v / to_out projections, got '
-                     f'{type(module).__name__}')
-
-
-def _first_linear(module: nn.Module, name: str) -> nn.Linear:
-    """``module`` itself or the first Linear of a ModuleList / Sequential."""
-    if isinstance(module, nn.Linear):
-        return module
-    if isinstance(module, (nn.ModuleList, nn.Sequential)):
-        for sub in module:
-            if isinstance(sub, nn.Linear):
-                return sub
-    raise ValueError(f'{name} must be an nn.Linear (or a list starting with '
-                     f'one), got {type(module).__name__}')
-
-
-def _source_qkv(self_attn: nn.Module) -> Dict[str, Any]:
-    """Embedding dims, heads and q/k/v weights ``(out, in)`` / biases."""
-    if _attention_kind(self_attn) == 'mha':
-        dim = self_attn.embed_dim
-        if self_attn._qkv_same_embed_dim:
-            weights = self_attn.in_proj_weight.chunk(3, dim=0)
-        else:
-            if self_attn.kdim != dim or self_attn.vdim != dim:
-                raise ValueError('self_attn must be a self-attention '
-                                 '(kdim == vdim == embed_dim)')
-            weights = (self_attn.q_proj_weight, self_attn.k_proj_weight,
-                       self_attn.v_proj_weight)
-        biases = (self_attn.in_proj_bias.chunk(3, dim=0)
-                  if self_attn.in_proj_bias is not None else (None, ) * 3)
-        return dict(dim=dim, inner_dim=dim, num_heads=self_attn.num_heads,
-                    weights=weights, biases=biases)
-    lins = [_first_linear(getattr(self_attn, n), n)
-            for n in ('to_q', 'to_k', 'to_v')]
-    dim = lins[0].in_features
-    inner = lins[0].out_features
-    for name, lin in zip(('to_k', 'to_v'), lins[1:]):
-        if lin.in_features != dim or lin.out_features != inner:
-            raise ValueError(f'self_attn.{name} must map {dim} -> {inner} '
-                             'channels like to_q (a self-attention), got '
-                             f'{lin.in_features} -> {lin.out_features}')
-    heads = getattr(self_attn, 'heads', getattr(self_attn, 'num_heads', None))
-    return dict(dim=dim, inner_dim=inner, num_heads=heads,
-                weights=tuple(lin.weight for lin in lins),
-                biases=tuple(lin.bias for lin in lins))
-
-
-@MODELS.register_module()
-class MatchingAttentionBlock(nn.Module):
-    """A self-attention module plus a matching-attention branch.
-
-    A drop-in replacement of the wrapped self-attention: it is called with the
-    same arguments and returns the same structure, with the matching branch
-    added to the attention output (the first element when the wrapped module
-    returns a tuple, as ``nn.MultiheadAttention`` does). With the branch's
-    zero output projection, the block's output equals the wrapped module's
-    bit for bit until the branch is trained.
-
-    Supported wrapped modules:
-
-    * ``torch.nn.MultiheadAttention`` used as self-attention; the tokens are
-      its ``query`` argument, ``(B * F, N, C)`` with ``batch_first=True``,
-      ``(N, B * F, C)`` otherwise;
-    * any module with ``to_q``, ``to_k``, ``to_v`` and ``to_out`` (Linear or a
-      list starting with one, like diffusers' ``Attention``); the tokens are
-      its first argument or ``hidden_states``, ``(B * F, N, C)``.
-
-    Args:
-        self_attn (nn.Module | dict): the existing self-attention (or a config
-            built with ``MODELS``).
-        matching (MatchingAttention | dict): the branch (or its config).
-
-    Attributes:
-        num_frames (int, optional): ``F`` used when the call does not pass
-            ``num_frames``; None = ``matching.num_frames``.
-    """
-
-    def __init__(self, self_attn: Union[nn.Module, dict],
-                 matching: Union[MatchingAttention, dict]) -> None:
-        super().__init__()
-        if isinstance(self_attn, dict):
-            self_attn = MODELS.build(self_attn)
-        if isinstance(matching, dict):
-            matching = MODELS.build(matching)
-        if not isinstance(matching, MatchingAttention):
-            raise ValueError('matching must be a MatchingAttention, got '
-                             f'{type(matching).__name__}')
-        self.kind = _attention_kind(self_attn)
-        info = _source_qkv(self_attn)
-        if info['dim'] != matching.dim:
-            raise ValueError(f'matching.dim={matching.dim} must equal the '
-                             f'self-attention dim {info["dim"]}')
-        self.self_attn = self_attn
-        self.matching = matching
-        self.num_frames: Optional[int] = None
-
-    def _tokens(self, args: tuple, kwargs: dict) -> Tensor:
-        key = 'query' if self.kind == 'mha' else 'hidden_states'
-        if args:
-            x = args[0]
-        elif key in kwargs:
-            x = kwargs[key]
-        else:
-            raise ValueError(f'the tokens must be the first argument or '
-                             f'{key}=..., got neither')
-        if self.kind == 'mha' and not self.self_attn.batch_first:
-            if not isinstance(x, Tensor) or x.dim() != 3:
-                raise ValueError('query must be (N, B * F, C) for a '
-                                 'MultiheadAttention with batch_first=False')
-            x = x.transpose(0, 1)
-        return x
-
-    def forward(self, *args: Any, num_frames: Optional[int] = None,
-                hw: Optional[Tuple[int, int]] = None, **kwargs: Any) -> Any:
-        """Run the self-attention and add the matching branch.
-
-        Args:
-            *args: positional arguments of the wrapped module; the first (or
-                ``query`` / ``hidden_states``) are the tokens ``(B * F, N, C)``.
-            num_frames (int, optional): ``F``; None = :attr:`num_frames` or
-                ``matching.num_frames``. Not passed to the wrapped module.
-            hw (tuple[int, int], optional): token grid, checked only.
-            **kwargs: keyword arguments of the wrapped module.
-
-        Returns:
-            Whatever the wrapped module returns, with the matching output
-            ``(B * F, N, C)`` (transposed back for ``batch_first=False``) added
-            to the attention output.
-        """
-        x = self._tokens(args, kwargs)
-        if num_frames is None:
-            num_frames = self.num_frames
-        extra = self.matching(x, num_frames=num_frames, hw=hw)
-        if self.kind == 'mha' and not self.self_attn.batch_first:
-            extra = extra.transpose(0, 1)
-        out = self.self_attn(*args, **kwargs)
-        if isinstance(out, tuple):
-            return (out[0] + extra, ) + tuple(out[1:])
-        if isinstance(out, list):
-            return [out[0] + extra] + list(out[1:])
-        return out + extra
-
-
-def add_matching_attention(self_attn: nn.Module,
-                           num_heads: Optional[int] = None,
-                           num_frames: int = 2,
-                           source_frame: int = 0,
-                           copy_qkv: bool = True,
-                           qkv_bias: Optional[bool] = None,
-                           **matching_kwargs: Any) -> MatchingAttentionBlock:
-    """Wrap an existing self-attention with a zero-initialised matching branch.
-
-    Replace the module in its parent with the result, e.g.
-    ``block.attn1 = add_matching_attention(block.attn1)``; the network's
-    output is unchanged until the branch's output projection is trained.
-
-    Args:
-        self_attn (nn.Module): ``nn.MultiheadAttention`` or a module with
-            ``to_q/to_k/to_v/to_out`` linears (see
-            :class:`MatchingAttentionBlock`).
-        num_heads (int, optional): heads of the branch; None = those of
-            ``self_attn`` (``num_heads`` / ``heads`` attribute).
-        num_frames (int): frames ``F`` per video.
-        source_frame (int): frame giving keys and values.
-        copy_qkv (bool): initialise the branch's q/k/v projections with copies
-            of ``self_attn``'s (then they start as good matchers of the
-            pretrained features). False keeps PyTorch's default init.
-        qkv_bias (bool, optional): q/k/v biases; None = as in ``self_attn``
-            (needed to copy them).
-        **matching_kwargs: other :class:`MatchingAttention` arguments
-            (``attn_impl``, ``chunk_size``, ...).
-
-    Returns:
-        MatchingAttentionBlock: the wrapper, holding ``self_attn`` itself (not
-        a copy).
-
-    Raises:
-        ValueError: for an unsupported module or inconsistent sizes.
-    """
-    info = _source_qkv(self_attn)
-    if num_heads is None:
-        num_heads = info['num_heads']
-        if num_heads is None:
-            raise ValueError('num_heads is None and self_attn has no '
-                             '`num_heads` / `heads` attribute; pass num_heads')
-    has_bias = info['biases'][0] is not None
-    if qkv_bias is None:
-        qkv_bias = has_bias
-    ref = info['weights'][0]
-    matching = MatchingAttention(
-        info['dim'], num_heads=num_heads, num_frames=num_frames,
-        source_frame=source_frame, qkv_bias=qkv_bias,
-        inner_dim=info['inner_dim'], **matching_kwargs).to(
-            device=ref.device, dtype=ref.dtype)
-    if copy_qkv:
-        with torch.no_grad():
-            for lin, weight, bias in zip(
-                    (matching.to_q, matching.to_k, matching.to_v),
-                    info['weights'], info['biases']):
-                lin.weight.copy_(weight)
-                if lin.bias is not None:
-                    if bias is None:
-                        lin.bias.zero_()
-                    else:
-                        lin.bias.copy_(bias)
-    return MatchingAttentionBlock(self_attn, matching)
-
-
-__all__ = [
-    'MatchingAttention', 'MatchingAttentionBlock', 'add_matching_attention',
-    'attention_to_matches', 'naive_attention', 'sdpa_attention',
-    'chunked_attention', 'ATTN_IMPLS'
-]
