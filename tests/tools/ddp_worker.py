@@ -12,7 +12,7 @@ import torch.distributed as dist  # noqa: E402
 import train  # noqa: E402
 
 out_dir = Path(sys.argv[1])
-runner = train.main([str(REPO / 'configs/toy/toy_linear_sgd_40it_synthetic.py'),
+runner = train.main([str(REPO / 'configs/toy/toy_linear-sgd_40it_synthetic.py'),
                      '--work-dir', str(out_dir / 'work'), '--launcher', 'pytorch'])
 model = runner.model.module if hasattr(runner.model, 'module') else runner.model
 info = dict(world_size=dist.get_world_size(), rank=dist.get_rank(),
