@@ -36,8 +36,6 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 from vision_sparse.ops._ext import has_ext  # noqa: E402
 from vision_sparse.ops.voxel_render import voxel_render, voxel_render_reference  # noqa: E402
 
