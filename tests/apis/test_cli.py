@@ -6,7 +6,7 @@ import pytest
 from vision_sparse.apis.__main__ import main, parse_intrinsics, summarize
 
 from ..conftest import run_py
-from .conftest import SIFT_CONFIG
+from .conftest import FAVOR_CONFIG, SIFT_CONFIG
 
 
 def test_help_lists_both_commands():
@@ -54,3 +54,18 @@ def test_summary_keeps_scalars_and_small_arrays():
     assert s == dict(success=True, reason='', timings=dict(a=0.5), num=3,
                      R=np.eye(3).tolist(), flag=False)
     json.dumps(s)
+
+
+def test_reloc_command(scene, map_file, tmp_path, capsys):
+    import cv2
+    frame = scene['test'][0]
+    query = tmp_path / 'query.png'
+    cv2.imwrite(str(query), frame['image'][..., ::-1])
+    K = frame['K']
+    rc = main(['reloc', FAVOR_CONFIG, str(map_file), str(query),
+               '--K', f'{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}', '--out', str(tmp_path / 'q.png')])
+    summary = json.loads(capsys.readouterr().out)
+    assert rc == 0 and summary['success'] is True
+    T = np.asarray(summary['T_c2w'])
+    assert T.shape == (4, 4) and np.linalg.norm(T[:3, 3] - frame['T_c2w'][:3, 3]) < 0.02
+    assert summary['num_inliers'] >= 20 and (tmp_path / 'q.png').is_file()

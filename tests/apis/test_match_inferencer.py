@@ -91,6 +91,15 @@ def test_bad_inputs_raise_clear_errors(sift, pair, tmp_path):
         sift(img, img, K0=pair['K0'], K1=np.eye(4))
 
 
+def test_a_config_dict_whose_model_is_a_matcher(sift, pair):
+    bare = MatchInferencer(dict(default_scope='vision_sparse', model=dict(
+        type='SIFTMatcher', resize_max=640, ratio=0.8, max_keypoints=4096)))
+    assert list(bare.methods) == ['matcher']
+    res = bare(pair['image0'], pair['image1'])
+    ref = sift(pair['image0'], pair['image1'])
+    np.testing.assert_array_equal(res['kpts0'], ref['kpts0'])
+
+
 def test_bad_configs_raise_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='does not exist'):
         MatchInferencer(str(tmp_path / 'nope.py'))

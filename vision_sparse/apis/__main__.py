@@ -76,6 +76,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The command line: ``match`` or ``reloc`` with their arguments."""
     parser = argparse.ArgumentParser(
         prog='python -m vision_sparse.apis',
         description='Run a vision_sparse method from its config on image files; prints a JSON '
@@ -102,6 +103,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command, print the JSON summary (and write ``--out``).
+
+    Returns:
+        int: 0 when the result has ``success``, 1 when not, 2 for bad arguments
+        (the error goes to stderr).
+    """
     args = parse_args(argv)
     try:
         if args.command == 'match':

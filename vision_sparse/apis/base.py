@@ -196,6 +196,7 @@ class BaseInferencer:
         return check_result(finalize_result(result), name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+        """Run the method on plain inputs; returns a result dict (subclasses)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -116,6 +116,8 @@ class MatchInferencer(BaseInferencer):
 
     def __call__(self, img0: ImageLike, img1: ImageLike, K0: Optional[Sequence] = None,
                  K1: Optional[Sequence] = None) -> Dict[str, Any]:
+        """Match ``img0`` and ``img1`` (and estimate their relative pose from ``K0``,
+        ``K1``); arguments and result as in the class docstring."""
         from vision_sparse.evaluation.functional.pose import estimate_relative_pose
         t_start = time.perf_counter()
         timings: Dict[str, float] = {}

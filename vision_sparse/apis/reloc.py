@@ -83,6 +83,8 @@ class RelocInferencer(BaseInferencer):
 
     def __call__(self, query_img: ImageLike, K: Sequence, T_init: Optional[Sequence] = None
                  ) -> Dict[str, Any]:
+        """The camera-to-world pose of ``query_img`` in the map; arguments and result
+        as in the class docstring."""
         t_start = time.perf_counter()
         timings: Dict[str, float] = {}
         with timed(timings, 'load'):
