@@ -29,13 +29,8 @@ Always exits 0.
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from vision_sparse.datasets.matching_pairs import ScanNetPairsDataset  # noqa: E402
 from vision_sparse.evaluation.functional.pose import (estimate_relative_pose,  # noqa: E402

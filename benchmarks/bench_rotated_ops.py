@@ -21,12 +21,9 @@ Usage:
 """
 import argparse
 import math
-import os
 import sys
 import time
 import traceback
-
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
 
 import torch  # noqa: E402
 

@@ -26,10 +26,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 from vision_sparse.models.area_matchers import A2PMMatcher  # noqa: E402
 from vision_sparse.registry import MODELS  # noqa: E402
 from vision_sparse.testing import shared_data_path  # noqa: E402

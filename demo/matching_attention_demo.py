@@ -42,9 +42,12 @@ from torch import Tensor, nn
 from vision_sparse.models.layers import MatchingAttention, attention_to_matches
 from vision_sparse.models.losses import (CorrespondenceLoss, match_accuracy,
                                          matches_from_grid)
+from vision_sparse.testing.data import shared_data_path
 
-DEFAULT_IMG = ('/work/shared/data/matching/scannet_pairs/'
-               'scannet_sample_images/scene0711_00_frame-001680.jpg')
+#: a ScanNet sample of the shared data (../shared/data next to the repository or
+#: $VISION_SPARSE_DATA); None (a synthetic texture) when the data is not there
+DEFAULT_IMG = shared_data_path('matching', 'scannet_pairs', 'scannet_sample_images',
+                               'scene0711_00_frame-001680.jpg')
 
 try:  # shared helpers; plain OpenCV when they are not available
     from vision_sparse.visualization import (draw_matches, make_grid,
@@ -228,7 +231,7 @@ def matches_picture(src: np.ndarray, dst: np.ndarray, src_xy: np.ndarray,
 # --------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('img', nargs='?', default=DEFAULT_IMG,
+    parser.add_argument('img', nargs='?', default=DEFAULT_IMG and str(DEFAULT_IMG),
                         help='image path (default: a ScanNet sample; a '
                         'synthetic texture if missing)')
     parser.add_argument('--out', default='work_dirs/demo/matching_attention')

@@ -16,13 +16,10 @@ CPU, reduced training) unless ``--map`` exists::
 """
 import argparse
 import os.path as osp
-import sys
 import time
 
 import cv2
 import numpy as np
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from vision_sparse.evaluation.functional.relocalization import absolute_pose_error  # noqa: E402
 from vision_sparse.utils import register_all_modules  # noqa: E402

@@ -19,15 +19,12 @@ options of every stage; ``model.extractor`` the features; ``--out`` defaults to
 import argparse
 import os
 import os.path as osp
-import sys
 import time
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from vision_sparse.utils import register_all_modules  # noqa: E402
+from vision_sparse.utils import register_all_modules
 
 
 def parse_args(argv=None):

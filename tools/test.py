@@ -3,7 +3,7 @@
 
 Example::
 
-    python tools/test.py configs/toy/toy_linear_sgd_40it_synthetic.py work_dirs/toy/iter_40.pth
+    python tools/test.py configs/toy/toy_linear-sgd_40it_synthetic.py work_dirs/toy/iter_40.pth
 
 Methods without learned weights (e.g. training-free matchers) run without a
 checkpoint: ``python tools/test.py CONFIG``.

@@ -3,7 +3,7 @@
 
 Examples::
 
-    python tools/train.py configs/toy/toy_linear_sgd_40it_synthetic.py --work-dir work_dirs/toy
+    python tools/train.py configs/toy/toy_linear-sgd_40it_synthetic.py --work-dir work_dirs/toy
     python tools/train.py CONFIG --resume                 # resume the latest checkpoint of work-dir
     python tools/train.py CONFIG --resume path/to/iter_20.pth
     bash tools/dist_train.sh CONFIG 2                      # DDP (gloo on CPU, nccl on GPU)

@@ -8,8 +8,6 @@ import torch.distributed as dist
 from ..conftest import run_py
 
 
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
-                    reason='torch.distributed with gloo is not available')
 def _free_port() -> int:
     import socket
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -17,6 +15,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                    reason='torch.distributed with gloo is not available')
 def test_two_process_gloo_training(tmp_path, repo_root):
     # a free port, so that parallel test runs on one machine do not collide
     run_py(['-m', 'torch.distributed.run', '--nproc_per_node=2',

@@ -7,7 +7,7 @@ from vision_sparse.utils.checkpoint import load_checkpoint_file
 
 from ..conftest import run_py
 
-CFG = 'configs/toy/toy_linear_sgd_40it_synthetic.py'
+CFG = 'configs/toy/toy_linear-sgd_40it_synthetic.py'
 
 
 def _state(path):

@@ -23,4 +23,3 @@ test_dataloader = dict(
 test_evaluator = dict(
     type='RelativePoseMetric', thresholds=(5, 10, 20), ransac_thresh_px=0.5,
     ransac_conf=0.99999, ransac_method='magsac', epipolar_thresh=5e-4)
-test_cfg = dict(type='TestLoop')

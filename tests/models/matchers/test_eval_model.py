@@ -60,7 +60,7 @@ def test_tools_test_runs_the_sift_config(tmp_path, repo_root, monkeypatch):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     out = tmp_path / 'metrics.json'
-    metrics = tool.main(['configs/a2pm/sift_bare_scannet_sample.py', '--work-dir', str(tmp_path),
+    metrics = tool.main(['configs/matcher/matcher_sift_test_scannet-sample.py', '--work-dir', str(tmp_path),
                          '--out', str(out), '--cfg-options', 'test_dataloader.dataset.max_pairs=2'])
     for key in ('sift/auc@5', 'sift/auc@10', 'sift/auc@20', 'sift/precision',
                 'sift/num_matches'):

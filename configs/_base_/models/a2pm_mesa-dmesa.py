@@ -1,15 +1,11 @@
-# A2PM with SIFT: the bare matcher, MESA and DMESA on the 15 shared ScanNet
-# sample pairs, in one run. Images are loaded at full resolution (1296x968):
-# A2PM crops areas from them, as the official code does; all matches are then
-# evaluated at 640x480 with the ScanNet-1500 protocol (MAGSAC essential matrix,
-# 0.5 px, 0.99999; AUC@5/10/20 of max(rotation, translation) error).
+# A2PM: the bare point matcher, MESA and DMESA side by side (one run, results
+# labelled `<method_prefix>matcher`, `..mesa`, `..dmesa`). Matches are
+# evaluated at 640x480 (`eval_size`) whatever the input size.
 # Areas are SAM-free (SegmentationAreaSource); to use SAM set
 #   area_source=dict(type='SAMAreaSource', checkpoint='path/to/sam_vit_h_4b8939.pth')
 # or precomputed masks: dict(type='MaskFileAreaSource', root='path/to/masks').
-#   python tools/test.py configs/a2pm/a2pm_sift_mesa-dmesa_scannet_sample.py
-# Paths are relative to the working directory (run from the repository root).
-_base_ = ['../_base_/default_runtime.py', '../_base_/datasets/scannet_sample_pairs.py']
-
+# Children replace the point matcher (`point_matcher` and `model.point_matcher`),
+# the MESA coarse matcher and `method_prefix`.
 custom_imports = dict(
     imports=['vision_sparse.models.matchers', 'vision_sparse.models.area_matchers',
              'vision_sparse.datasets.matching_pairs', 'vision_sparse.evaluation'],
@@ -27,12 +23,8 @@ model = dict(
     # keep it affordable on a CPU (the official code uses 480x480 on a GPU).
     mesa=dict(coarse_matcher=dict(type='SIFTMatcher', resize_max=256, ratio=0.9),
               crop_size=256, match_level=3),
-    # DMESA: one coarse call on the whole pair (+ one reverse call for EM).
+    # DMESA: one coarse call on the whole pair (+ one reverse call for EM); without
+    # a coarse_matcher it uses the point matcher.
     dmesa=dict(coarse_matcher=dict(type='SIFTMatcher', resize_max=640, ratio=0.9),
                match_level=3, em_iters=5),
     a2pm=dict(crop_size=640, crop_expand=1.2, alpha=3.0, max_matches=5000))
-
-# full-resolution images: A2PM crops its areas from them
-test_dataloader = dict(dataset=dict(resize=None))
-
-default_hooks = dict(logger=dict(interval=1))

@@ -1,0 +1,2 @@
+# Evaluation only (training-free methods, or models given a checkpoint / a built map).
+test_cfg = dict(type='TestLoop')

@@ -1,0 +1,140 @@
+"""Run an inferencer on files and print a JSON summary of its result.
+
+Examples (from the repository root)::
+
+    python -m vision_sparse.apis match configs/matcher/matcher_sift_test_scannet-sample.py \\
+        a.jpg b.jpg --K0 577.6,577.6,319.5,239.5 --K1 K1.txt --out work_dirs/match.png
+    python -m vision_sparse.apis match configs/a2pm/a2pm_xfeat-mesa-dmesa_test_scannet-sample.py \\
+        a.jpg b.jpg --method mesa
+    python -m vision_sparse.apis reloc configs/favor/favor_xfeat-g3_100it_synthetic.py \\
+        work_dirs/favor_xfeat-g3_100it_synthetic/landmark_map.pth query.png --K 320,320,159.5,119.5
+
+Intrinsics (``--K0``, ``--K1``, ``--K``): ``fx,fy,cx,cy``, nine numbers (row-major
+3x3) or a text file holding either. The exit status is 0 when the result has
+``success`` True, 1 otherwise (2 for bad arguments).
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from mmengine.config import DictAction
+
+__all__ = ['main', 'parse_intrinsics', 'summarize']
+
+
+def parse_intrinsics(text: Optional[str], name: str) -> Optional[np.ndarray]:
+    """``(3, 3)`` intrinsics from ``fx,fy,cx,cy``, nine numbers or a text file of either.
+
+    Raises:
+        ValueError: anything else (the message names the argument).
+    """
+    if text is None:
+        return None
+    try:
+        values = (np.loadtxt(text, dtype=np.float64).reshape(-1) if osp.isfile(text)
+                  else np.array([float(v) for v in text.replace(',', ' ').split()]))
+    except ValueError as exc:
+        raise ValueError(f'{name} must be fx,fy,cx,cy, nine numbers or a text file of them, '
+                         f'got {text!r}') from exc
+    if values.size == 4:
+        fx, fy, cx, cy = values
+        return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float64)
+    if values.size == 9:
+        return values.reshape(3, 3)
+    raise ValueError(f'{name} must hold 4 (fx,fy,cx,cy) or 9 numbers, got {values.size}')
+
+
+def summarize(result: Dict[str, Any], max_size: int = 16) -> Dict[str, Any]:
+    """The JSON-friendly part of a result: scalars, strings, timings and small arrays
+    (at most ``max_size`` entries, e.g. ``R``, ``t``, ``T_c2w``); big arrays are left out."""
+    out = {}
+    for key, value in result.items():
+        if isinstance(value, (bool, np.bool_)):
+            out[key] = bool(value)
+        elif isinstance(value, (int, np.integer)):
+            out[key] = int(value)
+        elif isinstance(value, (float, np.floating)):
+            out[key] = float(value)
+        elif isinstance(value, str):
+            out[key] = value
+        elif key == 'timings':
+            out[key] = {k: round(float(v), 6) for k, v in value.items()}
+        elif isinstance(value, np.ndarray) and value.size <= max_size and value.dtype.kind in 'biuf':
+            out[key] = value.tolist()
+    return out
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--checkpoint', help='weights to load (optional)')
+    parser.add_argument('--device', help="e.g. 'cpu' or 'cuda' (default: the config's choice)")
+    parser.add_argument('--out', help='also draw the result into this .png')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.matcher.resize_max=480')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The command line: ``match`` or ``reloc`` with their arguments."""
+    parser = argparse.ArgumentParser(
+        prog='python -m vision_sparse.apis',
+        description='Run a vision_sparse method from its config on image files; prints a JSON '
+                    'summary of the result (success, reason, timings, outputs).')
+    sub = parser.add_subparsers(dest='command', required=True)
+    m = sub.add_parser('match', help='match two images (point matcher or A2PM config); the '
+                       'relative pose too when --K0 and --K1 are given')
+    m.add_argument('config', help='a configs/matcher or configs/a2pm config')
+    m.add_argument('img0', help='first image file')
+    m.add_argument('img1', help='second image file')
+    m.add_argument('--K0', help='intrinsics of img0: fx,fy,cx,cy, 9 numbers or a text file')
+    m.add_argument('--K1', help='intrinsics of img1 (same forms)')
+    m.add_argument('--method', help="A2PM configs: 'matcher', 'mesa' or 'dmesa' (default: the "
+                   'last the config lists)')
+    _common(m)
+    r = sub.add_parser('reloc', help='camera pose of a query image in a FaVoR landmark map')
+    r.add_argument('config', help='a configs/favor config (its extractor built the map)')
+    r.add_argument('map', help='landmark map file (tools/favor_build_map.py)')
+    r.add_argument('query', help='query image file')
+    r.add_argument('--K', required=True, help='intrinsics of the query: fx,fy,cx,cy, 9 numbers '
+                   'or a text file')
+    _common(r)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command, print the JSON summary (and write ``--out``).
+
+    Returns:
+        int: 0 when the result has ``success``, 1 when not, 2 for bad arguments
+        (the error goes to stderr).
+    """
+    args = parse_args(argv)
+    try:
+        if args.command == 'match':
+            from .match import MatchInferencer
+            K0, K1 = parse_intrinsics(args.K0, '--K0'), parse_intrinsics(args.K1, '--K1')
+            inferencer = MatchInferencer(args.config, args.checkpoint, args.device,
+                                         args.cfg_options, method=args.method)
+            result = inferencer(args.img0, args.img1, K0=K0, K1=K1)
+            picture = (lambda: inferencer.draw(result, args.img0, args.img1))
+        else:
+            from .reloc import RelocInferencer
+            K = parse_intrinsics(args.K, '--K')
+            inferencer = RelocInferencer(args.config, args.map, args.checkpoint, args.device,
+                                         args.cfg_options)
+            result = inferencer(args.query, K)
+            picture = (lambda: inferencer.draw(result, args.query))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    summary = summarize(result)
+    if args.out:
+        from vision_sparse.visualization import save_image
+        summary['picture'] = str(save_image(args.out, picture()))
+    print(json.dumps(summary, indent=2))
+    return 0 if result['success'] else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
