@@ -34,6 +34,7 @@ import numpy as np
 
 from vision_sparse.structures.areas import (AreaSet, box_area, box_iou,
                                             box_overlap, square_box)
+from vision_sparse.utils.config import merge_conf
 
 from .area_cleaning import size_scale
 
@@ -102,10 +103,7 @@ class AreaGraph:
         Returns:
             AreaGraph: at least the root node.
         """
-        unknown = set(conf) - set(cls.default_conf)
-        if unknown:
-            raise ValueError(f'AreaGraph got unknown options {sorted(unknown)}')
-        conf = {**cls.default_conf, **conf}
+        conf = merge_conf(cls.default_conf, conf, cls.__name__)
         steps = np.asarray(conf['level_steps'], np.float64)
         if steps.ndim != 1 or len(steps) < 2 or (np.diff(steps) >= 0).any() \
                 or steps.min() <= 0:

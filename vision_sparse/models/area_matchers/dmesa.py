@@ -32,11 +32,12 @@ from scipy import ndimage
 
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import box_iou
+from vision_sparse.utils.image import resize_long_side
 
 from .area_graph import AreaGraph
 from .base_area_matcher import BaseAreaMatcher, merge_area_pairs
 from .gmm import fit_gmm_em, gmm_density, sample_gmm
-from .utils import resize_max_side, run_point_matcher
+from .utils import run_point_matcher
 
 __all__ = ['DMESA', 'density_box']
 
@@ -130,8 +131,8 @@ class DMESA(BaseAreaMatcher):
                        ) -> Tuple[Tuple[np.ndarray, ...], float, float]:
         """Patch matches of the pair at working resolution, mapped back to
         full resolution: ``(k0, k1, scores)`` and the scales ``(s0, s1)``."""
-        small0, s0 = resize_max_side(img0, self.conf['match_side'])
-        small1, s1 = resize_max_side(img1, self.conf['match_side'])
+        small0, s0 = resize_long_side(img0, self.conf['match_side'], upscale=False)
+        small1, s1 = resize_long_side(img1, self.conf['match_side'], upscale=False)
         k0, k1, sc = run_point_matcher(self.coarse_matcher, small0, small1)
         keep = sc > self.conf['min_score']
         return (k0[keep] / s0, k1[keep] / s1, sc[keep]), s0, s1

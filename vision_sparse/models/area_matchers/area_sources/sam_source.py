@@ -8,7 +8,7 @@ import torch
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import AreaSet
 
-from .base import DEFAULT_CLEAN, BaseAreaSource
+from .base import BaseAreaSource
 
 SAM_TYPES = ('vit_h', 'vit_l', 'vit_b')
 
@@ -43,6 +43,7 @@ class SAMAreaSource(BaseAreaSource):
     """
 
     default_conf = dict(
+        BaseAreaSource.default_conf,
         checkpoint=None,
         model_type='vit_h',
         sam_model=None,
@@ -53,9 +54,6 @@ class SAMAreaSource(BaseAreaSource):
         stability_score_thresh=0.95,
         box_nms_thresh=0.7,
         min_mask_region_area=0,
-        max_side=640,
-        clean=DEFAULT_CLEAN,
-        keep_masks=True,
     )
 
     def __init__(self, **conf):

@@ -13,7 +13,7 @@ import numpy as np
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import AreaSet
 
-from .base import DEFAULT_CLEAN, BaseAreaSource
+from .base import BaseAreaSource
 from .superpixels import felzenszwalb, merge_hierarchy, slic
 
 
@@ -45,6 +45,7 @@ class SegmentationAreaSource(BaseAreaSource):
     """
 
     default_conf = dict(
+        BaseAreaSource.default_conf,
         method='felzenszwalb',
         snapshot_sizes=(48, 24, 12, 6, 3),
         felzenszwalb_scale=200.0,
@@ -53,8 +54,6 @@ class SegmentationAreaSource(BaseAreaSource):
         n_segments=250,
         compactness=12.0,
         max_side=256,
-        clean=DEFAULT_CLEAN,
-        keep_masks=True,
     )
 
     def __init__(self, **conf):
