@@ -123,6 +123,7 @@ def test_eval_model_on_scannet_sample(sift):
     sx = 640 / item['image0'].shape[1]
     for r in res:
         assert 'image0' not in r
+        assert check_result(r)['success'] == (len(r['kpts0']) > 0)
         np.testing.assert_allclose(r['K0'][0, 0], item['K0'][0, 0] * sx)
         assert list(r['image_size0']) == [640, 480]
         if len(r['kpts0']):

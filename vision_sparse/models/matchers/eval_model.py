@@ -94,6 +94,7 @@ class PairEvalModel(BaseModel):
         return self.forward(data, mode='predict')
 
     def train_step(self, data: Any, optim_wrapper: Any) -> Dict[str, Any]:
+        """Not available: evaluation models are training-free (raises ``RuntimeError``)."""
         raise RuntimeError(f'{type(self).__name__} has nothing to train (use tools/test.py)')
 
 
