@@ -62,8 +62,11 @@ def merge_area_pairs(boxes0: np.ndarray, boxes1: np.ndarray,
 class BaseAreaMatcher(nn.Module):
     """An area matcher: two images and their areas -> matched area pairs.
 
-    Subclasses define ``default_conf`` (including ``graph`` options of
-    :class:`AreaGraph`, ``match_level`` and ``iou_merge``) and :meth:`match`.
+    Subclasses extend ``default_conf`` (``dict(BaseAreaMatcher.default_conf,
+    ...)``) and implement :meth:`match`. Common options: ``graph`` (dict of
+    :class:`AreaGraph` options, merged over its defaults), ``match_level``
+    (level of the source nodes that get matched) and ``iou_merge`` (repeat
+    threshold when merging the pairs of both directions).
 
     Args:
         coarse_matcher (dict | nn.Module | None): the point matcher whose
@@ -73,7 +76,7 @@ class BaseAreaMatcher(nn.Module):
         **conf: overrides of ``default_conf``.
     """
 
-    default_conf: Dict = {}
+    default_conf: Dict = dict(graph=None, match_level=3, iou_merge=0.8)
 
     def __init__(self, coarse_matcher=None, **conf):
         super().__init__()

@@ -108,10 +108,10 @@ class DMESA(BaseAreaMatcher):
         seed (int): seed of the EM sampling.
     """
 
-    default_conf = dict(graph=None, match_level=3, match_side=640, reverse_call=True,
+    default_conf = dict(BaseAreaMatcher.default_conf, match_side=640, reverse_call=True,
                         min_matches=10, max_components=256, min_score=0.1, cov_scale=1.0,
                         samples_per_match=16, em_iters=5, em_tol=1e-3, render_stride=4,
-                        density_ratio=0.05, link_ratio=0.25, iou_merge=0.8, seed=0)
+                        density_ratio=0.05, link_ratio=0.25, seed=0)
 
     def coarse_matches(self, img0: np.ndarray, img1: np.ndarray
                        ) -> Tuple[Tuple[np.ndarray, ...], float, float]:
