@@ -5,6 +5,7 @@ import pytest
 from vision_sparse.models.area_matchers import A2PMEvalModel, A2PMMatcher
 from vision_sparse.models.matchers import SIFTMatcher
 from vision_sparse.registry import MODELS
+from vision_sparse.structures.results import check_result
 from vision_sparse.testing import shared_data_root
 from vision_sparse.testing.synthetic_pairs import (make_homography_pair, procedural_texture,
                                                    sample_photo)
@@ -43,7 +44,8 @@ def test_a2pm_dmesa_on_warped_photo_any_size(sift):
                           point_matcher=dict(type='SIFTMatcher', resize_max=320),
                           area_matcher=dict(type='DMESA'), crop_size=320, max_matches=400))
     out = m(pair['image0'], pair['image1'])
-    assert 'reason' not in out, out.get('reason')
+    check_result(out)
+    assert out['success'] and out['fallback'] == '', out['fallback']
     assert out['area_kept'].any() and out['areas0'].shape == out['areas1'].shape
     assert len(out['area_scores']) == len(out['areas0'])
     assert (out['from_area'] >= 0).any()
@@ -100,7 +102,8 @@ def test_a2pm_bad_inputs_and_empty_results(sift):
         A2PMMatcher(sift, crop=3)
     flat = np.full((120, 160, 3), 100, np.uint8)  # no texture: nothing to match
     out = m(flat, flat, K0=K, K1=K)
-    assert len(out['kpts0']) == 0 and 'reason' in out
+    assert len(out['kpts0']) == 0 and not check_result(out)['success']
+    assert 'no full-image matches' in out['reason'] and out['fallback']
     assert out['R'] is None and out['num_inliers'] == 0
 
 
@@ -120,6 +123,7 @@ def test_eval_model_on_scannet_sample(sift):
     sx = 640 / item['image0'].shape[1]
     for r in res:
         assert 'image0' not in r
+        assert check_result(r)['success'] == (len(r['kpts0']) > 0)
         np.testing.assert_allclose(r['K0'][0, 0], item['K0'][0, 0] * sx)
         assert list(r['image_size0']) == [640, 480]
         if len(r['kpts0']):

@@ -9,6 +9,7 @@ from vision_sparse.models.area_matchers import DMESA, MESA, merge_area_pairs
 from vision_sparse.models.matchers import SIFTMatcher
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import AreaSet, clip_boxes
+from vision_sparse.structures.results import check_result
 from vision_sparse.testing import shared_data_root
 from vision_sparse.testing.synthetic_pairs import (make_homography_pair, procedural_texture,
                                                    sample_photo)
@@ -53,6 +54,8 @@ def _precision(out, H):
 
 def _check(out, pair, min_pairs):
     assert len(out['boxes0']) >= min_pairs, out.get('reason')
+    assert check_result(out)['success'] and out['reason'] == ''
+    assert set(out['timings']) == {'graphs', 'area_matching'}
     prec = _precision(out, pair['H_0to1'])
     assert np.mean(prec > 0.5) >= 0.8, prec
     aor = area_overlap_ratios(out['boxes0'], out['boxes1'], H_0to1=pair['H_0to1'])
@@ -95,7 +98,7 @@ def test_area_matchers_empty_and_bad_inputs():
     empty = AreaSet.empty((150, 200))
     dmesa = DMESA(coarse_matcher=SIFTMatcher())
     out = dmesa(dict(image0=img, image1=img, areas0=empty, areas1=empty))
-    assert len(out['boxes0']) == 0 and 'reason' in out
+    assert len(out['boxes0']) == 0 and not check_result(out)['success'] and out['reason']
     mesa = MESA(coarse_matcher=SIFTMatcher(resize_max=64), crop_size=64)
     out = mesa(dict(image0=img, image1=img, areas0=empty, areas1=empty))
     assert len(out['boxes0']) == 0 and 'match_level' in out['reason']

@@ -160,3 +160,29 @@ def test_sam_source_errors(tmp_path):
         SAMAreaSource(checkpoint=str(tmp_path / 'sam_missing.pth'))
     with pytest.raises(ValueError, match='model_type'):
         SAMAreaSource(checkpoint='x.pth', model_type='vit_x')
+
+
+# ---------------------------------------------------------------- superpixels
+def test_superpixels_and_merge_hierarchy_on_known_regions():
+    """Both superpixel methods split the three rectangles from the background,
+    and every snapshot of the merge hierarchy is a partition of the image."""
+    from vision_sparse.models.area_matchers.area_sources.superpixels import (felzenszwalb,
+                                                                            merge_hierarchy,
+                                                                            slic)
+    img = _rect_image(scale=0.5)
+    rects = (RECTS * 0.5).astype(int)
+    for labels in (felzenszwalb(img, 100.0, 0.8, 20), slic(img, 150, 10.0)):
+        assert labels.dtype == np.int32 and labels.shape == img.shape[:2]
+        assert labels.min() == 0 and np.unique(labels).size == labels.max() + 1
+        for x1, y1, x2, y2 in rects:  # no superpixel straddles a rectangle's border
+            inner = np.unique(labels[y1 + 2:y2 - 2, x1 + 2:x2 - 2])
+            outside = np.ones(labels.shape, bool)
+            outside[y1 - 2:y2 + 2, x1 - 2:x2 + 2] = False  # 2 px of blurred border
+            assert not np.isin(inner, labels[outside]).any()
+        regions = merge_hierarchy(img, labels, (8, 4))
+        n = labels.max() + 1
+        cover = np.zeros(n, int)
+        for r in regions:
+            cover[r] += 1
+        # every initial label lies in exactly one region of each recorded snapshot
+        assert (cover >= 1).all() and len(regions) >= 4

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from vision_sparse.evaluation.functional import homography_reprojection_error
+from vision_sparse.structures.results import check_result
 from vision_sparse.testing import shared_data_root
 from vision_sparse.testing.synthetic_pairs import make_homography_pair, sample_photo
 
@@ -27,8 +28,10 @@ def inlier_ratio(out: dict, H: np.ndarray, thresh_px: float) -> float:
 
 
 def check_output(out: dict) -> int:
-    """Output contract: shapes, dtypes and score range; returns N."""
+    """Output contract: shapes, dtypes, score range, success / reason / timings; returns N."""
     n = len(out['scores'])
+    check_result(out)
+    assert out['success'] == (n > 0) and set(out['timings']) <= {'extract', 'match'}
     assert out['kpts0'].shape == (n, 2) and out['kpts1'].shape == (n, 2)
     assert out['kpts0'].dtype == np.float32 and out['kpts1'].dtype == np.float32
     assert out['scores'].dtype == np.float32

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from vision_sparse.models.matchers import BaseMatcher, SIFTMatcher, check_image
-from vision_sparse.models.matchers.base_matcher import points_in_mask, resize_long_side
+from vision_sparse.models.matchers.base_matcher import points_in_mask
+from vision_sparse.utils.image import resize_long_side
 from vision_sparse.registry import MODELS
 from vision_sparse.testing.synthetic_pairs import procedural_texture
 
@@ -83,9 +84,11 @@ def test_resize_long_side_scale_and_points_in_mask():
     img = np.zeros((300, 400, 3), np.uint8)
     out, scale = resize_long_side(img, 200)
     assert out.shape == (150, 200, 3)
-    np.testing.assert_allclose(scale, [2.0, 2.0])
+    assert scale == 0.5  # new / old
     out, scale = resize_long_side(img, 800)  # upsampling too
-    assert out.shape == (600, 800, 3)
+    assert out.shape == (600, 800, 3) and scale == 2.0
+    out, scale = resize_long_side(img, 800, upscale=False)
+    assert out is img and scale == 1.0
     mask = np.zeros((4, 5), bool)
     mask[1, 2] = True
     pts = np.array([[2.0, 1.0], [2.4, 1.4], [2.6, 1.0], [-1.0, 0.0], [10.0, 1.0]])

@@ -6,7 +6,7 @@ from .homography import (estimate_homography, homography_accuracy, homography_au
                          warp_points_homography)
 from .relocalization import (absolute_pose_error, relocalization_errors,
                              relocalization_recall, summarize_relocalization)
-from .pose import (epipolar_precision, error_auc, estimate_relative_pose, pose_auc, pose_error,
+from .pose import (check_intrinsics, epipolar_precision, error_auc, estimate_relative_pose, pose_auc, pose_error,
                    relative_pose_error, symmetric_epipolar_distance)
 
 __all__ = [
@@ -14,7 +14,7 @@ __all__ = [
     'warp_box_homography',
     'absolute_pose_error', 'relocalization_errors', 'relocalization_recall',
     'summarize_relocalization',
-    'estimate_relative_pose', 'relative_pose_error', 'pose_error', 'error_auc', 'pose_auc',
+    'check_intrinsics', 'estimate_relative_pose', 'relative_pose_error', 'pose_error', 'error_auc', 'pose_auc',
     'symmetric_epipolar_distance', 'epipolar_precision', 'estimate_homography',
     'homography_corner_error', 'homography_accuracy', 'homography_auc',
     'homography_reprojection_error', 'warp_points_homography'

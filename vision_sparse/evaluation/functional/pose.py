@@ -26,7 +26,7 @@ from vision_sparse.structures.cameras import (essential_from_pose, rotation_angl
                                               translation_angle_error_deg)
 
 __all__ = [
-    'estimate_relative_pose', 'relative_pose_error', 'pose_error', 'error_auc', 'pose_auc',
+    'check_intrinsics', 'estimate_relative_pose', 'relative_pose_error', 'pose_error', 'error_auc', 'pose_auc',
     'symmetric_epipolar_distance', 'epipolar_precision'
 ]
 
@@ -42,13 +42,35 @@ def _as_points(kpts, name: str) -> np.ndarray:
     return arr
 
 
-def _as_K(K, name: str) -> np.ndarray:
+def check_intrinsics(K, name: str = 'K', allow_none: bool = False) -> Optional[np.ndarray]:
+    """Validate pinhole intrinsics.
+
+    Args:
+        K (array | Tensor | None): ``(3, 3)`` intrinsics, pixels.
+        name (str): argument name used in error messages.
+        allow_none (bool): return None for None instead of raising.
+
+    Returns:
+        np.ndarray | None: ``(3, 3)`` float64 (a copy when converted).
+
+    Raises:
+        ValueError: for None (unless allowed), another shape, non-finite values,
+            non-positive focal lengths or a last row other than ``(0, 0, 1)``.
+    """
+    if K is None:
+        if allow_none:
+            return None
+        raise ValueError(f'{name} is None: (3, 3) intrinsics are required')
+    if type(K).__module__.startswith('torch'):
+        K = K.detach().cpu().numpy()
     arr = np.asarray(K, dtype=np.float64)
     if arr.shape != (3, 3):
         raise ValueError(f'{name} must be a (3, 3) intrinsic matrix, got shape {arr.shape}')
     if not (arr[0, 0] > 0 and arr[1, 1] > 0) or not np.isfinite(arr).all():
         raise ValueError(f'{name} must have finite, positive focal lengths, got '
                          f'fx={arr[0, 0]}, fy={arr[1, 1]}')
+    if not np.allclose(arr[2], [0, 0, 1]):
+        raise ValueError(f'{name} must have last row (0, 0, 1), got {arr[2]}')
     return arr
 
 
@@ -88,7 +110,7 @@ def estimate_relative_pose(kpts0, kpts1, K0, K1, thresh_px: float = 0.5,
     k0, k1 = _as_points(kpts0, 'kpts0'), _as_points(kpts1, 'kpts1')
     if len(k0) != len(k1):
         raise ValueError(f'kpts0 and kpts1 must have the same length, got {len(k0)} and {len(k1)}')
-    K0, K1 = _as_K(K0, 'K0'), _as_K(K1, 'K1')
+    K0, K1 = check_intrinsics(K0, 'K0'), check_intrinsics(K1, 'K1')
     if method not in _METHODS:
         raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
     if not 0 < conf < 1:
@@ -229,8 +251,8 @@ def symmetric_epipolar_distance(kpts0, kpts1, T_0to1, K0, K1) -> np.ndarray:
         raise ValueError(f'kpts0 and kpts1 must have the same length, got {len(k0)} and {len(k1)}')
     if len(k0) == 0:
         return np.zeros(0)
-    x0 = np.c_[_normalise(k0, _as_K(K0, 'K0')), np.ones(len(k0))]
-    x1 = np.c_[_normalise(k1, _as_K(K1, 'K1')), np.ones(len(k1))]
+    x0 = np.c_[_normalise(k0, check_intrinsics(K0, 'K0')), np.ones(len(k0))]
+    x1 = np.c_[_normalise(k1, check_intrinsics(K1, 'K1')), np.ones(len(k1))]
     E = np.asarray(essential_from_pose(np.asarray(T_0to1, np.float64)))
     Ex0 = x0 @ E.T
     Etx1 = x1 @ E

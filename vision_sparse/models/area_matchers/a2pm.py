@@ -7,13 +7,17 @@ import numpy as np
 from torch import nn
 from tqdm import tqdm
 
+from vision_sparse.evaluation.functional.pose import check_intrinsics
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import AreaSet
+from vision_sparse.structures.results import finalize_result, timed
+from vision_sparse.utils.build import build_from_cfg_or_obj
+from vision_sparse.utils.config import merge_conf
+from vision_sparse.utils.image import check_image
 
 from .base_area_matcher import BaseAreaMatcher
 from .fusion import fuse_matches, nms_matches
-from .utils import (build_module, check_image, check_intrinsics, crop_resize,
-                    run_point_matcher)
+from .utils import crop_resize, run_point_matcher
 
 __all__ = ['A2PMMatcher', 'estimate_pose']
 
@@ -66,21 +70,10 @@ class A2PMMatcher(nn.Module):
     ``out = matcher(data_dict)`` (see :meth:`forward`).
     """
 
-    default_conf = dict(
-        crop_size=640,
-        crop_expand=1.2,
-        alpha=3.0,
-        consistency='mean',
-        thresh_px=0.5,
-        ransac_conf=0.99999,
-        min_area_inliers=15,
-        collect_factor=2.0,
-        nms_radius=3.0,
-        max_matches=5000,
-        pose_thresh_px=0.5,
-        pose_conf=0.99999,
-        progress=False,
-    )
+    default_conf = dict(crop_size=640, crop_expand=1.2, alpha=3.0, consistency='mean',
+                        thresh_px=0.5, ransac_conf=0.99999, min_area_inliers=15,
+                        collect_factor=2.0, nms_radius=3.0, max_matches=5000,
+                        pose_thresh_px=0.5, pose_conf=0.99999, progress=False)
 
     def __init__(self,
                  point_matcher,
@@ -89,29 +82,24 @@ class A2PMMatcher(nn.Module):
                  coarse_matcher=None,
                  **conf):
         super().__init__()
-        unknown = set(conf) - set(self.default_conf)
-        if unknown:
-            raise ValueError(f'A2PMMatcher got unknown options {sorted(unknown)};'
-                             f' known: {sorted(self.default_conf)}')
-        self.conf = {**self.default_conf, **conf}
+        self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
         if int(self.conf['crop_size']) < 32:
             raise ValueError(f"crop_size must be >= 32, got {self.conf['crop_size']}")
         if point_matcher is None:
             raise ValueError('A2PMMatcher needs a point_matcher (config or module)')
-        self.point_matcher = build_module(point_matcher, name='point_matcher')
-        if area_source is None:
-            area_source = dict(type='SegmentationAreaSource')
-        self.area_source = build_module(area_source, name='area_source')
+        self.point_matcher = build_from_cfg_or_obj(point_matcher, MODELS, name='point_matcher')
+        self.area_source = build_from_cfg_or_obj(
+            area_source or dict(type='SegmentationAreaSource'), MODELS, name='area_source')
         if isinstance(area_matcher, str):
             if area_matcher not in AREA_MATCHERS:
                 raise ValueError("area_matcher must be 'mesa', 'dmesa', a config"
                                  f' or a module, got {area_matcher!r}')
             area_matcher = dict(type=AREA_MATCHERS[area_matcher])
-        self.area_matcher = build_module(area_matcher, name='area_matcher')
+        self.area_matcher = build_from_cfg_or_obj(area_matcher, MODELS, name='area_matcher')
         if not isinstance(self.area_matcher, BaseAreaMatcher):
             raise ValueError('area_matcher must build a BaseAreaMatcher '
                              f'(MESA, DMESA), got {type(self.area_matcher).__name__}')
-        coarse = (build_module(coarse_matcher, name='coarse_matcher')
+        coarse = (build_from_cfg_or_obj(coarse_matcher, MODELS, name='coarse_matcher')
                   if coarse_matcher is not None else self.point_matcher)
         if self.area_matcher.coarse_matcher is None:
             self.area_matcher.set_coarse_matcher(coarse)
@@ -151,8 +139,10 @@ class A2PMMatcher(nn.Module):
                   ``fusion``, ``pose``, ``total``).
                 - with ``K0`` and ``K1``: ``R`` ``(3, 3)``, ``t`` ``(3,)`` (unit,
                   ``X1 = R X0 + t``), ``num_inliers`` (None/0 if degenerate).
-                - ``reason`` (str): present when no area pair was usable (the
-                  full-image matches are returned) or nothing matched.
+                - ``fallback`` (str): ``''``, or why no area pair was usable
+                  (then the full-image matches are returned, ``from_area = -1``).
+                - ``success`` (bool): ``N > 0``; ``reason`` (str): ``''`` on
+                  success, else why nothing matched.
 
         Raises:
             ValueError: for unreadable / empty images or malformed intrinsics.
@@ -160,62 +150,51 @@ class A2PMMatcher(nn.Module):
         data = dict(image0) if isinstance(image0, dict) else dict(
             image0=image0, image1=image1, K0=K0, K1=K1, **extra)
         t_start = time.perf_counter()
-        img0 = check_image(data.get('image0'), 'image0')
-        img1 = check_image(data.get('image1'), 'image1')
-        K0 = check_intrinsics(data.get('K0'), 'K0')
-        K1 = check_intrinsics(data.get('K1'), 'K1')
+        img0 = check_image(data.get('image0'), 'image0', rgb=True)
+        img1 = check_image(data.get('image1'), 'image1', rgb=True)
+        K0 = check_intrinsics(data.get('K0'), 'K0', allow_none=True)
+        K1 = check_intrinsics(data.get('K1'), 'K1', allow_none=True)
         if (K0 is None) != (K1 is None):
             raise ValueError('give both K0 and K1, or neither')
         timings: Dict[str, float] = {}
-
-        t = time.perf_counter()
-        full = data.get('full_matches')
-        if full is None:
-            full = run_point_matcher(self.point_matcher, img0, img1)
-        else:
-            full = tuple(np.asarray(full[k], np.float64) for k in
-                         ('kpts0', 'kpts1', 'scores'))
-        timings['point_matching'] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        areas0 = data.get('areas0')
-        areas1 = data.get('areas1')
-        if areas0 is None:
-            areas0 = self.area_source(img0, data.get('name0'))
-        if areas1 is None:
-            areas1 = self.area_source(img1, data.get('name1'))
-        timings['areas'] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        am = data.get('area_matches')
-        if am is None:
-            am = self.area_matcher(dict(image0=img0, image1=img1, areas0=areas0,
-                                        areas1=areas1))
-        else:
-            am = self._check_area_matches(am)
-        timings['area_matching'] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        area_matches = self.match_areas(img0, img1, am['boxes0'], am['boxes1'])
-        timings['point_matching'] += time.perf_counter() - t
-
-        t = time.perf_counter()
         c = self.conf
-        fused = fuse_matches(area_matches, full, K0, K1, c['alpha'],
-                             c['thresh_px'], c['ransac_conf'],
-                             c['min_area_inliers'], c['collect_factor'],
-                             c['nms_radius'], c['max_matches'], c['consistency'])
-        timings['fusion'] = time.perf_counter() - t
+
+        with timed(timings, 'point_matching'):
+            full = data.get('full_matches')
+            if full is None:
+                full = run_point_matcher(self.point_matcher, img0, img1)
+            else:
+                full = tuple(np.asarray(full[k], np.float64) for k in
+                             ('kpts0', 'kpts1', 'scores'))
+        with timed(timings, 'areas'):
+            areas0, areas1 = data.get('areas0'), data.get('areas1')
+            if areas0 is None:
+                areas0 = self.area_source(img0, data.get('name0'))
+            if areas1 is None:
+                areas1 = self.area_source(img1, data.get('name1'))
+        with timed(timings, 'area_matching'):
+            am = data.get('area_matches')
+            if am is None:
+                am = self.area_matcher(dict(image0=img0, image1=img1, areas0=areas0,
+                                            areas1=areas1))
+            else:
+                am = self._check_area_matches(am)
+        with timed(timings, 'point_matching'):
+            area_matches = self.match_areas(img0, img1, am['boxes0'], am['boxes1'])
+        with timed(timings, 'fusion'):
+            fused = fuse_matches(area_matches, full, K0, K1, c['alpha'], c['thresh_px'],
+                                 c['ransac_conf'], c['min_area_inliers'], c['collect_factor'],
+                                 c['nms_radius'], c['max_matches'], c['consistency'])
         out = dict(areas0=am['boxes0'], areas1=am['boxes1'],
                    area_scores=am['scores'], area_kept=fused['area_kept'],
                    num_area_matcher_calls=int(am['num_matcher_calls']),
-                   area_set0=areas0, area_set1=areas1)
+                   area_set0=areas0, area_set1=areas1, fallback='', reason='')
         if fused['area_kept'].any():
             kp0, kp1, sc, src = (fused['kpts0'], fused['kpts1'],
                                  fused['scores'], fused['from_area'])
         else:
             reason = am.get('reason') or 'no area pair passed the geometric filter'
-            out['reason'] = f'{reason}; returning the full-image matches'
+            out['fallback'] = f'{reason}; returning the full-image matches'
             idx = nms_matches(full[0], full[1], full[2], c['nms_radius'],
                               c['max_matches'])
             kp0, kp1, sc = full[0][idx], full[1][idx], full[2][idx]
@@ -225,20 +204,22 @@ class A2PMMatcher(nn.Module):
         out.update(kpts0=kp0.astype(np.float32), kpts1=kp1.astype(np.float32),
                    scores=sc.astype(np.float32), from_area=src)
 
-        t = time.perf_counter()
-        if K0 is not None:
-            pose = estimate_pose(out['kpts0'].astype(np.float64),
-                                 out['kpts1'].astype(np.float64), K0, K1,
-                                 c['pose_thresh_px'], c['pose_conf'])
-            if pose is None:
-                out.update(R=None, t=None, num_inliers=0)
-            else:
-                out.update(R=np.asarray(pose['R']), t=np.asarray(pose['t']),
-                           num_inliers=int(pose['num_inliers']))
-        timings['pose'] = time.perf_counter() - t
+        with timed(timings, 'pose'):
+            if K0 is not None:
+                out.update(self._pose(out['kpts0'], out['kpts1'], K0, K1))
         timings['total'] = time.perf_counter() - t_start
         out['timings'] = timings
-        return out
+        return finalize_result(out, success=len(kp0) > 0)
+
+    def _pose(self, kpts0: np.ndarray, kpts1: np.ndarray, K0: np.ndarray,
+              K1: np.ndarray) -> Dict:
+        """``R``, ``t``, ``num_inliers`` of the final pose RANSAC (None, None, 0 if degenerate)."""
+        pose = estimate_pose(kpts0.astype(np.float64), kpts1.astype(np.float64), K0, K1,
+                             self.conf['pose_thresh_px'], self.conf['pose_conf'])
+        if pose is None:
+            return dict(R=None, t=None, num_inliers=0)
+        return dict(R=np.asarray(pose['R']), t=np.asarray(pose['t']),
+                    num_inliers=int(pose['num_inliers']))
 
     @staticmethod
     def _check_area_matches(am) -> Dict:
@@ -289,4 +270,4 @@ class A2PMMatcher(nn.Module):
 
     def compute_areas(self, image, name: Optional[str] = None) -> AreaSet:
         """Areas of one image with this matcher's area source."""
-        return self.area_source(check_image(image), name)
+        return self.area_source(check_image(image, rgb=True), name)

@@ -16,6 +16,7 @@ Here they are given for a reference size (``ref_size``, default 480x640) and
 scaled with the image: areas by ``H*W / (ref_h*ref_w)``, distances by its square
 root, so a 1296x968 image uses the same fractions of the picture.
 """
+import inspect
 from typing import Optional, Tuple
 
 import cv2
@@ -23,7 +24,7 @@ import numpy as np
 
 from vision_sparse.structures.areas import AreaSet, box_area
 
-__all__ = ['clean_areas', 'size_scale']
+__all__ = ['clean_areas', 'size_scale', 'DEFAULT_CLEAN']
 
 
 def size_scale(image_size: Tuple[int, int],
@@ -167,3 +168,9 @@ def clean_areas(areas: AreaSet,
              if areas.masks is not None else None)
     return AreaSet(boxes[order], areas.image_size,
                    np.array([pieces[i][2] for i in order]), masks=masks)
+
+
+#: the keyword defaults of :func:`clean_areas` (the MESA paper's thresholds, px / px^2
+#: at 640x480, scaled with the image): the ``clean`` options of the area sources.
+DEFAULT_CLEAN = {name: p.default for name, p in inspect.signature(clean_areas).parameters.items()
+                 if p.default is not inspect.Parameter.empty}

@@ -31,9 +31,12 @@ exist in every build (the official "efficient" build never sets them).
 from typing import Dict, List, Tuple
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from vision_sparse.structures.areas import (AreaSet, box_area, box_iou,
                                             box_overlap, square_box)
+from vision_sparse.utils.config import merge_conf
 
 from .area_cleaning import size_scale
 
@@ -102,10 +105,7 @@ class AreaGraph:
         Returns:
             AreaGraph: at least the root node.
         """
-        unknown = set(conf) - set(cls.default_conf)
-        if unknown:
-            raise ValueError(f'AreaGraph got unknown options {sorted(unknown)}')
-        conf = {**cls.default_conf, **conf}
+        conf = merge_conf(cls.default_conf, conf, cls.__name__)
         steps = np.asarray(conf['level_steps'], np.float64)
         if steps.ndim != 1 or len(steps) < 2 or (np.diff(steps) >= 0).any() \
                 or steps.min() <= 0:
@@ -299,20 +299,10 @@ class _Builder:
 
 
 def _connected_groups(link: np.ndarray) -> List[np.ndarray]:
-    """Connected components of a symmetric boolean adjacency matrix."""
-    n = len(link)
-    seen = np.zeros(n, bool)
-    groups = []
-    for s in range(n):
-        if seen[s]:
-            continue
-        stack, comp = [s], []
-        seen[s] = True
-        while stack:
-            i = stack.pop()
-            comp.append(i)
-            for j in np.nonzero(link[i] & ~seen)[0]:
-                seen[j] = True
-                stack.append(int(j))
-        groups.append(np.array(sorted(comp)))
-    return groups
+    """Connected components of a symmetric boolean adjacency matrix, each as its
+    sorted node indices, ordered by their smallest node."""
+    if len(link) == 0:
+        return []
+    _, comp = connected_components(csr_matrix(link), directed=False)
+    groups = [np.nonzero(comp == c)[0] for c in np.unique(comp)]
+    return sorted(groups, key=lambda g: int(g[0]))

@@ -5,10 +5,14 @@ from typing import Dict, List, Tuple
 import numpy as np
 from torch import nn
 
+from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import AreaSet, box_iou
+from vision_sparse.structures.results import finalize_result, timed
+from vision_sparse.utils.build import build_from_cfg_or_obj
+from vision_sparse.utils.config import merge_conf
+from vision_sparse.utils.image import check_image
 
 from .area_graph import AreaGraph
-from .utils import build_module, check_image
 
 __all__ = ['BaseAreaMatcher', 'merge_area_pairs']
 
@@ -58,8 +62,11 @@ def merge_area_pairs(boxes0: np.ndarray, boxes1: np.ndarray,
 class BaseAreaMatcher(nn.Module):
     """An area matcher: two images and their areas -> matched area pairs.
 
-    Subclasses define ``default_conf`` (including ``graph`` options of
-    :class:`AreaGraph`, ``match_level`` and ``iou_merge``) and :meth:`match`.
+    Subclasses extend ``default_conf`` (``dict(BaseAreaMatcher.default_conf,
+    ...)``) and implement :meth:`match`. Common options: ``graph`` (dict of
+    :class:`AreaGraph` options, merged over its defaults), ``match_level``
+    (level of the source nodes that get matched) and ``iou_merge`` (repeat
+    threshold when merging the pairs of both directions).
 
     Args:
         coarse_matcher (dict | nn.Module | None): the point matcher whose
@@ -69,18 +76,13 @@ class BaseAreaMatcher(nn.Module):
         **conf: overrides of ``default_conf``.
     """
 
-    default_conf: Dict = {}
+    default_conf: Dict = dict(graph=None, match_level=3, iou_merge=0.8)
 
     def __init__(self, coarse_matcher=None, **conf):
         super().__init__()
-        unknown = set(conf) - set(self.default_conf)
-        if unknown:
-            raise ValueError(f'{type(self).__name__} got unknown options '
-                             f'{sorted(unknown)}; known: '
-                             f'{sorted(self.default_conf)}')
-        self.conf = {**self.default_conf, **conf}
-        self.conf['graph'] = {**AreaGraph.default_conf,
-                              **(self.conf.get('graph') or {})}
+        self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
+        self.conf['graph'] = merge_conf(AreaGraph.default_conf, self.conf.get('graph'),
+                                        'AreaGraph')
         n_levels = len(self.conf['graph']['level_steps'])
         if not 1 <= int(self.conf['match_level']) <= n_levels:
             raise ValueError(f'match_level must be in [1, {n_levels}], '
@@ -91,7 +93,7 @@ class BaseAreaMatcher(nn.Module):
 
     def set_coarse_matcher(self, matcher) -> None:
         """Use ``matcher`` (config or built ``BaseMatcher``) for patch matches."""
-        m = build_module(matcher, name='coarse_matcher')
+        m = build_from_cfg_or_obj(matcher, MODELS, name='coarse_matcher', allow_none=True)
         if isinstance(m, nn.Module):
             self.coarse_matcher = m
         else:  # plain callables are kept outside the module tree
@@ -99,8 +101,8 @@ class BaseAreaMatcher(nn.Module):
 
     def _graphs(self, data: Dict) -> Tuple[np.ndarray, np.ndarray, AreaGraph,
                                            AreaGraph]:
-        img0 = check_image(data.get('image0'), 'image0')
-        img1 = check_image(data.get('image1'), 'image1')
+        img0 = check_image(data.get('image0'), 'image0', rgb=True)
+        img1 = check_image(data.get('image1'), 'image1', rgb=True)
         graphs = []
         for k, img in (('0', img0), ('1', img1)):
             g = data.get('graph' + k)
@@ -133,17 +135,22 @@ class BaseAreaMatcher(nn.Module):
                 - ``scores`` ``(M,)`` in ``[0, 1]``: area-match confidence.
                 - ``graph0``, ``graph1``: the Area Graphs used.
                 - ``num_matcher_calls`` (int): coarse matcher calls made.
-                - ``reason`` (str): only when ``M == 0``, why.
+                - ``success`` (bool): ``M > 0``; ``reason`` (str): ``''`` on
+                  success, else why no area matched; ``timings`` (dict): seconds
+                  of ``graphs`` and ``area_matching``.
         """
         if self.coarse_matcher is None:
             raise ValueError(f'{type(self).__name__} has no coarse_matcher: pass '
                              'coarse_matcher=... or call set_coarse_matcher()')
-        img0, img1, g0, g1 = self._graphs(data)
-        out = self.match(img0, img1, g0, g1)
-        out.update(graph0=g0, graph1=g1)
-        if len(out['boxes0']) == 0 and 'reason' not in out:
+        timings: Dict[str, float] = {}
+        with timed(timings, 'graphs'):
+            img0, img1, g0, g1 = self._graphs(data)
+        with timed(timings, 'area_matching'):
+            out = self.match(img0, img1, g0, g1)
+        out.update(graph0=g0, graph1=g1, timings=timings)
+        if len(out['boxes0']) == 0 and not out.get('reason'):
             out['reason'] = 'no area matched'
-        return out
+        return finalize_result(out, success=len(out['boxes0']) > 0)
 
     @abstractmethod
     def match(self, img0: np.ndarray, img1: np.ndarray, g0: AreaGraph,

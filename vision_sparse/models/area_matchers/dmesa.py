@@ -32,11 +32,12 @@ from scipy import ndimage
 
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import box_iou
+from vision_sparse.utils.image import resize_long_side
 
 from .area_graph import AreaGraph
 from .base_area_matcher import BaseAreaMatcher, merge_area_pairs
 from .gmm import fit_gmm_em, gmm_density, sample_gmm
-from .utils import resize_max_side, run_point_matcher
+from .utils import run_point_matcher
 
 __all__ = ['DMESA', 'density_box']
 
@@ -107,31 +108,17 @@ class DMESA(BaseAreaMatcher):
         seed (int): seed of the EM sampling.
     """
 
-    default_conf = dict(
-        graph=None,
-        match_level=3,
-        match_side=640,
-        reverse_call=True,
-        min_matches=10,
-        max_components=256,
-        min_score=0.1,
-        cov_scale=1.0,
-        samples_per_match=16,
-        em_iters=5,
-        em_tol=1e-3,
-        render_stride=4,
-        density_ratio=0.05,
-        link_ratio=0.25,
-        iou_merge=0.8,
-        seed=0,
-    )
+    default_conf = dict(BaseAreaMatcher.default_conf, match_side=640, reverse_call=True,
+                        min_matches=10, max_components=256, min_score=0.1, cov_scale=1.0,
+                        samples_per_match=16, em_iters=5, em_tol=1e-3, render_stride=4,
+                        density_ratio=0.05, link_ratio=0.25, seed=0)
 
     def coarse_matches(self, img0: np.ndarray, img1: np.ndarray
                        ) -> Tuple[Tuple[np.ndarray, ...], float, float]:
         """Patch matches of the pair at working resolution, mapped back to
         full resolution: ``(k0, k1, scores)`` and the scales ``(s0, s1)``."""
-        small0, s0 = resize_max_side(img0, self.conf['match_side'])
-        small1, s1 = resize_max_side(img1, self.conf['match_side'])
+        small0, s0 = resize_long_side(img0, self.conf['match_side'], upscale=False)
+        small1, s1 = resize_long_side(img1, self.conf['match_side'], upscale=False)
         k0, k1, sc = run_point_matcher(self.coarse_matcher, small0, small1)
         keep = sc > self.conf['min_score']
         return (k0[keep] / s0, k1[keep] / s1, sc[keep]), s0, s1

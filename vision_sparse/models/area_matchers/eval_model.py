@@ -1,27 +1,31 @@
 """A2PM as an mmengine model: bare matcher, MESA and DMESA side by side."""
 import copy
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmengine.model import BaseModel
+import torch
 
 from vision_sparse.registry import MODELS
+from vision_sparse.structures.cameras import scale_intrinsics
+from vision_sparse.structures.results import finalize_result
+from vision_sparse.utils.build import build_from_cfg_or_obj
+from vision_sparse.utils.image import check_image
 
+from ..matchers.eval_model import PairEvalModel
 from .a2pm import A2PMMatcher
-from .utils import build_module, check_image, run_point_matcher
+from .utils import match_arrays
 
 __all__ = ['A2PMEvalModel']
 
 METHODS = ('matcher', 'mesa', 'dmesa')
 
-
-def _pair_list(data) -> List[dict]:
-    from vision_sparse.models.matchers import to_pair_list
-    return to_pair_list(data)
+#: keys of an A2PM result copied into its evaluation sample
+_A2PM_KEYS = ('kpts0', 'kpts1', 'scores', 'areas0', 'areas1', 'area_kept', 'fallback',
+              'success', 'reason', 'timings')
 
 
 @MODELS.register_module()
-class A2PMEvalModel(BaseModel):
+class A2PMEvalModel(PairEvalModel):
     """Evaluate a point matcher alone and inside A2PM (MESA and/or DMESA).
 
     For every pair, the bare matcher runs once on the full images; the areas
@@ -29,7 +33,8 @@ class A2PMEvalModel(BaseModel):
     both. One data sample per method is returned (the dataset item plus
     ``kpts0``, ``kpts1``, ``scores`` and ``method``), so that
     ``RelativePoseMetric`` reports ``matcher/auc@10``, ``mesa/auc@10``,
-    ``dmesa/auc@10`` in one run.
+    ``dmesa/auc@10`` in one run. Batches and the mmengine steps are handled
+    by :class:`~vision_sparse.models.matchers.eval_model.PairEvalModel`.
 
     Args:
         point_matcher (dict): point matcher config (``BaseMatcher``).
@@ -50,6 +55,8 @@ class A2PMEvalModel(BaseModel):
             640x480 (the ScanNet protocol). None keeps the dataset's pixels.
         data_preprocessor (dict, optional): mmengine data preprocessor.
     """
+
+    keep_images = False  # samples go to the metric; the images are not needed there
 
     def __init__(self,
                  point_matcher: Dict,
@@ -72,10 +79,10 @@ class A2PMEvalModel(BaseModel):
         self.methods = methods
         self.prefix = str(method_prefix)
         self.eval_size = None if eval_size is None else tuple(int(v) for v in eval_size)
-        self.point_matcher = build_module(copy.deepcopy(point_matcher),
-                                          name='point_matcher')
-        self.area_source = build_module(
-            copy.deepcopy(area_source or dict(type='SegmentationAreaSource')),
+        self.point_matcher = build_from_cfg_or_obj(copy.deepcopy(point_matcher), MODELS,
+                                                   name='point_matcher')
+        self.area_source = build_from_cfg_or_obj(
+            copy.deepcopy(area_source or dict(type='SegmentationAreaSource')), MODELS,
             name='area_source')
         self.a2pm = {}
         for name, cfg, typ in (('mesa', mesa, 'MESA'), ('dmesa', dmesa, 'DMESA')):
@@ -101,23 +108,34 @@ class A2PMEvalModel(BaseModel):
             k = (k + 0.5) * np.array([sx, sy]) - 0.5
             sample['kpts' + i] = k.astype(np.float32)
             if item.get('K' + i) is not None:
-                S = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5],
-                              [0, 0, 1]])
-                sample['K' + i] = S @ np.asarray(item['K' + i], np.float64)
+                sample['K' + i] = scale_intrinsics(item['K' + i], sx, sy)
             sample['image_size' + i] = np.array([w, h], np.int64)
         return sample
 
     def predict_pair(self, item: Dict) -> List[Dict]:
         """All requested methods on one pair item (dict with ``image0``,
-        ``image1`` and optional ``K0``, ``K1``, ``name0``, ``name1``)."""
-        img0 = check_image(item.get('image0'), 'image0')
-        img1 = check_image(item.get('image1'), 'image1')
-        k0, k1, sc = run_point_matcher(self.point_matcher, img0, img1)
+        ``image1`` and optional ``K0``, ``K1``, ``name0``, ``name1``).
+
+        Returns:
+            list[dict]: per method (in ``methods`` order) the item with
+            ``kpts0 (N, 2)``, ``kpts1 (N, 2)``, ``scores (N,)``, ``method``,
+            ``success``, ``reason`` and ``timings`` (A2PM samples also carry
+            ``areas0``, ``areas1`` ``(M, 4)``, ``area_kept (M,)`` and ``fallback``).
+        """
+        img0 = check_image(item.get('image0'), 'image0', rgb=True)
+        img1 = check_image(item.get('image1'), 'image1', rgb=True)
+        with torch.inference_mode():
+            bare = self.point_matcher(dict(image0=img0, image1=img1))
+        k0, k1, sc = match_arrays(bare)
         full = dict(kpts0=k0, kpts1=k1, scores=sc)
         results = []
         if 'matcher' in self.methods:
-            out = dict(kpts0=k0.astype(np.float32), kpts1=k1.astype(np.float32),
-                       scores=sc.astype(np.float32), method=self.prefix + 'matcher')
+            out = finalize_result(dict(kpts0=k0.astype(np.float32), kpts1=k1.astype(np.float32),
+                                       scores=sc.astype(np.float32),
+                                       method=self.prefix + 'matcher',
+                                       reason=bare.get('reason', ''),
+                                       timings=dict(bare.get('timings', {}))),
+                                  success=len(k0) > 0)
             results.append(self._rescaled(item, out))
         if self.a2pm:
             areas0 = self.area_source(img0, item.get('name0'))
@@ -125,50 +143,7 @@ class A2PMEvalModel(BaseModel):
         for name, matcher in self.a2pm.items():
             res = matcher(dict(image0=img0, image1=img1, areas0=areas0,
                                areas1=areas1, full_matches=full))
-            out = dict(kpts0=res['kpts0'], kpts1=res['kpts1'],
-                       scores=res['scores'], method=self.prefix + name,
-                       areas0=res['areas0'], areas1=res['areas1'],
-                       area_kept=res['area_kept'], timings=res['timings'])
-            if 'reason' in res:
-                out['reason'] = res['reason']
+            out = {k: res[k] for k in _A2PM_KEYS}
+            out['method'] = self.prefix + name
             results.append(self._rescaled(item, out))
         return results
-
-    def forward(self, inputs: Any, data_samples: Any = None,
-                mode: str = 'predict') -> List[Dict]:
-        """Run every method on every pair of the batch.
-
-        Args:
-            inputs (list[dict] | dict[str, list]): pair items (a list, or the
-                ``pseudo_collate`` dict of lists).
-            data_samples: unused.
-            mode (str): ``'predict'`` only (training-free).
-
-        Returns:
-            list[dict]: per pair and method (in ``methods`` order) the item with
-            ``kpts0 (N, 2)``, ``kpts1 (N, 2)``, ``scores (N,)`` and ``method``
-            (A2PM samples also carry ``areas0``, ``areas1`` ``(M, 4)``,
-            ``area_kept (M,)``, ``timings`` and possibly ``reason``). Images
-            are dropped from the samples.
-        """
-        if mode != 'predict':
-            raise ValueError("A2PMEvalModel is training-free: mode must be "
-                             f"'predict', got {mode!r}")
-        out = []
-        for item in _pair_list(inputs):
-            for sample in self.predict_pair(item):
-                sample.pop('image0', None)
-                sample.pop('image1', None)
-                out.append(sample)
-        return out
-
-    def test_step(self, data: Any) -> List[Dict]:
-        """``forward(data, mode='predict')`` (numpy items, no preprocessing)."""
-        return self.forward(data, mode='predict')
-
-    def val_step(self, data: Any) -> List[Dict]:
-        """Same as :meth:`test_step`."""
-        return self.forward(data, mode='predict')
-
-    def train_step(self, data: Any, optim_wrapper: Any) -> Dict:
-        raise RuntimeError('A2PMEvalModel has nothing to train (use tools/test.py)')

@@ -88,22 +88,11 @@ class MESA(BaseAreaMatcher):
         progress (bool): tqdm bar over source nodes while scoring.
     """
 
-    default_conf = dict(
-        graph=None,
-        match_level=3,
-        crop_size=256,
-        coverage_radius=64.0 / 480.0,
-        min_score=0.1,
-        sigma_thresh=0.1,
-        adj_weight=0.01,
-        energy_weights=(10.0, 1.0, 1.0, 1.0),
-        energy_range=0.1,
-        candidate_energy=0.7,
-        iou_merge=0.8,
-        level_window=1,
-        cache_features=True,
-        progress=False,
-    )
+    default_conf = dict(BaseAreaMatcher.default_conf, crop_size=256,
+                        coverage_radius=64.0 / 480.0, min_score=0.1, sigma_thresh=0.1,
+                        adj_weight=0.01, energy_weights=(10.0, 1.0, 1.0, 1.0), energy_range=0.1,
+                        candidate_energy=0.7, level_window=1, cache_features=True,
+                        progress=False)
 
     # ------------------------------------------------------------ activity
     def _crop(self, img: np.ndarray, box) -> np.ndarray:

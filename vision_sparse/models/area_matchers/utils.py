@@ -1,60 +1,15 @@
-"""Small shared helpers of the area matchers: input checks, crops, matcher calls."""
-from typing import Any, Optional, Tuple
+"""Small shared helpers of the area matchers: crops and point-matcher calls.
+
+Images are checked with :func:`vision_sparse.utils.image.check_image` and resized
+with :func:`vision_sparse.utils.image.resize_long_side`.
+"""
+from typing import Tuple
 
 import cv2
 import numpy as np
 import torch
 
-from vision_sparse.registry import MODELS
-
-__all__ = [
-    'check_image', 'resize_max_side', 'crop_resize', 'run_point_matcher', 'match_arrays',
-    'build_module', 'check_intrinsics'
-]
-
-
-def check_image(image: Any, name: str = 'image') -> np.ndarray:
-    """Validate an image and return it as ``(H, W, 3)`` uint8 RGB.
-
-    Args:
-        image: ``(H, W, 3)`` / ``(H, W, 1)`` / ``(H, W)`` uint8 array or tensor
-            (grey images are repeated into three channels).
-        name (str): argument name used in error messages.
-
-    Raises:
-        ValueError: for None, empty images, other shapes or dtypes.
-    """
-    if image is None:
-        raise ValueError(f'{name} is None (unreadable image?)')
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f'{name} must be a numpy array or tensor, '
-                         f'got {type(image).__name__}')
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f'{name} must have shape (H, W, 3) RGB or (H, W) '
-                         f'grey, got {image.shape}')
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ValueError(f'{name} is empty or degenerate: shape {image.shape}')
-    if image.dtype != np.uint8:
-        raise ValueError(f'{name} must be uint8 (0-255), got {image.dtype}')
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    return np.ascontiguousarray(image)
-
-
-def resize_max_side(image: np.ndarray, max_side: Optional[int]
-                    ) -> Tuple[np.ndarray, float]:
-    """Downscale so that the longer side is at most ``max_side`` (never
-    upscales). Returns ``(image, scale)`` with ``new = old * scale``."""
-    h, w = image.shape[:2]
-    if max_side is None or max(h, w) <= max_side:
-        return image, 1.0
-    s = max_side / float(max(h, w))
-    size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), s
+__all__ = ['crop_resize', 'run_point_matcher', 'match_arrays']
 
 
 def crop_resize(image: np.ndarray, box, out_size: Tuple[int, int],
@@ -133,39 +88,3 @@ def _np(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
-
-
-def build_module(cfg_or_module, registry=MODELS, name: str = 'module'):
-    """Build from a config dict, or return an already built object."""
-    if cfg_or_module is None:
-        return None
-    if isinstance(cfg_or_module, dict):
-        return registry.build(dict(cfg_or_module))
-    if callable(cfg_or_module):
-        return cfg_or_module
-    raise ValueError(f'{name} must be a config dict or a built module, '
-                     f'got {type(cfg_or_module).__name__}')
-
-
-def check_intrinsics(K, name: str) -> Optional[np.ndarray]:
-    """``(3, 3)`` float64 pinhole intrinsics (positive focal lengths, last row
-    ``0 0 1``) or None.
-
-    Raises:
-        ValueError: for another shape, non-finite values, non-positive focal
-            lengths or a bad last row.
-    """
-    if K is None:
-        return None
-    K = _np(K)
-    if K.shape != (3, 3):
-        raise ValueError(f'{name} must have shape (3, 3), got {K.shape}')
-    if not np.isfinite(K).all():
-        raise ValueError(f'{name} must be finite')
-    if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f'{name} must have positive focal lengths, got '
-                         f'fx={K[0, 0]}, fy={K[1, 1]}')
-    if not np.allclose(K[2], [0, 0, 1]):
-        raise ValueError(f'{name} must have last row (0, 0, 1), got {K[2]}')
-    return K
-

@@ -18,44 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from vision_sparse.structures.results import finalize_result, timed
+from vision_sparse.utils.config import merge_conf
+from vision_sparse.utils.image import check_image, resize_long_side
 from vision_sparse.utils.threads import torch_threads
 
 __all__ = ['BaseMatcher', 'check_image', 'check_mask', 'empty_matches', 'lightglue_pairs',
            'indexed_matches']
-
-
-def check_image(image: Any, name: str) -> np.ndarray:
-    """Validate an input image and return it as (H, W) or (H, W, 3) uint8.
-
-    Args:
-        image (np.ndarray): ``(H, W)`` gray, ``(H, W, 1)`` gray or
-            ``(H, W, 3)`` RGB, dtype uint8.
-        name (str): argument name used in error messages.
-
-    Returns:
-        np.ndarray: ``(H, W)`` or ``(H, W, 3)`` uint8, C-contiguous.
-
-    Raises:
-        ValueError: for a missing image, another type, dtype, number of
-            dimensions or channels, or a zero-size image.
-    """
-    if image is None:
-        raise ValueError(f'{name} is required: an (H, W, 3) RGB or (H, W) gray '
-                         'uint8 numpy array')
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f'{name} must be a numpy array (H, W, 3) RGB or (H, W) '
-                         f'gray uint8, got {type(image).__name__}')
-    if image.dtype != np.uint8:
-        raise ValueError(f'{name} must have dtype uint8 (0..255), got '
-                         f'{image.dtype}')
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f'{name} must have shape (H, W, 3) or (H, W), got '
-                         f'{image.shape}')
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f'{name} is empty: shape {image.shape}')
-    return np.ascontiguousarray(image)
 
 
 def check_mask(mask: Any, shape: Tuple[int, int], name: str) -> Optional[np.ndarray]:
@@ -88,19 +57,24 @@ def check_mask(mask: Any, shape: Tuple[int, int], name: str) -> Optional[np.ndar
     return mask
 
 
-def empty_matches(reason: str = '') -> Dict[str, Any]:
-    """The defined empty result: ``N = 0`` matches.
+def empty_matches(reason: str = 'no matches',
+                  timings: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
+    """The defined empty result: ``N = 0`` matches, a failed result.
 
     Args:
         reason (str): why nothing was matched (kept under ``'reason'``).
+        timings (dict, optional): seconds per stage spent so far.
 
     Returns:
         dict: ``kpts0`` (0, 2), ``kpts1`` (0, 2), ``scores`` (0,) float32,
-        ``num_keypoints0`` = ``num_keypoints1`` = 0, ``reason``.
+        ``num_keypoints0`` = ``num_keypoints1`` = 0, ``success`` False,
+        ``reason``, ``timings``.
     """
-    return dict(kpts0=np.zeros((0, 2), np.float32), kpts1=np.zeros((0, 2), np.float32),
-                scores=np.zeros((0,), np.float32), num_keypoints0=0, num_keypoints1=0,
-                reason=reason)
+    return finalize_result(dict(kpts0=np.zeros((0, 2), np.float32),
+                                kpts1=np.zeros((0, 2), np.float32),
+                                scores=np.zeros((0,), np.float32), num_keypoints0=0,
+                                num_keypoints1=0, reason=reason or 'no matches',
+                                timings=dict(timings or {})), success=False)
 
 
 def lightglue_pairs(glue: nn.Module, f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor],
@@ -129,29 +103,6 @@ def indexed_matches(f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor], i0
     return dict(kpts0=f0['keypoints'][i0].cpu().numpy(), kpts1=f1['keypoints'][i1].cpu().numpy(),
                 scores=scores.float().cpu().numpy(), num_keypoints0=len(f0['keypoints']),
                 num_keypoints1=len(f1['keypoints']))
-
-
-def resize_long_side(image: np.ndarray, long_side: Optional[int]
-                     ) -> Tuple[np.ndarray, np.ndarray]:
-    """Resize so that the longer side equals ``long_side`` (aspect kept).
-
-    Args:
-        image (np.ndarray): ``(H, W[, C])``.
-        long_side (int | None): target length of the longer side in pixels;
-            None keeps the image.
-
-    Returns:
-        tuple: the resized image and ``scale`` ``(2,)`` float64 =
-        ``(W / W', H / H')`` (input pixels per working pixel).
-    """
-    h, w = image.shape[:2]
-    if long_side is None or max(h, w) == long_side:
-        return image, np.ones(2)
-    factor = long_side / max(h, w)
-    new_w, new_h = max(1, int(round(w * factor))), max(1, int(round(h * factor)))
-    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-    out = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    return out, np.array([w / new_w, h / new_h])
 
 
 def resize_mask(mask: Optional[np.ndarray], size_wh: Tuple[int, int]) -> Optional[np.ndarray]:
@@ -212,11 +163,7 @@ class BaseMatcher(nn.Module):
 
     def __init__(self, **conf: Any) -> None:
         super().__init__()
-        unknown = sorted(set(conf) - set(self.default_conf))
-        if unknown:
-            raise ValueError(f'{type(self).__name__}: unknown option(s) {unknown}; '
-                             f'valid options are {sorted(self.default_conf)}')
-        self.conf = SimpleNamespace(**{**self.default_conf, **conf})
+        self.conf = SimpleNamespace(**merge_conf(self.default_conf, conf, type(self).__name__))
         rm = self.conf.resize_max
         if rm is not None and (not isinstance(rm, (int, np.integer)) or rm < 8):
             raise ValueError(f'resize_max must be None or an int >= 8, got {rm!r}')
@@ -275,8 +222,11 @@ class BaseMatcher(nn.Module):
               better.
             * ``num_keypoints0``, ``num_keypoints1`` (int): keypoints detected
               (detector-based matchers; the match count for dense ones).
-            * ``reason`` (str): present when ``N = 0`` for a known reason
-              (uniform image, empty mask, image too small).
+            * ``success`` (bool): ``N > 0``.
+            * ``reason`` (str): ``''`` on success, else why ``N = 0`` (uniform
+              image, empty mask, image too small, no match passed the tests).
+            * ``timings`` (dict): seconds per stage, ``extract`` and ``match``
+              (``match`` only for joint matchers such as LoFTR).
 
         Raises:
             ValueError: for bad images or masks (see :func:`check_image`).
@@ -293,28 +243,36 @@ class BaseMatcher(nn.Module):
             if masks[i] is not None and not masks[i].any():
                 return empty_matches(f'mask{i} is empty (no pixel may hold a keypoint)')
 
-        work, scales, wmasks = [], [], []
-        for img, msk in zip(images, masks):
-            w_img, scale = resize_long_side(img, self.conf.resize_max)
-            work.append(w_img)
-            scales.append(scale)
-            wmasks.append(resize_mask(msk, w_img.shape[1::-1]))
+        work = [resize_long_side(img, self.conf.resize_max)[0] for img in images]
+        wmasks = [resize_mask(msk, w_img.shape[1::-1]) for msk, w_img in zip(masks, work)]
         for i, w_img in enumerate(work):
             if min(w_img.shape[:2]) < self.conf.min_size:
                 return empty_matches(f'image{i} is too small: working size {w_img.shape[:2]} '
                                      f'has a side below min_size={self.conf.min_size}')
 
+        timings: Dict[str, float] = {}
         with torch_threads(self.conf.num_threads):
-            pred = self._match(work[0], work[1], wmasks[0], wmasks[1])
-        return self._to_input(pred, [im.shape[:2] for im in images], scales, masks)
+            if type(self)._match is BaseMatcher._match:  # per-image features
+                with timed(timings, 'extract'):
+                    feats = [self._extract(w_img, m) for w_img, m in zip(work, wmasks)]
+                with timed(timings, 'match'):
+                    pred = self._match_features(feats[0], feats[1], work[0].shape[:2],
+                                                work[1].shape[:2])
+            else:
+                with timed(timings, 'match'):
+                    pred = self._match(work[0], work[1], wmasks[0], wmasks[1])
+        return self._to_input(pred, [im.shape[:2] for im in images],
+                              [w_img.shape[:2] for w_img in work], masks, timings)
 
-    def _to_input(self, pred: Dict[str, Any], shapes, scales, masks) -> Dict[str, Any]:
+    def _to_input(self, pred: Dict[str, Any], shapes, work_shapes, masks,
+                  timings: Dict[str, float]) -> Dict[str, Any]:
         """Map working-size matches back to input pixels, apply the input masks."""
         kpts = []
         for i in (0, 1):
             k = np.asarray(pred[f'kpts{i}'], np.float64).reshape(-1, 2)
-            k = (k + 0.5) * scales[i][None] - 0.5
             h, w = shapes[i]
+            (wh, ww) = work_shapes[i]
+            k = (k + 0.5) * np.array([w / ww, h / wh])[None] - 0.5
             k[:, 0] = np.clip(k[:, 0], -0.5, w - 0.5)
             k[:, 1] = np.clip(k[:, 1], -0.5, h - 0.5)
             kpts.append(k)
@@ -328,7 +286,8 @@ class BaseMatcher(nn.Module):
         out.setdefault('num_keypoints1', int(keep.sum()))
         if len(out['scores']) == 0:
             out.setdefault('reason', 'no match passed the matcher\'s tests')
-        return out
+        out['timings'] = timings
+        return finalize_result(out, success=len(out['scores']) > 0)
 
     # ------------------------------------------------------------------
     # two-stage use: features of an image once, matched against many others
@@ -362,8 +321,11 @@ class BaseMatcher(nn.Module):
 
         Returns:
             dict: ``feats`` (matcher-specific, None when the image cannot be
-            matched), ``shape`` (input ``(H, W)``), ``work_shape``, ``scale``
-            ``(2,)``, ``mask`` and ``reason`` (when ``feats`` is None).
+            matched), ``shape`` (input ``(H, W)``), ``work_shape`` (working
+            ``(h, w)``), ``scale`` (float, working / input size, see
+            :func:`~vision_sparse.utils.image.resize_long_side`), ``mask``,
+            ``reason`` (``''``, or why ``feats`` is None) and ``timings``
+            (``extract`` seconds).
 
         Raises:
             ValueError: for bad images or masks, or a matcher without
@@ -374,8 +336,8 @@ class BaseMatcher(nn.Module):
                              'use forward() on image pairs')
         img = check_image(image, 'image')
         msk = check_mask(mask, img.shape[:2], 'mask')
-        out = dict(feats=None, shape=img.shape[:2], work_shape=None, scale=np.ones(2),
-                   mask=msk)
+        out = dict(feats=None, shape=img.shape[:2], work_shape=None, scale=1.0, mask=msk,
+                   reason='', timings={})
         if img.min() == img.max():
             return dict(out, reason='image is uniform (no texture to match)')
         if msk is not None and not msk.any():
@@ -384,23 +346,27 @@ class BaseMatcher(nn.Module):
         if min(work.shape[:2]) < self.conf.min_size:
             return dict(out, reason=f'image is too small: working size {work.shape[:2]} has '
                                     f'a side below min_size={self.conf.min_size}')
-        with torch_threads(self.conf.num_threads):
+        timings: Dict[str, float] = {}
+        with torch_threads(self.conf.num_threads), timed(timings, 'extract'):
             feats = self._extract(work, resize_mask(msk, work.shape[1::-1]))
-        return dict(out, feats=feats, work_shape=work.shape[:2], scale=scale)
+        return dict(out, feats=feats, work_shape=work.shape[:2], scale=scale, timings=timings)
 
     @torch.inference_mode()
     def match_features(self, feat0: Dict[str, Any], feat1: Dict[str, Any]) -> Dict[str, Any]:
-        """Match two :meth:`extract` results; same output as :meth:`forward`."""
+        """Match two :meth:`extract` results; same output as :meth:`forward`
+        (``timings`` holds ``match`` only: the extraction was timed by :meth:`extract`)."""
         for i, f in enumerate((feat0, feat1)):
             if not isinstance(f, dict) or 'feats' not in f:
                 raise ValueError(f'feat{i} must be the dict returned by extract()')
             if f['feats'] is None:
-                return empty_matches(f"image{i}: {f.get('reason', 'no features')}")
-        with torch_threads(self.conf.num_threads):
+                return empty_matches(f"image{i}: {f.get('reason') or 'no features'}")
+        timings: Dict[str, float] = {}
+        with torch_threads(self.conf.num_threads), timed(timings, 'match'):
             pred = self._match_features(feat0['feats'], feat1['feats'], feat0['work_shape'],
                                         feat1['work_shape'])
         return self._to_input(pred, [feat0['shape'], feat1['shape']],
-                              [feat0['scale'], feat1['scale']], [feat0['mask'], feat1['mask']])
+                              [feat0['work_shape'], feat1['work_shape']],
+                              [feat0['mask'], feat1['mask']], timings)
 
     def match(self, image0: np.ndarray, image1: np.ndarray,
               mask0: Optional[np.ndarray] = None,

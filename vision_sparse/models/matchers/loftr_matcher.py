@@ -1,7 +1,7 @@
 """LoFTR (kornia's implementation) with user-provided weights."""
 import copy
 import os
-from typing import Any, Dict, Tuple
+from typing import Any, Dict
 
 import cv2
 import numpy as np
@@ -58,20 +58,23 @@ class LoFTRMatcher(BaseMatcher):
         self.loftr.to(self.device).eval()
 
     @staticmethod
-    def _to_multiple_of_8(gray: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def _to_multiple_of_8(gray: np.ndarray) -> np.ndarray:
+        """``gray`` resized (area interpolation) so that both sides are multiples of 8."""
         h, w = gray.shape
         nh, nw = max(8, (h // 8) * 8), max(8, (w // 8) * 8)
         if (nh, nw) == (h, w):
-            return gray, np.ones(2)
-        out = cv2.resize(gray, (nw, nh), interpolation=cv2.INTER_AREA)
-        return out, np.array([w / nw, h / nh])
+            return gray
+        return cv2.resize(gray, (nw, nh), interpolation=cv2.INTER_AREA)
 
     def _match(self, image0, image1, mask0, mask1) -> Dict[str, Any]:
-        g0, s0 = self._to_multiple_of_8(self.to_gray(image0))
-        g1, s1 = self._to_multiple_of_8(self.to_gray(image1))
+        grays = [self.to_gray(image0), self.to_gray(image1)]
+        g0, g1 = (self._to_multiple_of_8(g) for g in grays)
         out = self.loftr({'image0': self.to_tensor(g0), 'image1': self.to_tensor(g1)})
-        k0 = out['keypoints0'].cpu().numpy().astype(np.float64)
-        k1 = out['keypoints1'].cpu().numpy().astype(np.float64)
-        k0 = (k0 + 0.5) * s0[None] - 0.5
-        k1 = (k1 + 0.5) * s1[None] - 0.5
-        return dict(kpts0=k0, kpts1=k1, scores=out['confidence'].float().cpu().numpy())
+        kpts = []
+        for i, (gray, g) in enumerate(zip(grays, (g0, g1))):
+            k = out[f'keypoints{i}'].cpu().numpy().astype(np.float64)
+            # back to the working image: pixel centres scale, x = (x' + 0.5) * w / w' - 0.5
+            ratio = np.array([gray.shape[1] / g.shape[1], gray.shape[0] / g.shape[0]])
+            kpts.append((k + 0.5) * ratio[None] - 0.5)
+        return dict(kpts0=kpts[0], kpts1=kpts[1],
+                    scores=out['confidence'].float().cpu().numpy())

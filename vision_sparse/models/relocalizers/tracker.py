@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ...registry import TASK_UTILS
 from ...structures.cameras import is_rigid_transform
+from ..matchers.nn_matching import mutual_nn_match
 from ...utils.config import merge_conf
 from .feature_extractor import build_extractor, sample_patches
 
@@ -115,28 +116,6 @@ class TrackSet:
                         self.patches[order], self.descriptors[order], self.depths[order],
                         self.poses, self.intrinsics, self.image_sizes, self.frame_names,
                         self.retrieval_descriptors, self.feature_type, self.patch_half)
-
-
-def mutual_nn_match(desc0: Tensor, desc1: Tensor, threshold: float) -> Tensor:
-    """Mutual nearest neighbours on cosine similarity above a threshold.
-
-    Args:
-        desc0 (Tensor): (N0, C) unit descriptors.
-        desc1 (Tensor): (N1, C) unit descriptors.
-        threshold (float): minimum cosine similarity, in ``[-1, 1]``.
-
-    Returns:
-        Tensor: (K, 3) float ``(i0, i1, similarity)``; empty (0, 3) if none.
-    """
-    if desc0.shape[0] == 0 or desc1.shape[0] == 0:
-        return desc0.new_zeros(0, 3)
-    sim = desc0.float() @ desc1.float().T
-    best1 = sim.argmax(1)
-    best0 = sim.argmax(0)
-    i0 = torch.arange(desc0.shape[0])
-    score = sim[i0, best1]
-    ok = (best0[best1] == i0) & (score >= threshold)
-    return torch.stack([i0[ok].float(), best1[ok].float(), score[ok]], -1)
 
 
 def check_frame(frame: Dict, index: int, pose_atol: float = 1e-3) -> Dict:

@@ -5,14 +5,10 @@ from typing import Dict, Optional
 import numpy as np
 
 from vision_sparse.structures.areas import AreaSet
+from vision_sparse.utils.config import merge_conf
+from vision_sparse.utils.image import check_image, resize_long_side
 
-from ..area_cleaning import clean_areas
-from ..utils import check_image, resize_max_side
-
-#: cleaning thresholds of the MESA paper (px / px^2 at 640x480, scaled with the image)
-DEFAULT_CLEAN = dict(tiny_area=900.0, min_area=6000.0, max_aspect=4.0,
-                     merge_dist=100.0, dedup_dist=50.0, top_k=3,
-                     ref_size=(480, 640))
+from ..area_cleaning import DEFAULT_CLEAN, clean_areas
 
 
 class BaseAreaSource(metaclass=ABCMeta):
@@ -20,14 +16,16 @@ class BaseAreaSource(metaclass=ABCMeta):
     in the pixels of the input image.
 
     Subclasses implement :meth:`segment` on the image downscaled so that its
-    longer side is at most ``max_side`` (the official code works at 640x480).
+    longer side is at most ``max_side`` (the official code works at 640x480), and
+    extend ``default_conf`` (``{**BaseAreaSource.default_conf, ...}``).
 
     Args:
         max_side (int, optional): working resolution (longer side, px); None
             keeps the input size.
         clean (dict | None): keyword arguments of
             :func:`~vision_sparse.models.area_matchers.area_cleaning.clean_areas`
-            merged over :data:`DEFAULT_CLEAN`; None skips cleaning.
+            merged over its defaults (:data:`~vision_sparse.models.area_matchers.area_cleaning.DEFAULT_CLEAN`);
+            None skips cleaning.
         keep_masks (bool): return masks (``(K, H, W)`` bool at the input size);
             False returns boxes only (less memory).
     """
@@ -35,14 +33,9 @@ class BaseAreaSource(metaclass=ABCMeta):
     default_conf: Dict = dict(max_side=640, clean=DEFAULT_CLEAN, keep_masks=True)
 
     def __init__(self, **conf):
-        unknown = set(conf) - set(self.default_conf)
-        if unknown:
-            raise ValueError(f'{type(self).__name__} got unknown options '
-                             f'{sorted(unknown)}; known: '
-                             f'{sorted(self.default_conf)}')
-        self.conf = {**self.default_conf, **conf}
+        self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
         if self.conf['clean'] is not None:
-            self.conf['clean'] = {**DEFAULT_CLEAN, **self.conf['clean']}
+            self.conf['clean'] = merge_conf(DEFAULT_CLEAN, self.conf['clean'], 'clean')
         ms = self.conf['max_side']
         if ms is not None and int(ms) < 16:
             raise ValueError(f'max_side must be >= 16 or None, got {ms}')
@@ -62,9 +55,9 @@ class BaseAreaSource(metaclass=ABCMeta):
             AreaSet: cleaned areas in pixels of ``image`` (boxes xyxy, scores,
             ``levels = -1``; masks ``(K, H, W)`` if ``keep_masks``).
         """
-        img = check_image(image, 'image')
+        img = check_image(image, 'image', rgb=True)
         h, w = img.shape[:2]
-        small, _ = resize_max_side(img, self.conf['max_side'])
+        small, _ = resize_long_side(img, self.conf['max_side'], upscale=False)
         raw = self.segment(small, name)
         if raw.image_size != small.shape[:2]:
             raw = raw.rescale(small.shape[:2])

@@ -23,7 +23,7 @@ import numpy as np
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import AreaSet
 
-from .base import DEFAULT_CLEAN, BaseAreaSource
+from .base import BaseAreaSource
 
 
 @MODELS.register_module()
@@ -45,8 +45,7 @@ class MaskFileAreaSource(BaseAreaSource):
         FileNotFoundError: if ``root`` or the mask file does not exist.
     """
 
-    default_conf = dict(root=None, pattern='{stem}.npy', max_side=640,
-                        clean=DEFAULT_CLEAN, keep_masks=True)
+    default_conf = dict(BaseAreaSource.default_conf, root=None, pattern='{stem}.npy')
 
     def __init__(self, **conf):
         super().__init__(**conf)

@@ -8,7 +8,7 @@ import torch
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import AreaSet
 
-from .base import DEFAULT_CLEAN, BaseAreaSource
+from .base import BaseAreaSource
 
 SAM_TYPES = ('vit_h', 'vit_l', 'vit_b')
 
@@ -42,21 +42,10 @@ class SAMAreaSource(BaseAreaSource):
         FileNotFoundError: if ``checkpoint`` does not exist.
     """
 
-    default_conf = dict(
-        checkpoint=None,
-        model_type='vit_h',
-        sam_model=None,
-        device='cpu',
-        points_per_side=32,
-        points_per_batch=64,
-        pred_iou_thresh=0.88,
-        stability_score_thresh=0.95,
-        box_nms_thresh=0.7,
-        min_mask_region_area=0,
-        max_side=640,
-        clean=DEFAULT_CLEAN,
-        keep_masks=True,
-    )
+    default_conf = dict(BaseAreaSource.default_conf, checkpoint=None, model_type='vit_h',
+                        sam_model=None, device='cpu', points_per_side=32, points_per_batch=64,
+                        pred_iou_thresh=0.88, stability_score_thresh=0.95, box_nms_thresh=0.7,
+                        min_mask_region_area=0)
 
     def __init__(self, **conf):
         super().__init__(**conf)

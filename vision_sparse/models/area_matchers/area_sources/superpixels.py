@@ -1,37 +1,43 @@
-"""SAM-free segmentation: graph-based / SLIC superpixels and their hierarchy.
+"""SAM-free segmentation: superpixels (scikit-image) and their merge hierarchy.
 
-Written with numpy, scipy and OpenCV only (no scikit-image):
-
-* :func:`felzenszwalb` - Felzenszwalb & Huttenlocher graph-based segmentation
-  (4-connected grid, Euclidean RGB edge weights, ``Int(C) + k / |C|`` merge
-  criterion, then a minimum-size pass);
-* :func:`slic` - SLIC superpixels (local k-means in Lab + position, each pixel
-  compared with the centres of its own and the 8 neighbouring grid cells),
-  then connectivity enforcement;
+* :func:`felzenszwalb` - Felzenszwalb & Huttenlocher graph-based segmentation,
+  ``skimage.segmentation.felzenszwalb`` (8-connected grid, Euclidean RGB edge
+  weights, ``Int(C) + k / |C|`` merge criterion, small segments merged along the
+  cheapest edges);
+* :func:`slic` - SLIC superpixels, ``skimage.segmentation.slic`` (k-means in
+  CIELAB + position, connectivity enforced);
 * :func:`merge_hierarchy` - greedy region merging in the manner of selective
-  search (colour-histogram + size + fill similarity of adjacent regions);
-  snapshots of the partition at several region counts give nested areas at
-  several scales, which is what an Area Graph needs.
+  search (colour-histogram + size + fill similarity of adjacent regions, the most
+  similar pair first, from a heap); snapshots of the partition at several region
+  counts give nested areas at several scales, which is what an Area Graph needs.
 """
+import heapq
 from typing import List, Sequence
 
 import cv2
 import numpy as np
 from scipy import ndimage
+from skimage import segmentation
 
-__all__ = ['felzenszwalb', 'slic', 'merge_hierarchy', 'absorb_small_regions']
-
-
-def _grid_edges(h: int, w: int):
-    idx = np.arange(h * w).reshape(h, w)
-    a = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
-    b = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-    return a, b
+__all__ = ['felzenszwalb', 'slic', 'merge_hierarchy']
 
 
 def felzenszwalb(image: np.ndarray, scale: float = 300.0, sigma: float = 0.8,
                  min_size: int = 50) -> np.ndarray:
-    """Graph-based segmentation.
+    """Graph-based segmentation (``skimage.segmentation.felzenszwalb``).
+
+    Parameters keep the paper's meaning and pixel units: ``scale`` is the ``k``
+    of the merge criterion for RGB values in 0..255 (scikit-image divides its
+    ``scale`` by 255 for images in [0, 1], so the same number is passed on).
+    Differences from the former hand-written version, which used a 4-connected
+    grid, OpenCV's Gaussian blur, ``w <= Int + k / |C|`` and gave small pieces
+    to the nearest large one: scikit-image links the 8 neighbours, blurs with
+    ``scipy.ndimage.gaussian_filter``, merges on ``w < ...`` and absorbs
+    segments under ``min_size`` along their cheapest edges. With the same ``k``
+    the 8-connected graph gives about 10 % fewer segments on ScanNet images at
+    256x192, hence :class:`SegmentationAreaSource`'s default ``k`` of 170 (was
+    200): its areas then come in about the same number (24.5 vs 25.1 per image
+    on 8 ScanNet samples at 640x480) and are about 10 % larger.
 
     Args:
         image (np.ndarray): ``(H, W, 3)`` uint8 RGB.
@@ -40,119 +46,43 @@ def felzenszwalb(image: np.ndarray, scale: float = 300.0, sigma: float = 0.8,
         min_size (int): segments smaller than this (px) are merged away.
 
     Returns:
-        np.ndarray: ``(H, W)`` int32 labels ``0..n-1`` (connected segments).
+        np.ndarray: ``(H, W)`` int32 labels ``0..n-1``.
     """
-    h, w = image.shape[:2]
-    img = image.astype(np.float32)
-    if sigma > 0:
-        img = cv2.GaussianBlur(img, (0, 0), sigma)
-    flat = img.reshape(-1, img.shape[2] if img.ndim == 3 else 1)
-    a, b = _grid_edges(h, w)
-    wts = np.linalg.norm(flat[a] - flat[b], axis=1)
-    order = np.argsort(wts, kind='stable')
-    a, b, wts = a[order].tolist(), b[order].tolist(), wts[order].tolist()
-    n = h * w
-    parent = list(range(n))
-    size = [1] * n
-    thresh = [float(scale)] * n
-
-    def find(x):
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:  # path compression
-            parent[x], x = root, parent[x]
-        return root
-
-    for ea, eb, wt in zip(a, b, wts):
-        ra, rb = find(ea), find(eb)
-        if ra != rb and wt <= thresh[ra] and wt <= thresh[rb]:
-            if size[ra] < size[rb]:
-                ra, rb = rb, ra
-            parent[rb] = ra
-            size[ra] += size[rb]
-            thresh[ra] = wt + scale / size[ra]
-    par = np.asarray(parent)
-    while True:  # pointer jumping to the roots, vectorised
-        nxt = par[par]
-        if np.array_equal(nxt, par):
-            break
-        par = nxt
-    _, labels = np.unique(par, return_inverse=True)
-    return absorb_small_regions(labels.reshape(h, w), min_size)
-
-
-def absorb_small_regions(labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Split labels into connected pieces, give pieces smaller than
-    ``min_size`` px the label of the nearest large piece, and relabel
-    ``0..n-1``."""
-    pieces = np.zeros(labels.shape, np.int32)
-    nxt = 0
-    for lab in np.unique(labels):
-        comp, k = ndimage.label(labels == lab)
-        sel = comp > 0
-        pieces[sel] = comp[sel] + nxt - 1
-        nxt += k
-    sizes = np.bincount(pieces.ravel())
-    small = sizes[pieces] < min_size
-    if small.all():
-        return np.zeros(labels.shape, np.int32)
-    if small.any():
-        _, (iy, ix) = ndimage.distance_transform_edt(small, return_indices=True)
-        pieces = pieces[iy, ix]
-    _, out = np.unique(pieces, return_inverse=True)
-    return out.reshape(labels.shape).astype(np.int32)
+    labels = segmentation.felzenszwalb(image, scale=float(scale), sigma=float(sigma),
+                                       min_size=int(min_size), channel_axis=-1)
+    return _relabel(labels)
 
 
 def slic(image: np.ndarray, n_segments: int = 200, compactness: float = 10.0,
          iters: int = 6, min_size: int = 20) -> np.ndarray:
-    """SLIC superpixels.
+    """SLIC superpixels (``skimage.segmentation.slic``).
 
     Args:
         image (np.ndarray): ``(H, W, 3)`` uint8 RGB.
         n_segments (int): approximate number of superpixels.
-        compactness (float): weight of position against Lab colour.
+        compactness (float): weight of position against CIELAB colour
+            (scikit-image's units: L in 0..100).
         iters (int): k-means iterations.
-        min_size (int): pieces smaller than this (px) join a neighbour.
+        min_size (int): pieces smaller than this (px) join a neighbour (passed
+            as ``min_size_factor = min_size / (H W / n_segments)``).
 
     Returns:
         np.ndarray: ``(H, W)`` int32 labels ``0..n-1`` (connected).
     """
     h, w = image.shape[:2]
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    step = np.sqrt(h * w / max(int(n_segments), 1))
-    gy, gx = max(1, int(round(h / step))), max(1, int(round(w / step)))
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    ci = np.minimum((ys * gy / h).astype(np.int64), gy - 1)
-    cj = np.minimum((xs * gx / w).astype(np.int64), gx - 1)
-    cy = ((np.arange(gy) + 0.5) * h / gy)[:, None].repeat(gx, 1).ravel()
-    cx = ((np.arange(gx) + 0.5) * w / gx)[None, :].repeat(gy, 0).ravel()
-    ccol = lab[cy.astype(int), cx.astype(int)].astype(np.float64)
-    k_all = gy * gx
-    m2 = (compactness / step) ** 2
-    labels = (ci * gx + cj)
-    for _ in range(iters):
-        best = np.full((h, w), np.inf, np.float32)
-        for di in (-1, 0, 1):
-            for dj in (-1, 0, 1):
-                ni, nj = ci + di, cj + dj
-                ok = (ni >= 0) & (ni < gy) & (nj >= 0) & (nj < gx)
-                k = np.where(ok, ni * gx + nj, 0)
-                d = ((lab - ccol[k].astype(np.float32)) ** 2).sum(-1) + m2 * (
-                    (ys - cy[k]) ** 2 + (xs - cx[k]) ** 2)
-                d = np.where(ok, d, np.inf)
-                better = d < best
-                best = np.where(better, d, best)
-                labels = np.where(better, k, labels)
-        flat = labels.ravel()
-        cnt = np.bincount(flat, minlength=k_all).astype(np.float64)
-        has = cnt > 0
-        for c in range(3):
-            s = np.bincount(flat, lab[..., c].ravel(), minlength=k_all)
-            ccol[has, c] = s[has] / cnt[has]
-        cy[has] = np.bincount(flat, ys.ravel(), minlength=k_all)[has] / cnt[has]
-        cx[has] = np.bincount(flat, xs.ravel(), minlength=k_all)[has] / cnt[has]
-    return absorb_small_regions(labels, min_size)
+    n = max(int(n_segments), 1)
+    labels = segmentation.slic(image, n_segments=n, compactness=float(compactness),
+                               max_num_iter=int(iters), start_label=0,
+                               enforce_connectivity=True,
+                               min_size_factor=float(min_size) * n / float(h * w),
+                               channel_axis=-1)
+    return _relabel(labels)
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered ``0..n-1`` (order kept), int32."""
+    _, out = np.unique(labels, return_inverse=True)
+    return out.reshape(labels.shape).astype(np.int32)
 
 
 def merge_hierarchy(image: np.ndarray, labels: np.ndarray,
@@ -214,7 +144,12 @@ def merge_hierarchy(image: np.ndarray, labels: np.ndarray,
                 + 1 - (ri['size'] + rj['size']) / total
                 + 1 - (ub - ri['size'] - rj['size']) / total)
 
-    edges = {(i, j): sim(i, j) for i, j in pairs.tolist()}
+    # the most similar pair first: a max-heap of (-similarity, insertion order);
+    # entries of edges that disappeared in a merge are skipped when popped
+    heap = [(-sim(i, j), k, i, j) for k, (i, j) in enumerate(pairs.tolist())]
+    heapq.heapify(heap)
+    live = {(i, j) for _, _, i, j in heap}
+    order = len(heap)
     wanted = sorted(set(int(s) for s in snapshot_sizes if s >= 1), reverse=True)
     snaps, seen = [], set()
 
@@ -229,8 +164,10 @@ def merge_hierarchy(image: np.ndarray, labels: np.ndarray,
         record()
         wanted.pop(0)
     nid = n
-    while wanted and edges:
-        i, j = max(edges, key=edges.get)
+    while wanted and heap:
+        _, _, i, j = heapq.heappop(heap)
+        if (i, j) not in live:
+            continue
         ri, rj = regions.pop(i), regions.pop(j)
         s = ri['size'] + rj['size']
         regions[nid] = dict(
@@ -242,12 +179,14 @@ def merge_hierarchy(image: np.ndarray, labels: np.ndarray,
         for t in new_nb:
             nbrs[t] -= {i, j}
             nbrs[t].add(nid)
-            edges.pop((min(i, t), max(i, t)), None)
-            edges.pop((min(j, t), max(j, t)), None)
-        edges.pop((min(i, j), max(i, j)), None)
+            live.discard((min(i, t), max(i, t)))
+            live.discard((min(j, t), max(j, t)))
+        live.discard((i, j))
         nbrs[nid] = new_nb
         for t in new_nb:
-            edges[(t, nid)] = sim(t, nid)
+            heapq.heappush(heap, (-sim(t, nid), order, t, nid))
+            live.add((t, nid))
+            order += 1
         nid += 1
         while wanted and len(regions) <= wanted[0]:
             record()
