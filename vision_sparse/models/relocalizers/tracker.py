@@ -21,8 +21,8 @@ from torch import Tensor
 
 from ...registry import TASK_UTILS
 from ...structures.cameras import is_rigid_transform
-from ..matchers.nn_matching import mutual_nn_match
 from ...utils.config import merge_conf
+from ..matchers.nn_matching import mutual_nn_match
 from .feature_extractor import build_extractor, sample_patches
 
 __all__ = ['TrackSet', 'FeatureTracker', 'mutual_nn_match', 'check_frame']
