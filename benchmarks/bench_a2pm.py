@@ -9,7 +9,7 @@ DMESA on the whole images. On the first ``--speed-pairs`` pairs MESA is also
 run the official way, one coarse matcher call per crop pair (identical area
 pairs, checked), and that time is the MESA side of the speed target.
 
-Then for each point matcher (default XFeat; ``--matchers xfeat,xfeat-lg`` adds
+Then for each point matcher (default XFeat; ``--matchers xfeat,xfeat-lighterglue`` adds
 XFeat + LighterGlue, ~35 s per pair here) and pair: the bare matcher on the
 full images (resized to 640 inside the matcher) and A2PM inside the MESA and the DMESA area pairs (crops from the full 1296x968
 images, ``--crop-size`` px). All matches are evaluated at 640x480 with the
@@ -24,7 +24,7 @@ and the TARGET lines::
 
 Always exits 0.
 
-    python benchmarks/bench_a2pm.py [--pairs 15] [--matchers sift,xfeat,xfeat-lg,aliked-lg]
+    python benchmarks/bench_a2pm.py [--pairs 15] [--matchers sift,xfeat,xfeat-lighterglue,aliked-lightglue]
 """
 import argparse
 import sys
@@ -41,13 +41,13 @@ from vision_sparse.models.area_matchers import SegmentationAreaSource  # noqa: E
 from vision_sparse.registry import MODELS  # noqa: E402
 from vision_sparse.testing import shared_data_root  # noqa: E402
 
-LEARNED = ('xfeat', 'xfeat-lg', 'aliked-lg', 'disk-lg')
+LEARNED = ('xfeat', 'xfeat-lighterglue', 'aliked-lightglue', 'disk-lightglue')
 MATCHERS = {
     'sift': dict(type='SIFTMatcher', resize_max=640),
     'xfeat': dict(type='XFeatMatcher', resize_max=640),
-    'xfeat-lg': dict(type='XFeatMatcher', matcher='lighterglue', resize_max=640),
-    'aliked-lg': dict(type='LightGlueMatcher', features='aliked', resize_max=640),
-    'disk-lg': dict(type='LightGlueMatcher', features='disk', resize_max=640),
+    'xfeat-lighterglue': dict(type='XFeatMatcher', matcher='lighterglue', resize_max=640),
+    'aliked-lightglue': dict(type='LightGlueMatcher', features='aliked', resize_max=640),
+    'disk-lightglue': dict(type='LightGlueMatcher', features='disk', resize_max=640),
 }
 EVAL_SIZE = (640, 480)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A2PM demo: match two images through matched areas and draw the result.
 
-    python demo/match_demo.py [IMG0 IMG1] [--config CFG] [--matcher sift|xfeat|aliked-lg]
+    python demo/match_demo.py [IMG0 IMG1] [--config CFG] [--matcher sift|xfeat|aliked-lightglue]
         [--area-matcher dmesa|mesa] [--areas segment|sam|file]
         [--sam-checkpoint PATH] [--mask-dir DIR] [--K0 f,f,..|file] [--K1 ...]
         [--out DIR]
@@ -36,7 +36,7 @@ from vision_sparse.visualization import (draw_areas, draw_matches,  # noqa: E402
 MATCHERS = {
     'sift': dict(type='SIFTMatcher'),
     'xfeat': dict(type='XFeatMatcher'),
-    'aliked-lg': dict(type='LightGlueMatcher', features='aliked'),
+    'aliked-lightglue': dict(type='LightGlueMatcher', features='aliked'),
 }
 
 

@@ -9,7 +9,7 @@ _base_ = ['../_base_/models/a2pm_mesa-dmesa.py',
 
 point_matcher = dict(_delete_=True, type='LightGlueMatcher', features='aliked', resize_max=640)
 model = dict(
-    method_prefix='aliked-lg_',
+    method_prefix='aliked-lightglue_',
     point_matcher=point_matcher,
     # one thread is fastest for MESA's small crops
     mesa=dict(coarse_matcher=dict(_delete_=True, type='LightGlueMatcher', features='aliked',

@@ -70,5 +70,5 @@ def test_load_image(tmp_path):
     cv2.imwrite(str(tmp_path / 'a.png'), rgb[..., ::-1])
     np.testing.assert_array_equal(load_image(tmp_path / 'a.png'), rgb)
     np.testing.assert_array_equal(load_image(rgb[..., :1]), rgb[..., 0])
-    with pytest.raises(ValueError, match='image is required'):
+    with pytest.raises(ValueError, match='image is None'):
         load_image(None)

@@ -77,7 +77,7 @@ def load_image(image: ImageLike, name: str = 'image') -> np.ndarray:
         ValueError: a missing or unreadable file, or an array of another
             type, dtype or shape.
     """
-    from vision_sparse.models.matchers import check_image
+    from vision_sparse.utils.image import check_image
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         if not osp.isfile(path):
