@@ -16,7 +16,8 @@ from .landmark_map import LandmarkMap, render_landmarks
 from .mapping import build_landmark_map
 from .relocalizer import FaVoRRelocalizer
 from .retrieval import GlobalRetrieval, kmeans
-from .tracker import FeatureTracker, TrackSet, check_frame, mutual_nn_match
+from .tracker import FeatureTracker, TrackSet, check_frame
+from ..matchers.nn_matching import mutual_nn_match  # noqa: F401 (FaVoR's tracker uses it; exported by matchers)
 from .trainer import BatchedLandmarkTrainer
 from .training_rays import TrainingRays, build_training_rays
 from .triangulator import LandmarkTriangulator, triangulate_dlt
@@ -25,7 +26,7 @@ __all__ = [
     'DenseFeatureExtractor', 'build_extractor', 'image_to_tensor', 'sample_dense', 'sample_patches',
     'LandmarkMap',
     'render_landmarks', 'build_landmark_map', 'FaVoRRelocalizer', 'GlobalRetrieval', 'kmeans',
-    'FeatureTracker', 'TrackSet', 'check_frame', 'mutual_nn_match', 'BatchedLandmarkTrainer',
+    'FeatureTracker', 'TrackSet', 'check_frame', 'BatchedLandmarkTrainer',
     'TrainingRays', 'build_training_rays', 'LandmarkTriangulator',
     'triangulate_dlt', 'binary_entropy', 'fused_landmark_loss', 'landmark_loss_terms',
     'loss_to_psnr', 'total_variation'
