@@ -9,6 +9,8 @@ from ._common import _to_numpy
 from .colors import _per_item_colors
 from .images import _draw_tag, to_rgb
 
+__all__ = ['draw_areas']
+
 
 def draw_areas(img: np.ndarray,
                areas,

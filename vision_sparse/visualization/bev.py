@@ -10,6 +10,8 @@ from ._common import _ipt, _to_numpy
 from .colors import BLACK, GRAY, GREEN, WHITE, Color, _color, _per_item_colors
 from .images import _draw_tag, _label_text
 
+__all__ = ['draw_bev']
+
 
 def _bev_array(boxes, name: str) -> np.ndarray:
     if boxes is None:

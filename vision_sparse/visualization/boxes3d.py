@@ -10,6 +10,8 @@ from ._common import _ipt, _to_numpy
 from .colors import _per_item_colors
 from .images import _draw_tag, _label_text, to_rgb
 
+__all__ = ['box_edges', 'draw_boxes3d_on_image']
+
 
 def box_edges() -> np.ndarray:
     """Edges of one box as index pairs into its 8 corners.

@@ -11,6 +11,8 @@ import numpy as np
 
 from ._common import _to_numpy
 
+__all__ = ['palette', 'label_color']
+
 Color = Tuple[int, int, int]
 
 GREEN: Color = (0, 255, 0)

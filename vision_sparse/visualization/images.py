@@ -16,6 +16,8 @@ import numpy as np
 from ._common import FONT
 from .colors import BLACK, WHITE, Color, _color
 
+__all__ = ['to_rgb', 'put_text_block', 'make_grid', 'save_image']
+
 PathLike = Union[str, os.PathLike]
 
 

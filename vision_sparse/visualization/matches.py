@@ -8,6 +8,8 @@ from ._common import _ipt, _points2d, _to_numpy
 from .colors import GREEN, RED, _per_item_colors, _scores_to_colors
 from .images import put_text_block, to_rgb
 
+__all__ = ['draw_matches']
+
 
 def draw_matches(img0: np.ndarray,
                  img1: np.ndarray,

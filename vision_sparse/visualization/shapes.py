@@ -9,6 +9,8 @@ from ._common import _ipt, _points2d, _to_numpy
 from .colors import RED, _per_item_colors
 from .images import _draw_tag, _label_text, to_rgb
 
+__all__ = ['draw_points', 'draw_polygons', 'draw_rotated_boxes']
+
 
 def draw_points(img: np.ndarray,
                 points,

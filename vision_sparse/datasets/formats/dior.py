@@ -17,6 +17,8 @@ import numpy as np
 
 from .dota import oriented_annotations
 
+__all__ = ['load_dior_xml']
+
 PathLike = Union[str, os.PathLike]
 
 _CORNER_TAGS = ('x_left_top', 'y_left_top', 'x_right_top', 'y_right_top',

@@ -20,6 +20,8 @@ import numpy as np
 
 from vision_sparse.structures.bbox.rotated_boxes import poly2rbox
 
+__all__ = ['oriented_annotations', 'parse_dota_lines', 'load_dota_txt']
+
 PathLike = Union[str, os.PathLike]
 
 

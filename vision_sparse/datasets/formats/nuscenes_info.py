@@ -29,6 +29,8 @@ import numpy as np
 
 from vision_sparse.structures.bbox.boxes3d import CameraBoxes3D, LiDARBoxes3D
 
+__all__ = ['load_points', 'load_det3d_info']
+
 PathLike = Union[str, os.PathLike]
 
 #: nuScenes detection classes in mmdet3d label order (0..9).

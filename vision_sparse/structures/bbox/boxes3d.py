@@ -52,6 +52,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+__all__ = ['BaseBoxes3D', 'LiDARBoxes3D', 'CameraBoxes3D']
+
 ArrayLike = Union[Tensor, np.ndarray]
 B = TypeVar('B', bound='BaseBoxes3D')
 

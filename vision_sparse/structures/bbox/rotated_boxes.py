@@ -47,6 +47,10 @@ from mmdet.structures.bbox import (BaseBoxes, HorizontalBoxes, register_box,
 from mmdet.structures.bbox.box_type import box_types
 from mmdet.structures.mask.structures import BitmapMasks, PolygonMasks
 
+__all__ = [
+    'regularize_boxes', 'rbox2corners', 'rbox2poly', 'rbox2hbox', 'hbox2rbox', 'poly2rbox', 'points2rbox', 'RotatedBoxes'
+]
+
 ArrayLike = Union[Tensor, np.ndarray]
 DeviceType = Union[str, torch.device]
 MaskType = Union[BitmapMasks, PolygonMasks]

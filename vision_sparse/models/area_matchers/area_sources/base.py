@@ -10,6 +10,8 @@ from vision_sparse.utils.image import check_image, resize_long_side
 
 from ..area_cleaning import DEFAULT_CLEAN, clean_areas
 
+__all__ = ['BaseAreaSource']
+
 
 class BaseAreaSource(metaclass=ABCMeta):
     """Segments an image into areas, cleans them and returns an :class:`AreaSet`

@@ -25,6 +25,8 @@ from vision_sparse.structures.areas import AreaSet
 
 from .base import BaseAreaSource
 
+__all__ = ['MaskFileAreaSource', 'load_mask_file']
+
 
 @MODELS.register_module()
 class MaskFileAreaSource(BaseAreaSource):

@@ -10,6 +10,8 @@ from vision_sparse.structures.areas import AreaSet
 
 from .base import BaseAreaSource
 
+__all__ = ['SAMAreaSource']
+
 SAM_TYPES = ('vit_h', 'vit_l', 'vit_b')
 
 

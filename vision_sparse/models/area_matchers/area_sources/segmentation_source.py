@@ -16,6 +16,8 @@ from vision_sparse.structures.areas import AreaSet
 from .base import BaseAreaSource
 from .superpixels import felzenszwalb, merge_hierarchy, slic
 
+__all__ = ['SegmentationAreaSource']
+
 
 @MODELS.register_module()
 class SegmentationAreaSource(BaseAreaSource):
