@@ -11,6 +11,13 @@
 #define VS_DEVICE
 #endif
 
+// `#pragma unroll` in the device pass of nvcc only (host compilers warn about it).
+#if defined(__CUDA_ARCH__)
+#define VS_UNROLL _Pragma("unroll")
+#else
+#define VS_UNROLL
+#endif
+
 #define VS_CHECK_CPU(x) TORCH_CHECK(!(x).is_cuda(), #x " must be a CPU tensor")
 #define VS_CHECK_CUDA(x) TORCH_CHECK((x).is_cuda(), #x " must be a CUDA tensor")
 #define VS_CHECK_FLOAT(x)                                                       \
