@@ -21,14 +21,11 @@ Usage:
 """
 import argparse
 import math
-import os
 import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
-
-import torch  # noqa: E402
+import torch
 
 NAN = float('nan')
 
