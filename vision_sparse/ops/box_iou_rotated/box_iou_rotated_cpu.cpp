@@ -40,7 +40,7 @@ void iou_pairwise_cpu(const at::Tensor& b1, const at::Tensor& b2, at::Tensor& ou
         const int cnt = static_cast<int>(std::min<int64_t>(kCullBlock, m - j0));
         // 1. circle test (vectorised), 2. indices of the candidates (branch-free),
         // 3. the geometry for those only.
-        prep2.circles_meet(a, j0, cnt, flag);
+        prep2.circles_meet(a, j0, cnt, flag, [](int) { return true; });
         const int nc = rotated::flagged_indices(flag, cnt, idx);
         for (int c = 0; c < nc; ++c) {
           const int64_t j = j0 + idx[c];

@@ -37,15 +37,18 @@ struct PreparedBoxes {
     });
   }
 
-  // flag[k] = whether the bounding circles of a and of box j0 + k meet, k < cnt.
-  inline void circles_meet(const RotBox<double>& a, int64_t j0, int cnt, uint8_t* flag) const {
+  // flag[k] = whether the bounding circles of a and of box j0 + k meet and
+  // keep(k), for k < cnt (one vectorisable pass).
+  template <typename Keep>
+  inline void circles_meet(const RotBox<double>& a, int64_t j0, int cnt, uint8_t* flag,
+                           Keep&& keep) const {
     const double* px = x.data() + j0;
     const double* py = y.data() + j0;
     const double* pr = r.data() + j0;
     for (int k = 0; k < cnt; ++k) {
       const double dx = px[k] - a.x, dy = py[k] - a.y;
       const double rr = pr[k] + a.r;
-      flag[k] = dx * dx + dy * dy < rr * rr;
+      flag[k] = (dx * dx + dy * dy < rr * rr) & keep(k);
     }
   }
 };

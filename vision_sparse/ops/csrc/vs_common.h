@@ -11,6 +11,14 @@
 #define VS_DEVICE
 #endif
 
+// Inlining forced (the march helpers take lambdas whose captured state must stay
+// in registers).
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define VS_FORCE_INLINE __host__ __device__ __forceinline__
+#else
+#define VS_FORCE_INLINE inline __attribute__((always_inline))
+#endif
+
 // `#pragma unroll` in the device pass of nvcc only (host compilers warn about it).
 #if defined(__CUDA_ARCH__)
 #define VS_UNROLL _Pragma("unroll")

@@ -39,12 +39,12 @@ void nms_sorted_cpu(const scalar_t* boxes, const int64_t* labels, int64_t n,
         const int cnt = static_cast<int>(std::min<int64_t>(kCullBlock, end - j0));
         // 1. not suppressed and circles meet (vectorised), 2. indices of the
         // candidates (branch-free), 3. labels and IoU for those only.
+        const uint8_t* sj = sup + j0;
         if (cull) {
-          prep.circles_meet(a, j0, cnt, flag);
+          prep.circles_meet(a, j0, cnt, flag, [sj](int k) { return sj[k] == 0; });
         } else {
-          std::fill(flag, flag + cnt, uint8_t(1));
+          for (int k = 0; k < cnt; ++k) flag[k] = sj[k] == 0;
         }
-        for (int k = 0; k < cnt; ++k) flag[k] &= sup[j0 + k] == 0;
         const int nc = rotated::flagged_indices(flag, cnt, idx);
         for (int c = 0; c < nc; ++c) {
           const int64_t j = j0 + idx[c];

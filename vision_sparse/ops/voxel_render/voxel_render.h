@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include <tuple>
+#include <type_traits>
 
 #include "vs_common.h"
 
@@ -203,19 +204,25 @@ struct BackwardIO {
   scalar_t* g_ft;          // (L, G^3, C)
 };
 
+// No second field for march().
+struct NoField {};
+
 // Marches a ray through the densities D (G^3 values of its landmark), sample by
 // sample, in the accumulation type A: when sample i enters a new cell,
 // on_cell(previous cell or -1, new cell) is called first; then
-// on_sample(sample, cell, activation of its interpolated density).  Returns the
-// last cell (-1 when the ray has no sample).  Every kernel's march, so that
-// they place and weigh the samples the same way.
+// on_sample(sample, cell, activation of its interpolated density, x), where x is
+// the trilinear interpolation of a second field, field(k, node) at the corners
+// k (0 when field is NoField).  Returns the last cell (-1 when the ray has no
+// sample).  Every kernel's march, so that they place and weigh the samples the
+// same way.
 #ifdef __CUDACC__
 #pragma nv_exec_check_disable
 #endif
-template <typename A, typename scalar_t, typename OnCell, typename OnSample>
-VS_HOST_DEVICE inline int64_t march(const Ray& ray, const Dims& dm, const int64_t* off,
-                                    const scalar_t* __restrict__ D, A shift, A interval,
-                                    OnCell&& on_cell, OnSample&& on_sample) {
+template <typename A, typename scalar_t, typename Field, typename OnCell, typename OnSample>
+VS_FORCE_INLINE int64_t march(const Ray& ray, const Dims& dm, const int64_t* off,
+                              const scalar_t* __restrict__ D, A shift, A interval,
+                              Field&& field, OnCell&& on_cell, OnSample&& on_sample) {
+  constexpr bool kField = !std::is_same_v<std::decay_t<Field>, NoField>;
   int64_t cell = -1;
   for (int64_t i = 0; i < ray.n; ++i) {
     const Sample sp = make_sample(ray, i, dm.gx, dm.gy, dm.gz);
@@ -223,12 +230,13 @@ VS_HOST_DEVICE inline int64_t march(const Ray& ray, const Dims& dm, const int64_
       on_cell(cell, sp.base);
       cell = sp.base;
     }
-    A sigma = A(0);
+    A sigma = A(0), x = A(0);
     VS_UNROLL
     for (int k = 0; k < 8; ++k) {
       sigma += static_cast<A>(sp.w[k]) * static_cast<A>(D[cell + off[k]]);
+      if constexpr (kField) x += static_cast<A>(sp.w[k]) * field(k, cell + off[k]);
     }
-    on_sample(sp, cell, activate<A>(sigma + shift, interval));
+    on_sample(sp, cell, activate<A>(sigma + shift, interval), x);
   }
   return cell;
 }

@@ -90,9 +90,9 @@ void forward_cpu(const KernelArgs<scalar_t>& a, double bg, scalar_t* out, scalar
       double T = 1.0;
       sc.touched.clear();
       march<double>(
-          a.ray(r, l), dm, off, a.dens + l * gn, a.shift, a.ratio,
+          a.ray(r, l), dm, off, a.dens + l * gn, a.shift, a.ratio, NoField{},
           [&](int64_t, int64_t cell) { sc.enter(cell, off, r); },
-          [&](const Sample& sp, int64_t cell, const Activation<double>& act) {
+          [&](const Sample& sp, int64_t cell, const Activation<double>& act, double) {
             const double w = T * act.alpha;
             for (int k = 0; k < 8; ++k) sc.W[cell + off[k]] += w * sp.w[k];
             T *= act.decay;
@@ -142,6 +142,7 @@ void backward_cpu(const KernelArgs<scalar_t>& a, const BackwardIO<scalar_t>& io)
         sc.touched.clear();
         march<double>(
             ray, dm, off, a.dens + l * gn, a.shift, a.ratio,
+            [&](int, int64_t node) { return sc.h[node]; },  // e_i = sum_k tri_k h_k
             [&](int64_t, int64_t cell) {
               const size_t first = sc.enter(cell, off, r);
               for (size_t j = first; j < sc.touched.size(); ++j) {
@@ -149,9 +150,7 @@ void backward_cpu(const KernelArgs<scalar_t>& a, const BackwardIO<scalar_t>& io)
                 sc.h[n] = static_cast<double>(dot(g, F + n * C, C));
               }
             },
-            [&](const Sample& sp, int64_t cell, const Activation<double>& act) {
-              double e = 0.0;
-              for (int k = 0; k < 8; ++k) e += sp.w[k] * sc.h[cell + off[k]];
+            [&](const Sample& sp, int64_t cell, const Activation<double>& act, double e) {
               const double w = T * act.alpha;
               const double t_next = T * act.decay;
               A += w * e;

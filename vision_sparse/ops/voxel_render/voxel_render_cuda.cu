@@ -78,13 +78,13 @@ __global__ void forward_kernel(const KernelArgs<scalar_t> a, double bg,
   };
   const int64_t last = march<acc_t>(
       a.ray(w.r, w.l), a.dm, off, a.dens + w.l * gn, static_cast<acc_t>(a.shift),
-      static_cast<acc_t>(a.ratio),
+      static_cast<acc_t>(a.ratio), NoField{},
       [&](int64_t prev, int64_t) {
         flush(prev);
 #pragma unroll
         for (int k = 0; k < 8; ++k) W[k] = acc_t(0);
       },
-      [&](const Sample& sp, int64_t, const Activation<acc_t>& act) {
+      [&](const Sample& sp, int64_t, const Activation<acc_t>& act, acc_t) {
         const acc_t wi = T * act.alpha;
 #pragma unroll
         for (int k = 0; k < 8; ++k) W[k] += wi * static_cast<acc_t>(sp.w[k]);
@@ -121,7 +121,8 @@ __global__ void backward_kernel(const KernelArgs<scalar_t> a, const BackwardIO<s
       warp_sum(part) + static_cast<acc_t>(io.g_tl[r]) * static_cast<acc_t>(io.t_last[r]);
 
   acc_t T = acc_t(1), A = acc_t(0);
-  acc_t W[8], h[8];
+  acc_t W[8];
+  acc_t h[8] = {};  // h_k = <g, F_k> of the current cell (set when the ray enters it)
   // gF[cell + off[k], c] += W[k] g[c] for this lane's channels
   auto flush = [&](int64_t cell) {
     if (cell < 0) return;
@@ -138,6 +139,7 @@ __global__ void backward_kernel(const KernelArgs<scalar_t> a, const BackwardIO<s
   const int64_t last = march<acc_t>(
       ray, a.dm, off, a.dens + w.l * gn, static_cast<acc_t>(a.shift),
       static_cast<acc_t>(a.ratio),
+      [&](int k, int64_t) { return h[k]; },  // e_i = sum_k tri_k h_k
       [&](int64_t prev, int64_t cell) {
         flush(prev);
 #pragma unroll
@@ -149,10 +151,7 @@ __global__ void backward_kernel(const KernelArgs<scalar_t> a, const BackwardIO<s
           h[k] = warp_sum(hp);  // h_k = <g, F_k>
         }
       },
-      [&](const Sample& sp, int64_t cell, const Activation<acc_t>& act) {
-        acc_t e = acc_t(0);
-#pragma unroll
-        for (int k = 0; k < 8; ++k) e += static_cast<acc_t>(sp.w[k]) * h[k];
+      [&](const Sample& sp, int64_t cell, const Activation<acc_t>& act, acc_t e) {
         const acc_t wi = T * act.alpha;
         const acc_t t_next = T * act.decay;
         A += wi * e;
