@@ -25,7 +25,7 @@ import sys
 import time
 import traceback
 
-import torch  # noqa: E402
+import torch
 
 NAN = float('nan')
 

@@ -333,7 +333,7 @@ def test_module_dict_api_and_registry():
     torch.testing.assert_close(out['feat'], feat.clamp(-1, 1))
     torch.testing.assert_close(out['T_last'], t_last)
     assert (feat.abs() > 1).any()  # the clamp did something
-    with pytest.raises(ValueError, match='unknown VoxelRender options'):
+    with pytest.raises(ValueError, match='VoxelRender got unknown options'):
         VoxelRender(stepsize=0.1)
     with pytest.raises(ValueError, match='missing keys'):
         module({k: scene[k] for k in KEYS[:-1]})

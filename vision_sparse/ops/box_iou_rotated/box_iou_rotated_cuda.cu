@@ -62,24 +62,10 @@ __global__ void iou_aligned_kernel(const scalar_t* __restrict__ b1,
 at::Tensor box_iou_rotated_cuda(const at::Tensor& boxes1, const at::Tensor& boxes2,
                                 bool aligned, int64_t mode, double eps) {
   VS_CHECK_CUDA(boxes1);
-  VS_CHECK_CUDA(boxes2);
-  VS_CHECK_FLOAT(boxes1);
-  TORCH_CHECK(boxes1.device() == boxes2.device(),
-              "boxes1 and boxes2 must be on the same device");
-  TORCH_CHECK(boxes1.scalar_type() == boxes2.scalar_type(),
-              "boxes1 and boxes2 must have the same dtype");
-  TORCH_CHECK(boxes1.dim() == 2 && boxes1.size(1) == 5, "boxes1 must have shape (N, 5)");
-  TORCH_CHECK(boxes2.dim() == 2 && boxes2.size(1) == 5, "boxes2 must have shape (M, 5)");
-  TORCH_CHECK(mode == rotated::kModeIoU || mode == rotated::kModeIoF,
-              "mode must be 0 (iou) or 1 (iof)");
-  const int64_t n = boxes1.size(0), m = boxes2.size(0);
-  if (aligned) {
-    TORCH_CHECK(n == m, "aligned=True needs boxes1 and boxes2 of the same length");
-  }
   c10::cuda::CUDAGuard guard(boxes1.device());
-  at::Tensor out = aligned ? at::empty({n}, boxes1.options())
-                           : at::empty({n, m}, boxes1.options());
+  at::Tensor out = box_iou_rotated_output(boxes1, boxes2, aligned, mode);
   if (out.numel() == 0) return out;
+  const int64_t n = boxes1.size(0), m = boxes2.size(0);
   const at::Tensor b1 = boxes1.contiguous();
   const at::Tensor b2 = boxes2.contiguous();
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();

@@ -11,6 +11,21 @@
 #define VS_DEVICE
 #endif
 
+// Inlining forced (the march helpers take lambdas whose captured state must stay
+// in registers).
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define VS_FORCE_INLINE __host__ __device__ __forceinline__
+#else
+#define VS_FORCE_INLINE inline __attribute__((always_inline))
+#endif
+
+// `#pragma unroll` in the device pass of nvcc only (host compilers warn about it).
+#if defined(__CUDA_ARCH__)
+#define VS_UNROLL _Pragma("unroll")
+#else
+#define VS_UNROLL
+#endif
+
 #define VS_CHECK_CPU(x) TORCH_CHECK(!(x).is_cuda(), #x " must be a CPU tensor")
 #define VS_CHECK_CUDA(x) TORCH_CHECK((x).is_cuda(), #x " must be a CUDA tensor")
 #define VS_CHECK_FLOAT(x)                                                       \

@@ -8,34 +8,20 @@
 #include <vector>
 
 #include "nms_rotated.h"
+#include "rotated_geometry_cpu.h"
 
 namespace vision_sparse {
 
 namespace {
 
-// Candidates per block of the vectorised rejection test.
-constexpr int kCullBlock = 256;
-
 template <typename scalar_t>
 void nms_sorted_cpu(const scalar_t* boxes, const int64_t* labels, int64_t n,
                     double thr, std::vector<int64_t>& keep) {
+  using rotated::kCullBlock;
   using rotated::RotBox;
-  std::vector<RotBox<double>> prep(static_cast<size_t>(n));
-  // bounding circles in separate arrays for the vectorised rejection test
-  std::vector<double> cx(n), cy(n), cr(n);
-  at::parallel_for(0, n, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      prep[i] = rotated::make_rot_box<double>(boxes + 5 * i);
-      cx[i] = prep[i].x;
-      cy[i] = prep[i].y;
-      cr[i] = prep[i].r;
-    }
-  });
+  const rotated::PreparedBoxes prep(boxes, n);
   std::vector<uint8_t> suppressed(static_cast<size_t>(n), 0);
-  const RotBox<double>* bx = prep.data();
-  const double* px = cx.data();
-  const double* py = cy.data();
-  const double* pr = cr.data();
+  const RotBox<double>* bx = prep.box.data();
   uint8_t* sup = suppressed.data();
   const double eps = kNmsIoUEps;
   // Pairs with disjoint bounding circles have IoU 0: they are skipped unless
@@ -53,20 +39,13 @@ void nms_sorted_cpu(const scalar_t* boxes, const int64_t* labels, int64_t n,
         const int cnt = static_cast<int>(std::min<int64_t>(kCullBlock, end - j0));
         // 1. not suppressed and circles meet (vectorised), 2. indices of the
         // candidates (branch-free), 3. labels and IoU for those only.
+        const uint8_t* sj = sup + j0;
         if (cull) {
-          for (int k = 0; k < cnt; ++k) {
-            const double dx = px[j0 + k] - a.x, dy = py[j0 + k] - a.y;
-            const double rr = pr[j0 + k] + a.r;
-            flag[k] = (dx * dx + dy * dy < rr * rr) & (sup[j0 + k] == 0);
-          }
+          prep.circles_meet(a, j0, cnt, flag, [sj](int k) { return sj[k] == 0; });
         } else {
-          for (int k = 0; k < cnt; ++k) flag[k] = sup[j0 + k] == 0;
+          for (int k = 0; k < cnt; ++k) flag[k] = sj[k] == 0;
         }
-        int nc = 0;
-        for (int k = 0; k < cnt; ++k) {
-          idx[nc] = k;
-          nc += flag[k];
-        }
+        const int nc = rotated::flagged_indices(flag, cnt, idx);
         for (int c = 0; c < nc; ++c) {
           const int64_t j = j0 + idx[c];
           if (labels && labels[j] != li) continue;
@@ -82,33 +61,17 @@ void nms_sorted_cpu(const scalar_t* boxes, const int64_t* labels, int64_t n,
 at::Tensor nms_rotated_cpu(const at::Tensor& boxes, const at::Tensor& scores,
                            double iou_threshold, const std::optional<at::Tensor>& labels) {
   VS_CHECK_CPU(boxes);
-  VS_CHECK_CPU(scores);
-  VS_CHECK_FLOAT(boxes);
-  TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 5, "boxes must have shape (N, 5)");
-  TORCH_CHECK(scores.dim() == 1 && scores.size(0) == boxes.size(0),
-              "scores must have shape (N,)");
-  const bool has_labels = labels.has_value() && labels->defined();
-  if (has_labels) {
-    VS_CHECK_CPU((*labels));
-    TORCH_CHECK(labels->dim() == 1 && labels->size(0) == boxes.size(0),
-                "labels must have shape (N,)");
-  }
+  const NmsSorted s = nms_sort_by_score(boxes, scores, labels);
   const int64_t n = boxes.size(0);
-  if (n == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
-  const at::Tensor order =
-      std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
-  const at::Tensor b = boxes.index_select(0, order).contiguous();
-  at::Tensor lab;
-  if (has_labels) lab = labels->to(at::kLong).index_select(0, order).contiguous();
+  if (n == 0) return s.order;
   std::vector<int64_t> keep;
-  AT_DISPATCH_FLOATING_TYPES(b.scalar_type(), "nms_rotated_cpu", [&] {
-    nms_sorted_cpu<scalar_t>(b.data_ptr<scalar_t>(),
-                             has_labels ? lab.data_ptr<int64_t>() : nullptr, n,
+  AT_DISPATCH_FLOATING_TYPES(s.boxes.scalar_type(), "nms_rotated_cpu", [&] {
+    nms_sorted_cpu<scalar_t>(s.boxes.data_ptr<scalar_t>(),
+                             s.labels.defined() ? s.labels.data_ptr<int64_t>() : nullptr, n,
                              iou_threshold, keep);
   });
-  const at::Tensor keep_sorted =
-      at::tensor(keep, boxes.options().dtype(at::kLong));
-  return order.index_select(0, keep_sorted);
+  const at::Tensor keep_sorted = at::tensor(keep, boxes.options().dtype(at::kLong));
+  return s.order.index_select(0, keep_sorted);
 }
 
 }  // namespace vision_sparse

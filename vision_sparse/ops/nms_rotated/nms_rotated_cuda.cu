@@ -84,26 +84,12 @@ __global__ void nms_rotated_reduce_kernel(const unsigned long long* __restrict__
 at::Tensor nms_rotated_cuda(const at::Tensor& boxes, const at::Tensor& scores,
                             double iou_threshold, const std::optional<at::Tensor>& labels) {
   VS_CHECK_CUDA(boxes);
-  VS_CHECK_CUDA(scores);
-  VS_CHECK_FLOAT(boxes);
-  TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 5, "boxes must have shape (N, 5)");
-  TORCH_CHECK(scores.dim() == 1 && scores.size(0) == boxes.size(0),
-              "scores must have shape (N,)");
-  TORCH_CHECK(scores.device() == boxes.device(), "scores must be on the device of boxes");
-  const bool has_labels = labels.has_value() && labels->defined();
-  if (has_labels) {
-    TORCH_CHECK(labels->device() == boxes.device(), "labels must be on the device of boxes");
-    TORCH_CHECK(labels->dim() == 1 && labels->size(0) == boxes.size(0),
-                "labels must have shape (N,)");
-  }
   c10::cuda::CUDAGuard guard(boxes.device());
+  const NmsSorted s = nms_sort_by_score(boxes, scores, labels);
   const int64_t n = boxes.size(0);
-  if (n == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
-  const at::Tensor order =
-      std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
-  const at::Tensor b = boxes.index_select(0, order).contiguous();
-  at::Tensor lab;
-  if (has_labels) lab = labels->to(at::kLong).index_select(0, order).contiguous();
+  if (n == 0) return s.order;
+  const at::Tensor& b = s.boxes;
+  const bool has_labels = s.labels.defined();
 
   const int64_t col_blocks = (n + kBlock - 1) / kBlock;
   TORCH_CHECK(col_blocks <= 65535, "nms_rotated_cuda: too many boxes (", n, ")");
@@ -112,7 +98,7 @@ at::Tensor nms_rotated_cuda(const at::Tensor& boxes, const at::Tensor& scores,
   const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(col_blocks));
   AT_DISPATCH_FLOATING_TYPES(b.scalar_type(), "nms_rotated_cuda", [&] {
     nms_rotated_mask_kernel<scalar_t><<<grid, kBlock, 0, stream>>>(
-        b.data_ptr<scalar_t>(), has_labels ? lab.data_ptr<int64_t>() : nullptr, n,
+        b.data_ptr<scalar_t>(), has_labels ? s.labels.data_ptr<int64_t>() : nullptr, n,
         col_blocks, iou_threshold,
         reinterpret_cast<unsigned long long*>(mask.data_ptr<int64_t>()));
   });
@@ -129,7 +115,7 @@ at::Tensor nms_rotated_cuda(const at::Tensor& boxes, const at::Tensor& scores,
       use_shared ? nullptr : reinterpret_cast<unsigned long long*>(removed.data_ptr<int64_t>()),
       keep.data_ptr<bool>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return order.index_select(0, keep.nonzero().squeeze(1));
+  return s.order.index_select(0, keep.nonzero().squeeze(1));
 }
 
 }  // namespace vision_sparse

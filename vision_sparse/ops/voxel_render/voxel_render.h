@@ -1,8 +1,9 @@
-// Volume rendering of many small voxel grids (FaVoR landmarks): declarations
-// and the per-ray geometry shared by the CPU (voxel_render_cpu.cpp) and CUDA
-// (voxel_render_cuda.cu) kernels.
+// Volume rendering of many small voxel grids (FaVoR landmarks): what the CPU
+// (voxel_render_cpu.cpp) and CUDA (voxel_render_cuda.cu) kernels share -- the
+// per-ray geometry, the sample march, the argument checks and the ops' host side
+// (forward_op / backward_op, written once for both devices).
 //
-// Conventions (the Python reference in __init__.py follows them line by line):
+// Conventions (the Python reference in reference.py follows them line by line):
 //  * density (L, Gx, Gy, Gz), features (L, C, Gx, Gy, Gz): node (i, j, k) of
 //    landmark l sits at box_min + (i, j, k) / (G - 1) * (box_max - box_min)
 //    (align-corners: the outer nodes lie on the box faces), i along world x,
@@ -29,6 +30,7 @@
 #include <stdint.h>
 
 #include <tuple>
+#include <type_traits>
 
 #include "vs_common.h"
 
@@ -40,6 +42,13 @@ namespace voxel_render {
 constexpr double kCountTol = 1e-6;
 // torch.nn.functional.softplus threshold (beta = 1).
 constexpr double kSoftplusThreshold = 20.0;
+
+// Grid sizes of a call, after the argument checks shared by the kernels.
+struct Dims {
+  int64_t L, C, R;  // landmarks, channels, rays
+  int gx, gy, gz;   // nodes per axis
+  int64_t gn;       // gx * gy * gz
+};
 
 // One ray prepared for marching (all float64).  Sample i is at grid
 // coordinates q0 + i * dq (grid units: node n of an axis at coordinate n).
@@ -125,9 +134,12 @@ VS_HOST_DEVICE inline Sample make_sample(const Ray& r, int64_t i, int gx, int gy
   return s;
 }
 
-// Offset of corner c from the cell's lowest node in a (Gx, Gy, Gz) grid.
-VS_HOST_DEVICE inline int64_t corner_offset(int c, int gy, int gz) {
-  return ((c >> 2) * static_cast<int64_t>(gy) + ((c >> 1) & 1)) * gz + (c & 1);
+// Offsets of the 8 corners c from the cell's lowest node in a (Gx, Gy, Gz) grid.
+VS_HOST_DEVICE inline void corner_offsets(int64_t* off, int gy, int gz) {
+  VS_UNROLL
+  for (int c = 0; c < 8; ++c) {
+    off[c] = ((c >> 2) * static_cast<int64_t>(gy) + ((c >> 1) & 1)) * gz + (c & 1);
+  }
 }
 
 // softplus(x) (torch's definition: threshold 20, beta 1), its derivative
@@ -158,12 +170,76 @@ VS_HOST_DEVICE inline Activation<T> activate(T x, T interval) {
   return a;
 }
 
-// Grid sizes of a call, after the argument checks shared by the kernels.
-struct Dims {
-  int64_t L, C, R;  // landmarks, channels, rays
-  int gx, gy, gz;   // nodes per axis
-  int64_t gn;       // gx * gy * gz
+// Pointers and sizes of one call as the kernels read them (contiguous; features
+// node-last).  A plain aggregate: CUDA kernels take it by value.
+template <typename scalar_t>
+struct KernelArgs {
+  const scalar_t* dens;  // (L, G^3) raw densities
+  const scalar_t* ft;    // (L, G^3, C) features
+  const double* bmin;    // (L, 3)
+  const double* bmax;    // (L, 3)
+  const double* ro;      // (R, 3)
+  const double* rd;      // (R, 3)
+  const int64_t* ids;    // (R,)
+  Dims dm;
+  double ratio;  // step_ratio: sample step in voxels, also the alpha interval
+  double shift;  // density shift before softplus
+
+  // Ray r prepared against the box of its landmark l = ids[r].
+  VS_HOST_DEVICE Ray ray(int64_t r, int64_t l) const {
+    return make_ray(ro + 3 * r, rd + 3 * r, bmin + 3 * l, bmax + 3 * l, dm.gx, dm.gy, dm.gz,
+                    ratio);
+  }
 };
+
+// The backward's extra pointers: incoming gradients, saved forward outputs and
+// the gradients written (g_ft in the node-last (L, G^3, C) layout).
+template <typename scalar_t>
+struct BackwardIO {
+  const scalar_t* g_feat;  // (R, C)
+  const scalar_t* g_tl;    // (R,)
+  const scalar_t* feat;    // (R, C)
+  const scalar_t* t_last;  // (R,)
+  scalar_t* g_dens;        // (L, G^3)
+  scalar_t* g_ft;          // (L, G^3, C)
+};
+
+// No second field for march().
+struct NoField {};
+
+// Marches a ray through the densities D (G^3 values of its landmark), sample by
+// sample, in the accumulation type A: when sample i enters a new cell,
+// on_cell(previous cell or -1, new cell) is called first; then
+// on_sample(sample, cell, activation of its interpolated density, x), where x is
+// the trilinear interpolation of a second field, field(k, node) at the corners
+// k (0 when field is NoField).  Returns the last cell (-1 when the ray has no
+// sample).  Every kernel's march, so that they place and weigh the samples the
+// same way.
+#ifdef __CUDACC__
+#pragma nv_exec_check_disable
+#endif
+template <typename A, typename scalar_t, typename Field, typename OnCell, typename OnSample>
+VS_FORCE_INLINE int64_t march(const Ray& ray, const Dims& dm, const int64_t* off,
+                              const scalar_t* __restrict__ D, A shift, A interval,
+                              Field&& field, OnCell&& on_cell, OnSample&& on_sample) {
+  constexpr bool kField = !std::is_same_v<std::decay_t<Field>, NoField>;
+  int64_t cell = -1;
+  for (int64_t i = 0; i < ray.n; ++i) {
+    const Sample sp = make_sample(ray, i, dm.gx, dm.gy, dm.gz);
+    if (sp.base != cell) {
+      on_cell(cell, sp.base);
+      cell = sp.base;
+    }
+    A sigma = A(0), x = A(0);
+    VS_UNROLL
+    for (int k = 0; k < 8; ++k) {
+      sigma += static_cast<A>(sp.w[k]) * static_cast<A>(D[cell + off[k]]);
+      if constexpr (kField) x += static_cast<A>(sp.w[k]) * field(k, cell + off[k]);
+    }
+    on_sample(sp, cell, activate<A>(sigma + shift, interval), x);
+  }
+  return cell;
+}
 
 // Shapes, dtypes and devices of the forward arguments (host code).
 inline Dims check_args(const at::Tensor& density, const at::Tensor& features,
@@ -220,6 +296,14 @@ inline at::Tensor nodes_last(const at::Tensor& features, const Dims& d) {
 // The op's inputs in the layouts the CPU and CUDA kernels read.
 struct KernelInputs {
   at::Tensor dens, ft, bmin, bmax, ro, rd, ids;
+
+  template <typename scalar_t>
+  KernelArgs<scalar_t> args(const Dims& d, double ratio, double shift) const {
+    return {dens.data_ptr<scalar_t>(), ft.data_ptr<scalar_t>(), bmin.data_ptr<double>(),
+            bmax.data_ptr<double>(),   ro.data_ptr<double>(),   rd.data_ptr<double>(),
+            ids.data_ptr<int64_t>(),   d,                       ratio,
+            shift};
+  }
 };
 inline KernelInputs kernel_inputs(const Dims& d, const at::Tensor& density,
                                   const at::Tensor& features, const at::Tensor& box_min,
@@ -253,30 +337,75 @@ inline void check_backward_args(const Dims& d, const at::Tensor& density,
   }
 }
 
+// The ops' host side, written once for both devices.  Backend supplies
+//   static void check_device(const at::Tensor& density);  // VS_CHECK_CPU / VS_CHECK_CUDA
+//   using Guard = ...;  // constructed from density.device() (CUDA: a device guard)
+//   template <typename scalar_t>
+//   static void forward(const KernelArgs<scalar_t>&, double bg, scalar_t* feat,
+//                       scalar_t* t_last);
+//   template <typename scalar_t>
+//   static void backward(const KernelArgs<scalar_t>&, const BackwardIO<scalar_t>&);
+// The schemas and argument contracts are in voxel_render.cpp.
+template <typename Backend>
+std::tuple<at::Tensor, at::Tensor> forward_op(
+    const at::Tensor& density, const at::Tensor& features, const at::Tensor& box_min,
+    const at::Tensor& box_max, const at::Tensor& rays_o, const at::Tensor& rays_d,
+    const at::Tensor& ray_ids, double step_ratio, double density_shift, double bg) {
+  Backend::check_device(density);
+  const typename Backend::Guard guard(density.device());
+  const Dims dm = check_args(density, features, box_min, box_max, rays_o, rays_d, ray_ids);
+  TORCH_CHECK(step_ratio > 0.0, "step_ratio must be > 0");
+  at::Tensor feat = at::empty({dm.R, dm.C}, density.options());
+  at::Tensor t_last = at::empty({dm.R}, density.options());
+  if (dm.R == 0) return {feat, t_last};
+  const KernelInputs in =
+      kernel_inputs(dm, density, features, box_min, box_max, rays_o, rays_d, ray_ids);
+  AT_DISPATCH_FLOATING_TYPES(in.dens.scalar_type(), "voxel_render_forward", [&] {
+    Backend::template forward<scalar_t>(in.args<scalar_t>(dm, step_ratio, density_shift), bg,
+                                        feat.data_ptr<scalar_t>(),
+                                        t_last.data_ptr<scalar_t>());
+  });
+  return {feat, t_last};
+}
+
+template <typename Backend>
+std::tuple<at::Tensor, at::Tensor> backward_op(
+    const at::Tensor& grad_feat, const at::Tensor& grad_t_last, const at::Tensor& feat,
+    const at::Tensor& t_last, const at::Tensor& density, const at::Tensor& features,
+    const at::Tensor& box_min, const at::Tensor& box_max, const at::Tensor& rays_o,
+    const at::Tensor& rays_d, const at::Tensor& ray_ids, double step_ratio,
+    double density_shift, double bg) {
+  (void)bg;  // enters through the saved forward output feat
+  Backend::check_device(density);
+  const typename Backend::Guard guard(density.device());
+  const Dims dm = check_args(density, features, box_min, box_max, rays_o, rays_d, ray_ids);
+  check_backward_args(dm, density, grad_feat, grad_t_last, feat, t_last);
+  TORCH_CHECK(step_ratio > 0.0, "step_ratio must be > 0");
+  at::Tensor g_dens = at::zeros_like(density, at::MemoryFormat::Contiguous);
+  at::Tensor g_ft = at::zeros({dm.L, dm.gn, dm.C}, density.options());
+  if (dm.R > 0 && dm.L > 0) {
+    const KernelInputs in =
+        kernel_inputs(dm, density, features, box_min, box_max, rays_o, rays_d, ray_ids);
+    const at::Tensor gf = grad_feat.contiguous(), gt = grad_t_last.contiguous();
+    const at::Tensor fe = feat.contiguous(), tl = t_last.contiguous();
+    AT_DISPATCH_FLOATING_TYPES(in.dens.scalar_type(), "voxel_render_backward", [&] {
+      const BackwardIO<scalar_t> io{gf.data_ptr<scalar_t>(),     gt.data_ptr<scalar_t>(),
+                                    fe.data_ptr<scalar_t>(),     tl.data_ptr<scalar_t>(),
+                                    g_dens.data_ptr<scalar_t>(), g_ft.data_ptr<scalar_t>()};
+      Backend::template backward<scalar_t>(in.args<scalar_t>(dm, step_ratio, density_shift),
+                                           io);
+    });
+  }
+  return {g_dens, nodes_first(g_ft, dm)};
+}
+
+// Registers forward_op / backward_op of Backend for the dispatch key of the
+// TORCH_LIBRARY_IMPL block that calls it.
+template <typename Backend>
+void register_ops(torch::Library& m) {
+  m.impl("voxel_render_forward", &forward_op<Backend>);
+  m.impl("voxel_render_backward", &backward_op<Backend>);
+}
+
 }  // namespace voxel_render
-
-// Ops (schemas and argument contracts in voxel_render.cpp).
-std::tuple<at::Tensor, at::Tensor> voxel_render_forward_cpu(
-    const at::Tensor& density, const at::Tensor& features, const at::Tensor& box_min,
-    const at::Tensor& box_max, const at::Tensor& rays_o, const at::Tensor& rays_d,
-    const at::Tensor& ray_ids, double step_ratio, double density_shift, double bg);
-std::tuple<at::Tensor, at::Tensor> voxel_render_backward_cpu(
-    const at::Tensor& grad_feat, const at::Tensor& grad_t_last, const at::Tensor& feat,
-    const at::Tensor& t_last, const at::Tensor& density, const at::Tensor& features,
-    const at::Tensor& box_min, const at::Tensor& box_max, const at::Tensor& rays_o,
-    const at::Tensor& rays_d, const at::Tensor& ray_ids, double step_ratio,
-    double density_shift, double bg);
-#ifdef WITH_CUDA
-std::tuple<at::Tensor, at::Tensor> voxel_render_forward_cuda(
-    const at::Tensor& density, const at::Tensor& features, const at::Tensor& box_min,
-    const at::Tensor& box_max, const at::Tensor& rays_o, const at::Tensor& rays_d,
-    const at::Tensor& ray_ids, double step_ratio, double density_shift, double bg);
-std::tuple<at::Tensor, at::Tensor> voxel_render_backward_cuda(
-    const at::Tensor& grad_feat, const at::Tensor& grad_t_last, const at::Tensor& feat,
-    const at::Tensor& t_last, const at::Tensor& density, const at::Tensor& features,
-    const at::Tensor& box_min, const at::Tensor& box_max, const at::Tensor& rays_o,
-    const at::Tensor& rays_d, const at::Tensor& ray_ids, double step_ratio,
-    double density_shift, double bg);
-#endif
-
 }  // namespace vision_sparse
