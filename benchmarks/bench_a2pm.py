@@ -32,14 +32,14 @@ import time
 
 import numpy as np
 
-from vision_sparse.datasets.matching_pairs import ScanNetPairsDataset  # noqa: E402
-from vision_sparse.evaluation.functional.pose import (estimate_relative_pose,  # noqa: E402
+from vision_sparse.datasets.matching_pairs import ScanNetPairsDataset
+from vision_sparse.evaluation.functional.pose import (estimate_relative_pose,
                                                       pose_auc, pose_error,
                                                       relative_pose_error)
-from vision_sparse.models.area_matchers import A2PMMatcher  # noqa: E402
-from vision_sparse.models.area_matchers import SegmentationAreaSource  # noqa: E402
-from vision_sparse.registry import MODELS  # noqa: E402
-from vision_sparse.testing import shared_data_root  # noqa: E402
+from vision_sparse.models.area_matchers import A2PMMatcher
+from vision_sparse.models.area_matchers import SegmentationAreaSource
+from vision_sparse.registry import MODELS
+from vision_sparse.testing import shared_data_root
 
 LEARNED = ('xfeat', 'xfeat-lighterglue', 'aliked-lightglue', 'disk-lightglue')
 MATCHERS = {

@@ -26,10 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision_sparse.models.area_matchers import A2PMMatcher  # noqa: E402
-from vision_sparse.registry import MODELS  # noqa: E402
-from vision_sparse.testing import shared_data_path  # noqa: E402
-from vision_sparse.visualization import (draw_areas, draw_matches,  # noqa: E402
+from vision_sparse.models.area_matchers import A2PMMatcher
+from vision_sparse.registry import MODELS
+from vision_sparse.testing import shared_data_path
+from vision_sparse.visualization import (draw_areas, draw_matches,
                                          make_grid, palette, put_text_block,
                                          save_image)
 
@@ -198,8 +198,9 @@ def main(argv=None):
     print(f'{label}: {len(a0)} / {len(a1)} areas, {len(out["areas0"])} area pairs, '
           f'{int(kept.sum())} kept, {len(out["kpts0"])} A2PM matches vs {len(bare["kpts0"])} '
           f'bare, {dt:.1f} s')
-    if out.get('reason'):
-        print(f'note: {out["reason"]}')
+    for key in ('reason', 'fallback'):  # a failure / A2PM's full-image fallback
+        if out.get(key):
+            print(f'note: {out[key]}')
     if pose_text(out, T):
         print(pose_text(out, T))
     for p in (p_areas, p_am, p_pm):

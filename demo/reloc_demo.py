@@ -21,9 +21,9 @@ import time
 import cv2
 import numpy as np
 
-from vision_sparse.evaluation.functional.relocalization import absolute_pose_error  # noqa: E402
-from vision_sparse.utils import register_all_modules  # noqa: E402
-from vision_sparse.visualization import (draw_points, make_grid, put_text_block,  # noqa: E402
+from vision_sparse.evaluation.functional.relocalization import absolute_pose_error
+from vision_sparse.utils import register_all_modules
+from vision_sparse.visualization import (draw_points, make_grid, put_text_block,
                                          save_image)
 
 DEFAULT_CONFIG = 'configs/favor/favor_xfeat-g3_100it_synthetic.py'
