@@ -39,6 +39,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from vision_sparse.registry import DATASETS
+from vision_sparse.structures.cameras import scale_intrinsics
 
 __all__ = [
     'ScanNetPairsDataset', 'HPatchesDataset', 'parse_pairs_with_gt', 'read_rgb',
@@ -105,7 +106,7 @@ def resize_image_and_K(image: np.ndarray, K: Optional[np.ndarray], resize: Resiz
     interp = cv2.INTER_AREA if nw * nh < w * h else cv2.INTER_LINEAR
     out = cv2.resize(image, (nw, nh), interpolation=interp)
     S = pixel_scale_matrix(nw / w, nh / h)
-    return out, None if K is None else S @ K, S
+    return out, None if K is None else scale_intrinsics(K, nw / w, nh / h), S
 
 
 def rotate_image_and_K(image: np.ndarray, K: np.ndarray, k: int
