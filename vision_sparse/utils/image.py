@@ -7,7 +7,7 @@ from typing import Any, Optional, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['check_image', 'resize_long_side']
+__all__ = ['check_image', 'resize_long_side', 'size_problem']
 
 
 def check_image(image: Any, name: str = 'image', rgb: bool = False) -> np.ndarray:
@@ -47,6 +47,29 @@ def check_image(image: Any, name: str = 'image', rgb: bool = False) -> np.ndarra
     if rgb and image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     return np.ascontiguousarray(image)
+
+
+def size_problem(shape: Tuple[int, ...], work_shape: Optional[Tuple[int, ...]], min_size: int,
+                 name: str) -> str:
+    """Why an image is too small to match, or ``''``.
+
+    Args:
+        shape (tuple): input ``(H, W[, C])``.
+        work_shape (tuple | None): working ``(h, w[, C])`` after resizing (None:
+            not resized yet).
+        min_size (int): smallest allowed side, px.
+        name (str): the image's name in the message.
+
+    Returns:
+        str: ``''`` when both sides (input and working) are at least ``min_size``.
+    """
+    if min(shape[:2]) < min_size:
+        return (f'{name} is too small: input size (H, W) = {tuple(shape[:2])} has a side '
+                f'below min_size={min_size} (tiny images are not upsampled for matching)')
+    if work_shape is not None and min(work_shape[:2]) < min_size:
+        return (f'{name} is too small: working size {tuple(work_shape[:2])} (input '
+                f'{tuple(shape[:2])}) has a side below min_size={min_size}')
+    return ''
 
 
 def resize_long_side(image: np.ndarray, long_side: Optional[int], upscale: bool = True

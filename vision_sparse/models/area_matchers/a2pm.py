@@ -13,7 +13,7 @@ from vision_sparse.structures.areas import AreaSet
 from vision_sparse.structures.results import finalize_result, timed
 from vision_sparse.utils.build import build_from_cfg_or_obj
 from vision_sparse.utils.config import merge_conf
-from vision_sparse.utils.image import check_image
+from vision_sparse.utils.image import check_image, size_problem
 
 from .base_area_matcher import BaseAreaMatcher
 from .fusion import fuse_matches, nms_matches
@@ -65,6 +65,11 @@ class A2PMMatcher(nn.Module):
               (:func:`~vision_sparse.models.area_matchers.fusion.fuse_matches`).
             - ``pose_thresh_px``, ``pose_conf``: final pose RANSAC.
             - ``progress`` (bool): tqdm bar over area pairs.
+            - ``min_size`` (int): an input image whose shorter side is below
+              this many pixels gives the defined empty result (``reason``
+              names the image and its size) before any area is computed:
+              area crops are upsampled to ``crop_size`` and would invent
+              matches on a tiny patch.
 
     Call: ``out = matcher(img0, img1, K0=None, K1=None)`` or
     ``out = matcher(data_dict)`` (see :meth:`forward`).
@@ -73,7 +78,7 @@ class A2PMMatcher(nn.Module):
     default_conf = dict(crop_size=640, crop_expand=1.2, alpha=3.0, consistency='mean',
                         thresh_px=0.5, ransac_conf=0.99999, min_area_inliers=15,
                         collect_factor=2.0, nms_radius=3.0, max_matches=5000,
-                        pose_thresh_px=0.5, pose_conf=0.99999, progress=False)
+                        pose_thresh_px=0.5, pose_conf=0.99999, progress=False, min_size=32)
 
     def __init__(self,
                  point_matcher,
@@ -158,6 +163,10 @@ class A2PMMatcher(nn.Module):
             raise ValueError('give both K0 and K1, or neither')
         timings: Dict[str, float] = {}
         c = self.conf
+        for i, img in enumerate((img0, img1)):
+            small = size_problem(img.shape, None, int(c['min_size']), f'image{i}')
+            if small:
+                return self._empty(small, img0, img1, K0 is not None, timings, t_start)
 
         with timed(timings, 'point_matching'):
             full = data.get('full_matches')
@@ -210,6 +219,22 @@ class A2PMMatcher(nn.Module):
         timings['total'] = time.perf_counter() - t_start
         out['timings'] = timings
         return finalize_result(out, success=len(kp0) > 0)
+
+    @staticmethod
+    def _empty(reason: str, img0: np.ndarray, img1: np.ndarray, with_pose: bool,
+               timings: Dict[str, float], t_start: float) -> Dict:
+        """The defined empty result (every documented key, ``N = M = 0``)."""
+        out = dict(kpts0=np.zeros((0, 2), np.float32), kpts1=np.zeros((0, 2), np.float32),
+                   scores=np.zeros((0,), np.float32), from_area=np.zeros((0,), np.int64),
+                   areas0=np.zeros((0, 4)), areas1=np.zeros((0, 4)),
+                   area_scores=np.zeros((0,)), area_kept=np.zeros((0,), bool),
+                   area_set0=AreaSet.empty(img0.shape[:2]), area_set1=AreaSet.empty(img1.shape[:2]),
+                   num_area_matcher_calls=0, fallback='', reason=reason)
+        if with_pose:
+            out.update(R=None, t=None, num_inliers=0)
+        timings['total'] = time.perf_counter() - t_start
+        out['timings'] = timings
+        return finalize_result(out, success=False)
 
     def _pose(self, kpts0: np.ndarray, kpts1: np.ndarray, K0: np.ndarray,
               K1: np.ndarray) -> Dict:

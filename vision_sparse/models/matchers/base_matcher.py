@@ -20,7 +20,7 @@ from torch import nn
 
 from vision_sparse.structures.results import finalize_result, timed
 from vision_sparse.utils.config import merge_conf
-from vision_sparse.utils.image import check_image, resize_long_side
+from vision_sparse.utils.image import check_image, resize_long_side, size_problem
 from vision_sparse.utils.threads import torch_threads
 
 __all__ = ['BaseMatcher', 'check_image', 'check_mask', 'empty_matches', 'lightglue_pairs',
@@ -146,9 +146,13 @@ class BaseMatcher(nn.Module):
     * ``device`` (str): ``'auto'`` (CUDA when available), ``'cpu'``, ``'cuda'``.
     * ``num_threads`` (int | None): torch CPU threads during a call (restored
       afterwards); None keeps torch's setting.
-    * ``min_size`` (int): working images whose shorter side is below this
-      give an empty result (``reason`` says so) instead of failing inside the
-      network.
+    * ``min_size`` (int): an input image whose shorter side is below this
+      many pixels gives the defined empty result (``success`` False,
+      ``reason`` names the image and its size), checked on the input *before*
+      any resizing: upsampling a tiny patch to ``resize_max`` would invent
+      texture and matches (an 8 x 8 noise patch gave over 100 XFeat
+      matches against a photo). The working image (after a downscale) must
+      pass the same bound.
 
     Attributes:
         patch_size (float): nominal localisation scale of a match in input
@@ -224,7 +228,8 @@ class BaseMatcher(nn.Module):
               (detector-based matchers; the match count for dense ones).
             * ``success`` (bool): ``N > 0``.
             * ``reason`` (str): ``''`` on success, else why ``N = 0`` (uniform
-              image, empty mask, image too small, no match passed the tests).
+              image, empty mask, image too small (input side below
+              ``min_size``, checked before resizing), no match passed the tests).
             * ``timings`` (dict): seconds per stage, ``extract`` and ``match``
               (``match`` only for joint matchers such as LoFTR).
 
@@ -238,6 +243,9 @@ class BaseMatcher(nn.Module):
         masks = [check_mask(data.get(f'mask{i}'), images[i].shape[:2], f'mask{i}')
                  for i in (0, 1)]
         for i in (0, 1):
+            small = size_problem(images[i].shape, None, self.conf.min_size, f'image{i}')
+            if small:  # before resizing: an upsampled tiny patch invents matches
+                return empty_matches(small)
             if images[i].min() == images[i].max():
                 return empty_matches(f'image{i} is uniform (no texture to match)')
             if masks[i] is not None and not masks[i].any():
@@ -246,9 +254,9 @@ class BaseMatcher(nn.Module):
         work = [resize_long_side(img, self.conf.resize_max)[0] for img in images]
         wmasks = [resize_mask(msk, w_img.shape[1::-1]) for msk, w_img in zip(masks, work)]
         for i, w_img in enumerate(work):
-            if min(w_img.shape[:2]) < self.conf.min_size:
-                return empty_matches(f'image{i} is too small: working size {w_img.shape[:2]} '
-                                     f'has a side below min_size={self.conf.min_size}')
+            small = size_problem(images[i].shape, w_img.shape, self.conf.min_size, f'image{i}')
+            if small:
+                return empty_matches(small)
 
         timings: Dict[str, float] = {}
         with torch_threads(self.conf.num_threads):
@@ -338,14 +346,17 @@ class BaseMatcher(nn.Module):
         msk = check_mask(mask, img.shape[:2], 'mask')
         out = dict(feats=None, shape=img.shape[:2], work_shape=None, scale=1.0, mask=msk,
                    reason='', timings={})
+        small = size_problem(img.shape, None, self.conf.min_size, 'image')
+        if small:
+            return dict(out, reason=small)
         if img.min() == img.max():
             return dict(out, reason='image is uniform (no texture to match)')
         if msk is not None and not msk.any():
             return dict(out, reason='mask is empty (no pixel may hold a keypoint)')
         work, scale = resize_long_side(img, self.conf.resize_max)
-        if min(work.shape[:2]) < self.conf.min_size:
-            return dict(out, reason=f'image is too small: working size {work.shape[:2]} has '
-                                    f'a side below min_size={self.conf.min_size}')
+        small = size_problem(img.shape, work.shape, self.conf.min_size, 'image')
+        if small:
+            return dict(out, reason=small)
         timings: Dict[str, float] = {}
         with torch_threads(self.conf.num_threads), timed(timings, 'extract'):
             feats = self._extract(work, resize_mask(msk, work.shape[1::-1]))
