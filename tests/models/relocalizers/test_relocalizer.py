@@ -155,12 +155,14 @@ def test_min_inlier_ratio_rejects_poses_from_mostly_wrong_matches(scene, extract
     lm.centers, lm.box_min, lm.box_max = (lm.centers[perm], lm.box_min[perm],
                                           lm.box_max[perm])
     frame = scene['test'][0]
-    strict = FaVoRRelocalizer(extractor=extractor, seed=0, min_inlier_ratio=0.5)
+    strict = FaVoRRelocalizer(extractor=extractor, seed=0, min_inlier_ratio=0.5,
+                              max_focal_deviation=None)
     strict.set_map(lm)
     out = strict.relocalize(frame['image'], frame['K'], T_init=frame['T_c2w'])
     assert not out['success'] and out['T_c2w'] is None
     assert 'min_inlier_ratio' in out['reason'] or 'inliers (need' in out['reason']
-    loose = FaVoRRelocalizer(extractor=extractor, seed=0)
+    loose = FaVoRRelocalizer(extractor=extractor, seed=0, min_inliers=4, min_inlier_ratio=0.0,
+                             max_focal_deviation=None, max_pose_change=None)  # FaVoR's rule
     loose.set_map(lm)
     res = loose.relocalize(frame['image'], frame['K'], T_init=frame['T_c2w'])
     if res['iterations']:

@@ -66,8 +66,12 @@ def check_intrinsics(K, name: str = 'K', allow_none: bool = False) -> Optional[n
     arr = np.asarray(K, dtype=np.float64)
     if arr.shape != (3, 3):
         raise ValueError(f'{name} must be a (3, 3) intrinsic matrix, got shape {arr.shape}')
-    if not (arr[0, 0] > 0 and arr[1, 1] > 0) or not np.isfinite(arr).all():
-        raise ValueError(f'{name} must have finite, positive focal lengths, got '
+    if not np.isfinite(arr).all():
+        bad = [tuple(int(v) for v in ij) for ij in np.argwhere(~np.isfinite(arr))]
+        raise ValueError(f'{name} must be finite: entries {bad} are NaN or inf, got '
+                         f'{arr.tolist()}')
+    if not (arr[0, 0] > 0 and arr[1, 1] > 0):
+        raise ValueError(f'{name} must have positive focal lengths, got '
                          f'fx={arr[0, 0]}, fy={arr[1, 1]}')
     if not np.allclose(arr[2], [0, 0, 1]):
         raise ValueError(f'{name} must have last row (0, 0, 1), got {arr[2]}')
