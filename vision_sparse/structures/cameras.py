@@ -164,20 +164,57 @@ def scale_intrinsics(K: ArrayLike, sx: float, sy: Optional[float] = None) -> np.
     return K
 
 
-def invert_pose(T: ArrayLike) -> ArrayLike:
+#: Default tolerance of :func:`invert_pose` / :func:`relative_pose` on
+#: ``R^T R = I``, ``det R = 1`` and the last row ``(0, 0, 0, 1)``: loose enough for
+#: poses stored with 6 decimals or in float32, tight enough to refuse scaled,
+#: sheared or singular matrices.
+RIGID_ATOL = 1e-3
+
+
+def _check_rigid(t: Tensor, name: str, atol: float) -> None:
+    """``ValueError`` unless every matrix of ``t`` is a finite rigid transform."""
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f'{name} must be finite (it holds NaN or inf)')
+    ok = is_rigid_transform(t, atol=atol)
+    if not isinstance(ok, bool):
+        ok = bool(torch.as_tensor(ok).all())
+    if not ok:
+        rot = t[..., :3, :3].reshape(-1, 3, 3).double()
+        eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+        ortho = float((rot.transpose(-1, -2) @ rot - eye).abs().max())
+        det = torch.linalg.det(rot)
+        raise ValueError(f'{name} is not a rigid transform within atol={atol}: '
+                         f'max |R^T R - I| = {ortho:.3g}, det R in '
+                         f'[{float(det.min()):.3g}, {float(det.max()):.3g}]'
+                         + (', last row not (0, 0, 0, 1)' if t.shape[-2] == 4 else '')
+                         + ' (pass check=False to apply [R^T | -R^T t] anyway)')
+
+
+def invert_pose(T: ArrayLike, check: bool = True, atol: float = RIGID_ATOL) -> ArrayLike:
     """Inverse of rigid transforms: ``[R | t]^-1 = [R^T | -R^T t]``.
 
     Args:
         T (Tensor | np.ndarray): ``(..., 4, 4)`` or ``(..., 3, 4)`` poses.
+        check (bool): verify that every matrix is rigid (``R^T R = I``,
+            ``det R = 1``, last row ``(0, 0, 0, 1)`` for 4x4) within ``atol``;
+            a scaled, sheared, reflected, singular or non-finite matrix raises.
+            ``check=False`` is the explicit non-rigid mode: the formula
+            ``[R^T | -R^T t]`` is applied to whatever is given (it is the
+            inverse only for rigid ``T``; use ``np.linalg.inv`` for a general
+            matrix).
+        atol (float): tolerance of the rigidity check.
 
     Returns:
         Tensor | np.ndarray: inverse poses with the input's shape.
 
     Raises:
-        ValueError: for other shapes.
+        ValueError: for other shapes, or (``check=True``) a matrix that is not
+            a finite rigid transform.
     """
     t, is_np = _t(T, 'T')
     _check_mat(t, 'T', ((4, 4), (3, 4)))
+    if check:
+        _check_rigid(t, 'T', atol)
     rot, trans = t[..., :3, :3], t[..., :3, 3:]
     rot_inv = rot.transpose(-1, -2)
     out = torch.cat([rot_inv, -rot_inv @ trans], dim=-1)
@@ -186,22 +223,32 @@ def invert_pose(T: ArrayLike) -> ArrayLike:
     return _out(out, is_np)
 
 
-def relative_pose(T0_w2c: ArrayLike, T1_w2c: ArrayLike) -> ArrayLike:
+def relative_pose(T0_w2c: ArrayLike, T1_w2c: ArrayLike, check: bool = True,
+                  atol: float = RIGID_ATOL) -> ArrayLike:
     """Relative pose ``T_0to1 = T1_w2c @ inv(T0_w2c)`` (camera 0 -> camera 1).
 
     Args:
         T0_w2c (Tensor | np.ndarray): ``(..., 4, 4)`` world-to-camera-0.
         T1_w2c (Tensor | np.ndarray): ``(..., 4, 4)`` world-to-camera-1.
+        check (bool): both poses must be finite rigid transforms within
+            ``atol`` (see :func:`invert_pose`); False skips the check.
+        atol (float): tolerance of the rigidity check.
 
     Returns:
         Tensor | np.ndarray: ``(..., 4, 4)``, ``X_1 = T_0to1 @ X_0``.
+
+    Raises:
+        ValueError: for bad shapes, or (``check=True``) a pose that is not rigid.
     """
     t0, is_np = _t(T0_w2c, 'T0_w2c')
     t1, _ = _t(T1_w2c, 'T1_w2c')
     _check_mat(t0, 'T0_w2c', ((4, 4), (3, 4)))
     _check_mat(t1, 'T1_w2c', ((4, 4), (3, 4)))
+    if check:
+        _check_rigid(t0, 'T0_w2c', atol)
+        _check_rigid(t1, 'T1_w2c', atol)
     t0, t1 = _common(_to4x4(t0), _to4x4(t1))
-    inv0 = _t(invert_pose(t0), 'T0_w2c')[0]
+    inv0 = _t(invert_pose(t0, check=False), 'T0_w2c')[0]
     return _out(t1 @ inv0, is_np)
 
 
@@ -268,12 +315,24 @@ def camera_to_world(T_w2c: ArrayLike, X_cam: ArrayLike) -> ArrayLike:
     Returns:
         Tensor | np.ndarray: ``(N, 3)`` world points.
     """
-    return transform_points(invert_pose(T_w2c), X_cam)
+    return transform_points(invert_pose(T_w2c), X_cam)  # T_w2c must be rigid
 
 
 # --------------------------------------------------------------------------
 # projection
 # --------------------------------------------------------------------------
+def _check_K(k: Tensor, name: str = 'K') -> None:
+    """``ValueError`` unless ``k`` is a finite, invertible ``(3, 3)`` intrinsic
+    matrix with positive focal lengths."""
+    if not bool(torch.isfinite(k).all()):
+        raise ValueError(f'{name} must be finite (it holds NaN or inf): {k.tolist()}')
+    if not (float(k[0, 0]) > 0 and float(k[1, 1]) > 0):
+        raise ValueError(f'{name} must have positive focal lengths, got fx={float(k[0, 0])}, '
+                         f'fy={float(k[1, 1])}')
+    if float(torch.linalg.det(k.double()).abs()) <= 1e-12 * float(k[0, 0] * k[1, 1]):
+        raise ValueError(f'{name} must be invertible (last row (0, 0, 1)), got {k.tolist()}')
+
+
 def _distort(xn: Tensor, dist: Tensor) -> Tensor:
     """OpenCV radial-tangential distortion of normalised points (N, 2)."""
     k = torch.zeros(5, dtype=xn.dtype, device=xn.device)
@@ -307,11 +366,14 @@ def project_points(K: ArrayLike,
         tuple: ``uv`` ``(N, 2)`` pixels and ``depth`` ``(N,)`` (= z).
 
     Raises:
-        ValueError: for bad shapes.
+        ValueError: for bad shapes, or a ``K`` that is not finite, has a
+            focal length <= 0 or is singular (an all-zero ``K`` used to map
+            every point to ``(0, 0)``).
     """
     k, _ = _t(K, 'K')
     x, is_np = _t(X_cam, 'X_cam')
     _check_mat(k, 'K', ((3, 3),), batched=False)
+    _check_K(k)
     _check_vec(x, 'X_cam', 3)
     x, k = _common(x, k)
     z = x[..., 2]
@@ -339,12 +401,14 @@ def unproject(K: ArrayLike, uv: ArrayLike, depth: ArrayLike) -> ArrayLike:
         Tensor | np.ndarray: ``(N, 3)`` camera-frame points with ``z = depth``.
 
     Raises:
-        ValueError: for bad shapes.
+        ValueError: for bad shapes, or a ``K`` that is not finite, has a
+            focal length <= 0 or is singular.
     """
     k, _ = _t(K, 'K')
     p, is_np = _t(uv, 'uv')
     z, _ = _t(depth, 'depth')
     _check_mat(k, 'K', ((3, 3),), batched=False)
+    _check_K(k)
     _check_vec(p, 'uv', 2)
     p, k = _common(p, k)
     z = z.to(p)
