@@ -24,6 +24,7 @@ Pose conventions of the sources (converted to ``T_c2w`` here):
 and ``tools/favor_build_map.py``.
 """
 import functools
+import io
 import os
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Union
@@ -34,9 +35,10 @@ from torch.utils.data import Dataset
 
 from ..registry import DATASETS
 from ..structures.cameras import is_rigid_transform, quaternion_to_rotation, scale_intrinsics
+from .formats.dota import read_text
 
 __all__ = [
-    'SEVEN_SCENES_K', 'SEVEN_SCENES_K_DEPTH', 'load_7scenes', 'load_cambridge',
+    'SEVEN_SCENES_K', 'SEVEN_SCENES_K_DEPTH', 'load_7scenes', 'read_pose_txt', 'load_cambridge',
     'read_colmap_text_model', 'load_colmap', 'RelocalizationDataset'
 ]
 
@@ -59,6 +61,35 @@ def _rigid(T: np.ndarray, source: str, atol: float = 1e-3) -> np.ndarray:
     out = T.copy()
     out[:3, :3] = u @ vt
     return out
+
+
+def read_pose_txt(path: PathLike) -> np.ndarray:
+    """Read a 4 x 4 pose text file (7-Scenes ``frame-*.pose.txt``: 4 rows of 4 numbers).
+
+    Args:
+        path (str | Path): the file.
+
+    Returns:
+        np.ndarray: ``(4, 4)`` float64 as written (may hold inf: 7-Scenes marks
+        lost tracking that way; callers decide).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: naming the file, if it is not UTF-8 text or not 4 rows of 4
+            numbers.
+    """
+    text = read_text(path, 'pose file')
+    if not text.strip():
+        raise ValueError(f'{path}: pose file is empty: expected 4 rows of 4 numbers, got shape '
+                         '(0, 0)')
+    try:
+        T = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
+    except ValueError as err:
+        raise ValueError(f'{path}: pose file is not 4 rows of 4 numbers: {err}') from None
+    if T.shape != (4, 4):
+        raise ValueError(f'{path}: pose file must hold 4 rows of 4 numbers, got shape '
+                         f'{T.shape}')
+    return T
 
 
 def _w2c_from_qt(q, t) -> np.ndarray:
@@ -128,7 +159,7 @@ def load_7scenes(root: PathLike, split: str = 'train', sequences: Optional[Seque
             name = f'{sd.name}/{stem}'
             if not pose_path.is_file():
                 raise ValueError(f'7-Scenes frame {name} has no pose file {pose_path.name}')
-            T = np.loadtxt(pose_path)
+            T = read_pose_txt(pose_path)
             if not np.isfinite(T).all():  # 7-Scenes marks lost tracking with inf poses
                 raise ValueError(f'7-Scenes frame {name} has an invalid (non-finite) pose')
             rec = dict(img_path=str(cp), K=SEVEN_SCENES_K.copy(), T_c2w=_rigid(T, name), name=name)
@@ -247,19 +278,23 @@ def read_colmap_text_model(folder: PathLike) -> Dict:
 
     Raises:
         FileNotFoundError: a file is missing.
-        ValueError: a malformed line (file and line number given).
+        ValueError: a malformed line (file and line number given), a file that
+            is not UTF-8 text, non-finite values, or an image whose camera id
+            ``cameras.txt`` does not define.
     """
     folder = Path(folder)
     for fn in ('cameras.txt', 'images.txt', 'points3D.txt'):
         if not (folder / fn).is_file():
             raise FileNotFoundError(f'COLMAP text model file {folder / fn} does not exist')
 
+    texts = {fn: read_text(folder / fn, 'COLMAP text model file').splitlines()
+             for fn in ('cameras.txt', 'images.txt', 'points3D.txt')}
+
     def data_lines(fn):
-        with open(folder / fn) as f:
-            for no, line in enumerate(f, start=1):
-                s = line.strip()
-                if s and not s.startswith('#'):
-                    yield no, s
+        for no, line in enumerate(texts[fn], start=1):
+            s = line.strip()
+            if s and not s.startswith('#'):
+                yield no, s
 
     cameras = {}
     for no, s in data_lines('cameras.txt'):
@@ -270,13 +305,15 @@ def read_colmap_text_model(folder: PathLike) -> Dict:
             K = _camera_K(model, params)
         except (ValueError, IndexError) as exc:
             raise ValueError(f'{folder / "cameras.txt"}:{no}: {exc}') from None
+        if not (np.isfinite(params).all() and K[0, 0] > 0 and K[1, 1] > 0 and w > 0 and h > 0):
+            raise ValueError(f'{folder / "cameras.txt"}:{no}: camera {cid} needs finite '
+                             f'parameters, positive focal lengths and size, got {s!r}')
         K[0, 2] -= 0.5
         K[1, 2] -= 0.5
         cameras[cid] = dict(model=model, width=w, height=h, params=params, K=K)
     images = {}
     lines = list(data_lines('images.txt'))
-    with open(folder / 'images.txt') as f:
-        all_lines = f.read().splitlines()
+    all_lines = texts['images.txt']
     k = 0
     while k < len(lines):
         no, s = lines[k]
@@ -286,9 +323,17 @@ def read_colmap_text_model(folder: PathLike) -> Dict:
             q = np.array(p[1:5], np.float64)
             t = np.array(p[5:8], np.float64)
             cid, name = int(p[8]), p[9]
+            if q.shape != (4,) or t.shape != (3,):
+                raise IndexError
         except (ValueError, IndexError):
             raise ValueError(f'{folder / "images.txt"}:{no}: expected "IMAGE_ID QW QX QY QZ TX TY '
                              f'TZ CAMERA_ID NAME", got {s!r}') from None
+        if cid not in cameras:
+            raise ValueError(f'{folder / "images.txt"}:{no}: image {name!r} uses camera id {cid}, '
+                             f'which cameras.txt does not define (ids: {sorted(cameras)})')
+        if not (np.isfinite(q).all() and np.isfinite(t).all()) or not np.linalg.norm(q) > 0:
+            raise ValueError(f'{folder / "images.txt"}:{no}: image {name!r} needs a finite, '
+                             f'non-zero quaternion and a finite translation, got {s!r}')
         # the 2-D points are on the next physical line (it may be empty)
         pts_line = all_lines[no] if no < len(all_lines) else ''
         vals = pts_line.split()
@@ -298,11 +343,20 @@ def read_colmap_text_model(folder: PathLike) -> Dict:
             k += 1
         if len(vals) % 3:
             raise ValueError(f'{folder / "images.txt"}:{no + 1}: POINTS2D must be triples')
-        arr = np.array(vals, np.float64).reshape(-1, 3) if vals else np.zeros((0, 3))
+        try:
+            arr = np.array(vals, np.float64).reshape(-1, 3) if vals else np.zeros((0, 3))
+        except ValueError:
+            raise ValueError(f'{folder / "images.txt"}:{no + 1}: POINTS2D must be numbers '
+                             '"X Y POINT3D_ID ..."') from None
+        if not (np.isfinite(arr).all() and (np.abs(arr[:, 2]) < 2 ** 62).all()
+                and (arr[:, 2] == np.round(arr[:, 2])).all()):
+            raise ValueError(f'{folder / "images.txt"}:{no + 1}: POINTS2D must be finite with '
+                             'integer POINT3D_IDs')
+        ids = arr[:, 2].astype(np.int64)
         T_w2c = _w2c_from_qt(q, t)
         images[iid] = dict(name=name, camera_id=cid, qvec=q, tvec=t, T_w2c=T_w2c,
                            T_c2w=np.linalg.inv(T_w2c), xys=arr[:, :2] - 0.5,
-                           point3D_ids=arr[:, 2].astype(np.int64))
+                           point3D_ids=ids)
     points = {}
     for no, s in data_lines('points3D.txt'):
         p = s.split()
@@ -312,7 +366,9 @@ def read_colmap_text_model(folder: PathLike) -> Dict:
             rgb = np.array(p[4:7], np.int64)
             err = float(p[7])
             track = np.array(p[8:], np.int64).reshape(-1, 2)
-        except (ValueError, IndexError):
+            if xyz.shape != (3,) or rgb.shape != (3,) or not np.isfinite(xyz).all():
+                raise ValueError
+        except (ValueError, IndexError, OverflowError):
             raise ValueError(f'{folder / "points3D.txt"}:{no}: malformed point line') from None
         points[pid] = dict(xyz=xyz, rgb=rgb, error=err, track=track)
     return dict(cameras=cameras, images=images, points3D=points)

@@ -40,10 +40,28 @@ def _num(node: ET.Element, tag: str, source: str) -> float:
     if value is None:
         raise ValueError(f'{source}: <{node.tag}> has no <{tag}>')
     try:
-        return float(value)
+        out = float(value)
     except ValueError:
         raise ValueError(f'{source}: <{tag}> is not a number: '
                          f'{value!r}') from None
+    if not np.isfinite(out):
+        raise ValueError(f'{source}: <{tag}> is not finite: {value!r}')
+    return out
+
+
+def _size(node: Optional[ET.Element], tag: str, source: str) -> Optional[int]:
+    """``<size><tag>`` as a positive int, None when absent."""
+    value = _text(node, tag)
+    if not value:
+        return None
+    try:
+        out = float(value)
+    except ValueError:
+        out = float('nan')
+    if not (np.isfinite(out) and out > 0 and out == int(out)):
+        raise ValueError(f'{source}: <size><{tag}> must be a positive whole number of pixels, '
+                         f'got {value!r}')
+    return int(out)
 
 
 def load_dior_xml(path: PathLike, scale: float = 1.0) -> Dict:
@@ -63,24 +81,28 @@ def load_dior_xml(path: PathLike, scale: float = 1.0) -> Dict:
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: for malformed XML or an object without a box.
+        ValueError: for malformed XML, a file that is not XML text (binary,
+            undecodable), an object without a box, or a non-numeric /
+            non-finite coordinate, angle or image size.
     """
     if not scale > 0:
         raise ValueError(f'scale must be > 0, got {scale}')
     path = Path(path)
     source = str(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'DIOR annotation {source} does not exist')
     try:
         root = ET.parse(path).getroot()
-    except ET.ParseError as err:
-        raise ValueError(f'{source}: invalid XML: {err}') from None
+    except (ET.ParseError, UnicodeError, LookupError) as err:
+        raise ValueError(f'{source}: invalid XML (binary data, truncated or a '
+                         f'wrong encoding?): {err}') from None
     size = root.find('size')
-    width, height = _text(size, 'width'), _text(size, 'height')
     meta: Dict = dict(
         imagesource=None,
         gsd=None,
         filename=_text(root, 'filename'),
-        width=int(float(width)) if width else None,
-        height=int(float(height)) if height else None)
+        width=_size(size, 'width', source),
+        height=_size(size, 'height', source))
     polys: List[List[float]] = []
     labels: List[str] = []
     difficult: List[bool] = []
@@ -104,6 +126,6 @@ def load_dior_xml(path: PathLike, scale: float = 1.0) -> Dict:
         labels.append(name)
         difficult.append((_text(obj, 'difficult') or '0') == '1')
         angle = _text(obj, 'angle')
-        angles.append(float(angle) if angle not in (None, '') else np.nan)
+        angles.append(_num(obj, 'angle', source) if angle not in (None, '') else np.nan)
     meta['angles_deg'] = np.asarray(angles, np.float32)
     return oriented_annotations(polys, labels, difficult, meta, scale)

@@ -20,7 +20,7 @@ import numpy as np
 
 from vision_sparse.structures.bbox.rotated_boxes import poly2rbox
 
-__all__ = ['oriented_annotations', 'parse_dota_lines', 'load_dota_txt']
+__all__ = ['oriented_annotations', 'parse_dota_lines', 'load_dota_txt', 'read_text']
 
 PathLike = Union[str, os.PathLike]
 
@@ -80,8 +80,8 @@ def parse_dota_lines(lines: Iterable[str],
         dict: see :func:`load_dota_txt`.
 
     Raises:
-        ValueError: for a malformed line (its number is given) or
-            ``scale <= 0``.
+        ValueError: for a malformed line (its number is given; NaN or inf
+            coordinates included) or ``scale <= 0``.
     """
     if not scale > 0:
         raise ValueError(f'scale must be > 0, got {scale}')
@@ -111,6 +111,9 @@ def parse_dota_lines(lines: Iterable[str],
         except ValueError:
             raise ValueError(f'{source}:{lineno}: non-numeric coordinate in '
                              f'{line!r}') from None
+        if not np.isfinite(coords).all():
+            raise ValueError(f'{source}:{lineno}: non-finite coordinate (nan / inf) in '
+                             f'{line!r}')
         polys.append(coords)
         labels.append(fields[8])
         if len(fields) == 10:
@@ -142,8 +145,41 @@ def load_dota_txt(path: PathLike, scale: float = 1.0) -> Dict:
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: for a malformed line.
+        ValueError: for a malformed line (non-finite coordinates included) or a
+            file that is not UTF-8 text (binary, UTF-16).
     """
     path = Path(path)
-    with open(path, encoding='utf-8') as f:
-        return parse_dota_lines(f, scale=scale, source=str(path))
+    return parse_dota_lines(read_text(path, 'DOTA labelTxt file').splitlines(), scale=scale,
+                            source=str(path))
+
+
+def read_text(path: PathLike, what: str = 'text file') -> str:
+    """The content of a UTF-8 (or ASCII) text file.
+
+    A UTF-8 byte-order mark is dropped.
+
+    Args:
+        path (str | PathLike): the file.
+        what (str): what the file is, for the error message.
+
+    Returns:
+        str: the decoded text.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if the file is not UTF-8 text (binary data, UTF-16, any
+            NUL byte); the message names the file and the first bad byte.
+    """
+    data = Path(path).read_bytes()
+    if data[:2] in (b'\xff\xfe', b'\xfe\xff'):
+        raise ValueError(f'{path}: {what} is not UTF-8 text: it starts with a UTF-16 '
+                         'byte-order mark (re-save it as UTF-8)')
+    if b'\x00' in data:
+        i = data.index(b'\x00')
+        raise ValueError(f'{path}: {what} is not UTF-8 text: byte {i} is NUL (it holds NUL '
+                         'bytes: binary data or UTF-16; re-save it as UTF-8)')
+    try:
+        return data.decode('utf-8-sig')
+    except UnicodeDecodeError as err:
+        raise ValueError(f'{path}: {what} is not UTF-8 text: byte {err.start} '
+                         f'(0x{data[err.start]:02x}) cannot be decoded') from None
