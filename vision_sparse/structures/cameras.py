@@ -324,6 +324,7 @@ def camera_to_world(T_w2c: ArrayLike, X_cam: ArrayLike) -> ArrayLike:
 def _check_K(k: Tensor, name: str = 'K') -> None:
     """``ValueError`` unless ``k`` is a finite, invertible ``(3, 3)`` intrinsic
     matrix with positive focal lengths."""
+    _check_mat(k, name, ((3, 3),), batched=False)
     if not bool(torch.isfinite(k).all()):
         raise ValueError(f'{name} must be finite (it holds NaN or inf): {k.tolist()}')
     if not (float(k[0, 0]) > 0 and float(k[1, 1]) > 0):
@@ -372,7 +373,6 @@ def project_points(K: ArrayLike,
     """
     k, _ = _t(K, 'K')
     x, is_np = _t(X_cam, 'X_cam')
-    _check_mat(k, 'K', ((3, 3),), batched=False)
     _check_K(k)
     _check_vec(x, 'X_cam', 3)
     x, k = _common(x, k)
@@ -407,7 +407,6 @@ def unproject(K: ArrayLike, uv: ArrayLike, depth: ArrayLike) -> ArrayLike:
     k, _ = _t(K, 'K')
     p, is_np = _t(uv, 'uv')
     z, _ = _t(depth, 'depth')
-    _check_mat(k, 'K', ((3, 3),), batched=False)
     _check_K(k)
     _check_vec(p, 'uv', 2)
     p, k = _common(p, k)
