@@ -57,7 +57,8 @@ def test_every_angle_pattern_gives_the_same_rectangle(boxes, pattern):
     same_corners_up_to_shift(rbox2poly(out), poly, atol)
     # regularizing a box is idempotent and keeps its rectangle
     reg = regularize_boxes(boxes, pattern)
-    np.testing.assert_allclose(regularize_boxes(reg, pattern), reg, atol=1e-9 * (1 + np.abs(reg).max()))
+    np.testing.assert_allclose(regularize_boxes(reg, pattern), reg,
+                               atol=1e-9 * (1 + np.abs(reg).max()))
     same_corners_up_to_shift(rbox2poly(reg), poly, atol)
 
 
