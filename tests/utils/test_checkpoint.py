@@ -9,7 +9,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from vision_sparse.utils.checkpoint import _restricted_getattr, load_checkpoint_file
-from vision_sparse.utils.patches import apply_patches, load_local_checkpoint
+from vision_sparse.utils.patches import apply_patches, load_from_safe_loader
 
 
 class _RunsCode:
@@ -35,7 +35,7 @@ def test_mmengine_objects_load(tmp_path):
 def test_code_executing_pickle_is_refused(tmp_path):
     path = tmp_path / 'evil.pth'
     torch.save({'x': _RunsCode()}, path)
-    with pytest.raises(ValueError, match='getcwd'):
+    with pytest.raises(ValueError, match=r'not on the safe list.*getcwd'):
         load_checkpoint_file(str(path))
     # only when the user says they trust the file
     assert load_checkpoint_file(str(path), trust=True)['x'] == os.getcwd()
@@ -49,6 +49,11 @@ def test_restricted_getattr():
         _restricted_getattr(HistoryBuffer, '__init__')
     with pytest.raises(pickle.UnpicklingError):
         _restricted_getattr(dict, 'get')
+    with pytest.raises(pickle.UnpicklingError):  # public, but not a statistics method
+        _restricted_getattr(HistoryBuffer, 'update')
+    from mmengine.logging import MMLogger
+    with pytest.raises(pickle.UnpicklingError):  # another mmengine class
+        _restricted_getattr(MMLogger, 'get_instance')
 
 
 def test_missing_file():
@@ -58,7 +63,7 @@ def test_missing_file():
 
 def test_installed_as_mmengine_local_loader(tmp_path):
     apply_patches()  # done by `import vision_sparse`; idempotent
-    assert CheckpointLoader._get_checkpoint_loader('/some/file.pth') is load_local_checkpoint
+    assert CheckpointLoader._get_checkpoint_loader('/some/file.pth') is load_from_safe_loader
     buf = HistoryBuffer()
     buf.update(2.0)
     path = tmp_path / 'ck.pth'
