@@ -11,6 +11,7 @@ their own, and the globals below only rebuild data.
 ``trusted=True`` falls back to :func:`pickle.load` (only for files from a source
 you trust); ``VISION_SPARSE_TRUST_PICKLES=1`` does the same for every call.
 """
+import _compat_pickle
 import io
 import os
 import pickle
@@ -51,6 +52,10 @@ class SafeUnpickler(pickle.Unpickler):
     """
 
     def find_class(self, module: str, name: str) -> Any:
+        # protocol < 3 pickles spell Python 2 names (``__builtin__.set``)
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) in SAFE_GLOBALS:
             return super().find_class(module, name)
         dtype_cls = _numpy_dtype_class(module, name)
