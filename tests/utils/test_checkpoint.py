@@ -8,7 +8,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from vision_sparse.utils.checkpoint import _restricted_getattr, load_checkpoint_file
+from vision_sparse.utils.checkpoint import (ALLOWED_GLOBALS, _restricted_getattr,
+                                            load_checkpoint_file)
 from vision_sparse.utils.patches import apply_patches, load_from_safe_loader
 
 
@@ -70,3 +71,15 @@ def test_installed_as_mmengine_local_loader(tmp_path):
     torch.save(dict(state_dict={}, message_hub=dict(log_scalars=dict(loss=buf))), path)
     out = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert out['message_hub']['log_scalars']['loss'].current() == 2.0
+
+
+def test_allow_list_names_exact_globals_only(tmp_path):
+    # exact names, never a package; mmengine's only class is HistoryBuffer
+    assert all(n.count('.') >= 1 and not n.endswith('.') for n in ALLOWED_GLOBALS)
+    assert [n for n in ALLOWED_GLOBALS if n.startswith(('mmengine', 'vision_sparse'))] == [
+        'mmengine.logging.history_buffer.HistoryBuffer']
+    # a side-effect-free class of our own package is still not allowed
+    from vision_sparse.structures.bbox.rotated_boxes import RotatedBoxes
+    torch.save({'b': RotatedBoxes(torch.zeros(1, 5))}, tmp_path / 'b.pth')
+    with pytest.raises(ValueError, match='not on the safe list.*RotatedBoxes'):
+        load_checkpoint_file(str(tmp_path / 'b.pth'))

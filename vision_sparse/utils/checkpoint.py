@@ -131,8 +131,9 @@ def _is_reader_error(err: BaseException) -> bool:
     if isinstance(err, (OSError, EOFError)):
         return True
     text = str(err)
-    return isinstance(err, (RuntimeError, ValueError)) and (
-        'zip archive' in text or 'PytorchStreamReader' in text or 'checkpoint returned by torch.save' in text)
+    return isinstance(err, (RuntimeError, ValueError)) and any(
+        key in text for key in ('zip archive', 'PytorchStreamReader',
+                                'checkpoint returned by torch.save'))
 
 
 def load_checkpoint_file(filename: str, map_location: Optional[Any] = None,
@@ -174,8 +175,8 @@ def load_checkpoint_file(filename: str, map_location: Optional[Any] = None,
         with torch.serialization.safe_globals(_safe_globals(names)):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(f'checkpoint {filename} was refused by the safe loader: {err}. If you trust '
-                         f'this file, load it with trust=True or set {TRUST_ENV}=1.') from err
+        raise ValueError(f'checkpoint {filename} was refused by the safe loader: {err}. If you '
+                         f'trust this file, load it with trust=True or set {TRUST_ENV}=1.') from err
     except Exception as err:  # noqa: BLE001 - re-raised with the file name
         if _is_reader_error(err):
             raise _corrupt(filename, err) from err
@@ -406,8 +407,8 @@ def strict_checkpoint_hook():
 
         def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-            check_state_dict(model, checkpoint, str(getattr(runner, '_load_from', None)
-                                                    or 'checkpoint'))
+            name = getattr(runner, '_load_from', None) or 'resumed from the work dir'
+            check_state_dict(model, checkpoint, str(name))
 
     return StrictCheckpointHook()
 
