@@ -127,6 +127,8 @@ def http_root(tmp_path, monkeypatch):
     www = tmp_path / 'www'
     www.mkdir()
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    for var in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY'):
+        monkeypatch.delenv(var, raising=False)  # 127.0.0.1 directly
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
 
     class Quiet(handler.func):
