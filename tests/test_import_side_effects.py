@@ -97,6 +97,7 @@ report['new_children'] = sorted(
     if k not in before_regs.get(i, ({}, {}))[1])
 report['changed_checkpoint_schemes'] = {
     p: name_of(fn) for p, fn in CheckpointLoader._schemes.items() if before_schemes.get(p) is not fn}
+report['all_checkpoint_schemes'] = sorted(before_schemes)
 from mmdet.structures.bbox import box_type
 report['box_types'] = {k: name_of(v) for k, v in box_type.box_types.items()
                        if v.__module__.startswith('vision_sparse')}
@@ -136,9 +137,12 @@ def test_patches_are_the_documented_two(report):
     assert report['patches'] == ['mmcv._ext', 'mmengine.CheckpointLoader']
     # patch 'mmcv._ext': a stand-in module, only when mmcv has no compiled ops
     assert report['stand_in_modules'] == (['mmcv._ext'] if report['shim'] else [])
-    # patch 'mmengine.CheckpointLoader': the loader of local files, nothing else
+    # patch 'mmengine.CheckpointLoader': the loader of every scheme, nothing else
     assert report['changed_checkpoint_schemes'] == {
-        '': 'vision_sparse.utils.patches.load_local_checkpoint'}
+        p: 'vision_sparse.utils.patches.load_from_safe_loader'
+        for p in report['all_checkpoint_schemes']}
+    assert {'', 'http://', 'https://', 'open-mmlab://', 'pavi://'} <= set(
+        report['all_checkpoint_schemes'])
     # register_scheme rebuilds the (sorted) scheme table: the only rebound attribute
     assert report['rebound_attributes'] == [
         'mmengine.runner.checkpoint.CheckpointLoader._schemes']

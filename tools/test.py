@@ -7,6 +7,11 @@ Example::
 
 Methods without learned weights (e.g. training-free matchers) run without a
 checkpoint: ``python tools/test.py CONFIG``.
+
+The checkpoint is loaded by the safe loader (no pickled code runs; see
+docs/security.md) and must match the model exactly: a checkpoint of another
+model stops with an error listing the mismatched keys (``--non-strict`` loads
+the matching part only).
 """
 import argparse
 import json
@@ -17,6 +22,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from vision_sparse.utils import register_all_modules
+from vision_sparse.utils.checkpoint import strict_checkpoint_hook
 from vision_sparse.utils.dist import prepare_distributed
 
 
@@ -27,6 +33,9 @@ def parse_args(argv=None):
                         help='checkpoint file (optional for training-free methods)')
     parser.add_argument('--work-dir', help='where evaluation logs are saved')
     parser.add_argument('--out', help='also write the metrics to this JSON file')
+    parser.add_argument('--non-strict', action='store_true',
+                        help='load a checkpoint whose keys or shapes differ from the model '
+                        '(only the matching part; default: such a checkpoint is an error)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -43,7 +52,8 @@ def main(argv=None):
     register_all_modules(init_default_scope=False)
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file {args.config} does not exist')
-    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+    if args.checkpoint is not None and '://' not in args.checkpoint and \
+            not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
@@ -56,6 +66,8 @@ def main(argv=None):
     cfg.resume = False
     prepare_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    if not args.non_strict:
+        runner.register_hook(strict_checkpoint_hook())
     metrics = runner.test()
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

@@ -6,7 +6,11 @@ Examples::
     python tools/train.py configs/toy/toy_linear-sgd_40it_synthetic.py --work-dir work_dirs/toy
     python tools/train.py CONFIG --resume                 # resume the latest checkpoint of work-dir
     python tools/train.py CONFIG --resume path/to/iter_20.pth
+    python tools/train.py CONFIG --load-from pretrained.pth --non-strict   # fine-tune
     bash tools/dist_train.sh CONFIG 2                      # DDP (gloo on CPU, nccl on GPU)
+
+Checkpoints are loaded by the safe loader (no pickled code runs; see
+docs/security.md) and must match the model exactly unless ``--non-strict``.
 """
 import argparse
 import os
@@ -16,6 +20,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from vision_sparse.utils import register_all_modules
+from vision_sparse.utils.checkpoint import strict_checkpoint_hook
 from vision_sparse.utils.dist import prepare_distributed
 
 
@@ -27,6 +32,11 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from a checkpoint path, or, without a value, from the '
                         'latest checkpoint in the work dir')
+    parser.add_argument('--load-from', help='initial weights (no optimizer state / iteration '
+                        'restored; for fine-tuning, usually with --non-strict)')
+    parser.add_argument('--non-strict', action='store_true',
+                        help='load a checkpoint whose keys or shapes differ from the model '
+                        '(only the matching part; default: such a checkpoint is an error)')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. train_cfg.max_iters=10')
@@ -52,6 +62,13 @@ def build_cfg(args) -> Config:
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.load_from is not None:
+        if args.resume is not None:
+            raise ValueError('pass either --resume or --load-from, not both')
+        if '://' not in args.load_from and not osp.isfile(args.load_from):
+            raise FileNotFoundError(f'--load-from checkpoint {args.load_from} does not exist')
+        cfg.load_from = args.load_from
+        cfg.resume = False
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -68,6 +85,8 @@ def main(argv=None):
     register_all_modules(init_default_scope=False)
     cfg = build_cfg(args)
     runner = Runner.from_cfg(cfg)
+    if not args.non_strict:
+        runner.register_hook(strict_checkpoint_hook())
     runner.train()
     return runner
 

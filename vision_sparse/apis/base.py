@@ -15,7 +15,7 @@ from torch import nn
 
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.results import check_result, finalize_result
-from vision_sparse.utils.checkpoint import load_checkpoint_file
+from vision_sparse.utils.checkpoint import load_checkpoint as load_checkpoint_safely
 
 __all__ = ['BaseInferencer', 'load_config', 'load_image', 'as_matrix', 'ConfigLike', 'ImageLike']
 
@@ -165,7 +165,7 @@ class BaseInferencer:
                 state dict.
             RuntimeError: (``strict``) missing or unexpected keys.
         """
-        ckpt = load_checkpoint_file(os.fspath(checkpoint), map_location='cpu')
+        ckpt = load_checkpoint_safely(os.fspath(checkpoint), map_location='cpu')
         state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
         if not isinstance(state, dict):
             raise ValueError(f'checkpoint {checkpoint} holds no state dict')

@@ -22,10 +22,13 @@ The patches (keys of :data:`PATCHES`):
 ``'mmengine.CheckpointLoader'``
     mmengine 0.10 loads local checkpoints with ``torch.load(filename)``, which
     since torch 2.6 means ``weights_only=True`` and refuses the objects mmengine
-    itself saves (``HistoryBuffer``, numpy arrays), so ``resume`` fails. The
-    loader of the local scheme (prefix ``''``) is replaced by
-    :func:`vision_sparse.utils.checkpoint.load_checkpoint_file` (an allow-list,
-    never ``weights_only=False`` unless asked).
+    itself saves (``HistoryBuffer``, numpy arrays), so ``resume`` fails; and it
+    loads ``http(s)://`` (and the model-zoo schemes that resolve to URLs),
+    ``s3://`` and ``pavi://`` checkpoints with ``weights_only=False``, which runs
+    any code a downloaded pickle carries. The loader of **every** registered
+    scheme is replaced by :func:`load_from_safe_loader`
+    (:func:`vision_sparse.utils.checkpoint.load_checkpoint`: an exact allow-list,
+    never ``weights_only=False`` unless trusted; unknown schemes refused).
 """
 import importlib.machinery
 import importlib.util
@@ -38,8 +41,9 @@ from typing import Any, Dict
 PATCHES: Dict[str, str] = {
     'mmcv._ext': "sys.modules['mmcv._ext'] = a stand-in whose ops raise NotImplementedError "
                  '(only when mmcv has no compiled ops)',
-    'mmengine.CheckpointLoader': "CheckpointLoader scheme '' (local files) -> "
-                                 'vision_sparse.utils.checkpoint.load_checkpoint_file',
+    'mmengine.CheckpointLoader': 'every CheckpointLoader scheme (local files, http(s), '
+                                 'model zoos, s3/petrel, pavi) -> '
+                                 'vision_sparse.utils.checkpoint.load_checkpoint',
 }
 
 #: Environment variable that disables the ``mmcv._ext`` stand-in.
@@ -109,26 +113,34 @@ def is_mmcv_shim_installed() -> bool:
     return isinstance(sys.modules.get('mmcv._ext'), MissingMMCVExt)
 
 
-def load_local_checkpoint(filename: str, map_location: Any = None) -> Any:
-    """mmengine ``CheckpointLoader`` entry for local paths.
+def load_from_safe_loader(filename: str, map_location: Any = None) -> Any:
+    """mmengine ``CheckpointLoader`` entry for every scheme (local paths and URLs).
+
+    (mmengine logs ``name[10:]`` of a loader as its backend: "safe_loader".)
 
     Args:
-        filename (str): checkpoint path.
+        filename (str): checkpoint path or URL.
         map_location: as in :func:`torch.load`.
 
     Returns:
         The unpickled checkpoint (see
-        :func:`vision_sparse.utils.checkpoint.load_checkpoint_file`).
+        :func:`vision_sparse.utils.checkpoint.load_checkpoint`; trusted only with
+        ``VISION_SPARSE_TRUST_CHECKPOINTS=1``).
     """
-    from .checkpoint import load_checkpoint_file
-    return load_checkpoint_file(filename, map_location)
+    from .checkpoint import load_checkpoint
+    return load_checkpoint(filename, map_location)
 
 
 def _patch_checkpoint_loader() -> bool:
-    """Make :func:`load_local_checkpoint` mmengine's loader for local paths."""
+    """Make :func:`load_from_safe_loader` mmengine's loader of every scheme."""
     from mmengine.runner.checkpoint import CheckpointLoader
-    if CheckpointLoader._schemes.get('') is not load_local_checkpoint:
-        CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+
+    from .checkpoint import _ORIGINAL_LOADERS
+    todo = [p for p, fn in CheckpointLoader._schemes.items() if fn is not load_from_safe_loader]
+    for prefix in todo:
+        _ORIGINAL_LOADERS.setdefault(prefix, CheckpointLoader._schemes[prefix])
+    if todo:
+        CheckpointLoader.register_scheme(prefixes=todo, loader=load_from_safe_loader, force=True)
     return True
 
 
@@ -144,4 +156,4 @@ def apply_patches() -> Dict[str, bool]:
 
 
 __all__ = ['PATCHES', 'NO_MMCV_SHIM_ENV', 'MissingMMCVExt', 'apply_patches',
-           'is_mmcv_shim_installed', 'load_local_checkpoint']
+           'is_mmcv_shim_installed', 'load_from_safe_loader']

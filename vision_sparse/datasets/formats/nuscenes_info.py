@@ -21,13 +21,13 @@ classes, without mmdet3d:
 Paths (images, LiDAR) are resolved relative to the pickle's folder.
 """
 import os
-import pickle
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from vision_sparse.structures.bbox.boxes3d import CameraBoxes3D, LiDARBoxes3D
+from vision_sparse.utils.safe_pickle import safe_load_path
 
 __all__ = ['load_points', 'load_det3d_info']
 
@@ -41,7 +41,8 @@ NUSCENES_CLASSES = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle',
 KITTI_CLASSES = ('Pedestrian', 'Cyclist', 'Car')
 
 
-def load_points(bin_path: PathLike, dim: Optional[int] = None) -> np.ndarray:
+def load_points(bin_path: PathLike, dim: Optional[int] = None,
+                max_abs_coord: Optional[float] = 1e4) -> np.ndarray:
     """Read a float32 point cloud ``.bin`` file.
 
     Args:
@@ -50,6 +51,10 @@ def load_points(bin_path: PathLike, dim: Optional[int] = None) -> np.ndarray:
             intensity, ring), 4 for KITTI (x, y, z, reflectance). None infers it
             from the file size when only one of 4 / 5 divides it (pass it
             explicitly otherwise, e.g. ``info['num_pts_feats']``).
+        max_abs_coord (float, optional): largest plausible ``|x|``, ``|y|``,
+            ``|z|`` in metres (default 1e4: far beyond any LiDAR's range). A file
+            with non-finite or larger coordinates is not a point cloud (e.g. a
+            text file read as floats) and raises. None skips this check.
 
     Returns:
         np.ndarray: ``(P, dim)`` float32, LiDAR frame, metres. An empty file
@@ -57,26 +62,46 @@ def load_points(bin_path: PathLike, dim: Optional[int] = None) -> np.ndarray:
 
     Raises:
         FileNotFoundError: if the file is missing.
-        ValueError: if ``dim < 3`` or the size is not a multiple of
-            ``4 * dim`` bytes, or ``dim`` cannot be inferred.
+        ValueError: if ``dim < 3``, the size is not a whole number of points
+            (``4 * dim`` bytes each; trailing bytes are never dropped), ``dim``
+            cannot be inferred, or the coordinates are not finite / plausible.
     """
     path = Path(bin_path)
-    raw = np.fromfile(path, dtype='<f4')
+    if not path.is_file():
+        raise FileNotFoundError(f'point file not found: {path}')
+    if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 3):
+        raise ValueError(f'dim must be an integer >= 3, got {dim!r}')
+    nbytes = path.stat().st_size
+    if nbytes % 4:
+        raise ValueError(f'{path}: {nbytes} bytes is not a whole number of float32 values '
+                         f'({nbytes % 4} trailing bytes): not a float32 point file')
+    count = nbytes // 4
     if dim is None:
-        fits = [d for d in (4, 5) if raw.size % d == 0]
-        if raw.size == 0:
-            fits = [4]
+        fits = [4] if count == 0 else [d for d in (4, 5) if count % d == 0]
         if len(fits) != 1:
             raise ValueError(f'{path}: cannot infer the point dimension from '
-                             f'{raw.size} values (fits {fits}); pass dim=4 or '
+                             f'{count} float32 values (fits {fits}); pass dim=4 or '
                              'dim=5')
         dim = fits[0]
-    if dim < 3:
-        raise ValueError(f'dim must be >= 3, got {dim}')
-    if raw.size % dim:
-        raise ValueError(f'{path}: {raw.size} float32 values are not a '
-                         f'multiple of dim={dim}')
-    return raw.reshape(-1, dim).astype(np.float32, copy=False)
+    if count % dim:
+        raise ValueError(f'{path}: {nbytes} bytes is not a multiple of a point of dim={dim} '
+                         f'float32 ({4 * dim} bytes): {count // dim} points and '
+                         f'{4 * (count % dim)} bytes left over')
+    points = np.fromfile(path, dtype='<f4').reshape(-1, dim).astype(np.float32, copy=False)
+    if max_abs_coord is not None and len(points):
+        xyz = points[:, :3]
+        finite = np.isfinite(xyz).all(axis=1)
+        if not finite.all():
+            raise ValueError(f'{path}: {int((~finite).sum())} of {len(points)} points have '
+                             'NaN or infinite coordinates: not a valid point file')
+        far = np.abs(xyz).max(axis=1) > max_abs_coord
+        if far.any():
+            raise ValueError(
+                f'{path}: {int(far.sum())} of {len(points)} points lie more than '
+                f'{max_abs_coord:g} m away (largest |coordinate| {np.abs(xyz).max():.3g}): '
+                f'not a float32 point file of dim={dim} (a text or other file?); pass '
+                'max_abs_coord=None to load it anyway')
+    return points
 
 
 def _mat(value, name: str, shapes: Sequence[tuple]) -> Optional[np.ndarray]:
@@ -172,8 +197,13 @@ def _has_box(inst: Dict) -> bool:
 
 def load_det3d_info(pkl_path: PathLike,
                     class_names: Optional[Sequence[str]] = None,
-                    box_frame: Optional[str] = None) -> List[Dict]:
+                    box_frame: Optional[str] = None,
+                    trusted: Optional[bool] = None) -> List[Dict]:
     """Load and normalise an mmdet3d-style detection info pickle.
+
+    The pickle is read by :func:`vision_sparse.utils.safe_pickle.safe_load`:
+    only containers, numbers, strings and numpy arrays are unpickled, so a
+    crafted file cannot run code (see docs/security.md).
 
     Args:
         pkl_path (str | PathLike): the ``.pkl`` file.
@@ -183,6 +213,9 @@ def load_det3d_info(pkl_path: PathLike,
         box_frame (str, optional): ``'lidar'`` or ``'camera'``: frame of
             ``instances[i]['bbox_3d']``. None -> ``'camera'`` for KITTI
             (``metainfo['DATASET'] == 'KITTI'``), else ``'lidar'``.
+        trusted (bool, optional): True unpickles with :func:`pickle.load`
+            (any object, runs any code the file carries: only for files you
+            trust). None reads ``VISION_SPARSE_TRUST_PICKLES``.
 
     Returns:
         list[dict]: one dict per sample with keys
@@ -214,11 +247,12 @@ def load_det3d_info(pkl_path: PathLike,
 
     Raises:
         FileNotFoundError: if the pickle is missing.
-        ValueError: if the pickle does not have the expected structure.
+        ValueError: if the pickle does not have the expected structure, needs
+            objects other than containers / numbers / strings / numpy arrays
+            (untrusted), or is truncated.
     """
     path = Path(pkl_path)
-    with open(path, 'rb') as f:
-        data = pickle.load(f)  # noqa: S301 (a local, user-provided file)
+    data = safe_load_path(path, trusted)
     if not isinstance(data, dict) or 'data_list' not in data:
         raise ValueError(f"{path}: expected a dict with 'data_list', got "
                          f'{type(data).__name__}')

@@ -10,8 +10,10 @@ Two layouts are read:
   distinct colour (black = no area).
 
 Masks of another size than the image are resized (nearest neighbour), as the
-official loader does. ``.npy`` object arrays are unpickled: load only files you
-trust.
+official loader does. ``.npy`` object arrays are unpickled by
+:func:`vision_sparse.utils.safe_pickle.load_npy` (containers, numbers, strings
+and numpy arrays only: a crafted file cannot run code); ``trusted=True`` unpickles
+anything (only for files you trust).
 """
 import os.path as osp
 from pathlib import Path
@@ -22,6 +24,7 @@ import numpy as np
 
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import AreaSet
+from vision_sparse.utils.safe_pickle import load_npy
 
 from .base import BaseAreaSource
 
@@ -37,6 +40,8 @@ class MaskFileAreaSource(BaseAreaSource):
         pattern (str): file name for an image, formatted with ``stem`` (image
             file name without suffix) and ``name`` (full file name), e.g.
             ``'{stem}.npy'`` (default) or ``'{stem}_mask.png'``.
+        trusted (bool): unpickle ``.npy`` object arrays without restriction
+            (runs any code the file carries; default False).
         max_side, clean, keep_masks: see :class:`BaseAreaSource`.
 
     Call as ``source(image, name='scene0711_00_frame-001680.jpg')``; the
@@ -47,7 +52,8 @@ class MaskFileAreaSource(BaseAreaSource):
         FileNotFoundError: if ``root`` or the mask file does not exist.
     """
 
-    default_conf = dict(BaseAreaSource.default_conf, root=None, pattern='{stem}.npy')
+    default_conf = dict(BaseAreaSource.default_conf, root=None, pattern='{stem}.npy',
+                        trusted=False)
 
     def __init__(self, **conf):
         super().__init__(**conf)
@@ -71,7 +77,7 @@ class MaskFileAreaSource(BaseAreaSource):
         if not name:
             raise ValueError('MaskFileAreaSource needs the image file name: '
                              "call source(image, name='<image file name>')")
-        return load_mask_file(self.path_for(name), image.shape[:2])
+        return load_mask_file(self.path_for(name), image.shape[:2], trusted=self.conf['trusted'])
 
 
 def _label_png(img: np.ndarray) -> np.ndarray:
@@ -87,13 +93,19 @@ def _label_png(img: np.ndarray) -> np.ndarray:
     raise ValueError(f'label image must be (H, W) or (H, W, 3), got {img.shape}')
 
 
-def load_mask_file(path, image_size: Tuple[int, int]) -> AreaSet:
+def load_mask_file(path, image_size: Tuple[int, int],
+                   trusted: Optional[bool] = None) -> AreaSet:
     """Read one mask file (SAM ``.npy`` list of dicts, label ``.npy`` or label
     ``.png``) as an :class:`AreaSet` of size ``image_size = (H, W)``.
 
+    ``trusted``: see :func:`vision_sparse.utils.safe_pickle.load_npy` (None reads
+    ``VISION_SPARSE_TRUST_PICKLES``).
+
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: for an unknown suffix or unreadable / malformed content.
+        ValueError: for an unknown suffix, unreadable / malformed content, or
+            pickled objects other than containers / numbers / strings / numpy
+            arrays (untrusted).
     """
     path = Path(path)
     if not path.is_file():
@@ -101,7 +113,7 @@ def load_mask_file(path, image_size: Tuple[int, int]) -> AreaSet:
     suffix = path.suffix.lower()
     if suffix == '.npy':
         try:
-            data = np.load(str(path), allow_pickle=True)
+            data = load_npy(path, trusted)
         except Exception as err:  # noqa: BLE001 - re-raised with the path
             raise ValueError(f'cannot read mask file {path}: {err}') from err
         if data.dtype == object:
