@@ -162,6 +162,6 @@ class AttentionInferencer(BaseInferencer):
         sel = np.flatnonzero(((rows % stride) == stride // 2) & ((cols % stride) == stride // 2))
         text = [f"{result['num_matches']} target tokens ({h}x{w}), mean score "
                 f"{result['mean_score']:.3f} (chance {1 / max(h * w, 1):.4f})",
-                f'every {stride}th token drawn; source | target']
+                f'one token in {stride} per axis drawn; source | target']
         return draw_matches(src, tgt, result['kpts0'][sel], result['kpts1'][sel],
                             color=result['scores'][sel], max_lines=max_lines, text=text)
