@@ -7,7 +7,9 @@ same features averaged over 3 x 3 and 7 x 7 token neighbourhoods (24 x 32
 tokens of 192 channels for the default 192 x 256 size). A
 :class:`MatchingAttention` is trained on CPU with :class:`CorrespondenceLoss`
 (``-log A[i, m(i)]``, ground-truth ``m`` from the flow) for a few hundred
-steps; only its q/k projections matter for the map.
+steps; only its q/k projections matter for the map. (The same model trained
+on many warped pairs from a config, and run on any two images:
+``configs/framepainter``, ``tools/train.py``, ``vision_sparse.apis.AttentionInferencer``.)
 
 Writes to ``--out``:
 
@@ -37,8 +39,10 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from vision_sparse.datasets import procedural_texture, random_warp_grid
+from vision_sparse.models.correspondence import RandomPatchEmbedding
 from vision_sparse.models.layers import MatchingAttention, attention_to_matches
 from vision_sparse.models.losses import (CorrespondenceLoss, match_accuracy,
                                          matches_from_grid)
@@ -77,74 +81,10 @@ def load_image(path: str, size: Tuple[int, int], seed: int,
             out.append(torch.from_numpy(small).permute(2, 0, 1)[None].float()
                        / 255)
         return out[0], out[1], path
-    # synthetic multi-scale texture
-    g = torch.Generator().manual_seed(seed)
-    tex = torch.zeros(1, 3, *size)
-    for s in (4, 8, 16, 32):
-        noise = torch.randn(1, 3, size[0] // s, size[1] // s, generator=g)
-        tex += F.interpolate(noise, size=size, mode='bicubic',
-                             align_corners=False) / s**0.3
-    tex = (tex - tex.amin()) / (tex.amax() - tex.amin())
+    tex = procedural_texture(size, seed)
     big = F.interpolate(tex, scale_factor=zoom, mode='bicubic',
                         align_corners=False).clamp(0, 1)
     return tex, big, f'synthetic texture ({path!r} not readable)'
-
-
-def random_warp(size: Tuple[int, int], seed: int) -> Tensor:
-    """A smooth random ``grid_sample`` grid ``(1, H, W, 2)``.
-
-    ``edited(p) = source(grid(p))`` with ``grid = affine(p) + wobble(p)``:
-    rotation up to 10 degrees, scale 0.9 .. 1.1, shift up to 8 % and a
-    sinusoidal displacement of up to 3 % of the image size.
-    """
-    g = torch.Generator().manual_seed(seed)
-
-    def uniform(lo: float, hi: float) -> float:
-        return lo + (hi - lo) * torch.rand((), generator=g).item()
-
-    h, w = size
-    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h)
-    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w)
-    yy, xx = torch.meshgrid(ys, xs, indexing='ij')
-    # rotate in pixel-isotropic coordinates (x spans w/h times more pixels)
-    aspect = w / h
-    th = math.radians(uniform(-10, 10))
-    sc = uniform(0.9, 1.1)
-    xp, yp = xx * aspect, yy
-    xr = sc * (math.cos(th) * xp - math.sin(th) * yp) / aspect
-    yr = sc * (math.sin(th) * xp + math.cos(th) * yp)
-    grid = torch.stack([xr + uniform(-0.08, 0.08), yr + uniform(-0.08, 0.08)],
-                       -1)
-    fx, fy, px, py = (uniform(1.0, 2.0), uniform(1.0, 2.0),
-                      uniform(0, 2 * math.pi), uniform(0, 2 * math.pi))
-    wobble = torch.stack([torch.sin(math.pi * fy * yy + py),
-                          torch.sin(math.pi * fx * xx + px)], -1)
-    return (grid + 0.03 * wobble)[None]
-
-
-def embed_tokens(images: Tensor, patch: int, dim: int, seed: int,
-                 context: Tuple[int, ...] = (3, 7)) -> Tensor:
-    """Fixed random patch embedding: ``(F, 3, H, W)`` -> ``(F, N, C)``.
-
-    A random conv with a ``2 * patch`` kernel and stride ``patch`` (so a
-    token sees a little of its neighbours) on per-image standardised colours,
-    a GELU (random features), then the same features averaged over ``k x k``
-    token neighbourhoods for every ``k`` in ``context`` are concatenated
-    (``C = dim * (1 + len(context))``) and LayerNorm-ed. The context lets
-    the attention tell apart patches of flat regions (walls, floor).
-    """
-    torch.manual_seed(seed)
-    conv = nn.Conv2d(3, dim, 2 * patch, stride=patch, padding=patch // 2)
-    mean = images.mean(dim=(0, 2, 3), keepdim=True)
-    std = images.std(dim=(0, 2, 3), keepdim=True) + 1e-6
-    with torch.no_grad():
-        feats = F.gelu(conv((images - mean) / std))
-        feats = torch.cat([feats] + [
-            F.avg_pool2d(feats, k, 1, k // 2, count_include_pad=False)
-            for k in context
-        ], dim=1)
-    tokens = feats.flatten(2).transpose(1, 2)
-    return F.layer_norm(tokens, (tokens.shape[-1], ))
 
 
 # --------------------------------------------------------------------------
@@ -261,18 +201,21 @@ def main() -> None:
     # 1. a pair with a known flow
     zoom = 2  # pictures of matches at twice the working size
     src, src_big, origin = load_image(args.img, size, args.seed, zoom)
-    grid = random_warp(size, args.seed + 1)
+    grid = random_warp_grid(size, args.seed + 1)
     edited = F.grid_sample(src, grid, mode='bilinear', padding_mode='zeros',
                            align_corners=False)
     # the same warp evaluated at the picture size (it is analytic)
     big_size = (size[0] * zoom, size[1] * zoom)
-    edited_big = F.grid_sample(src_big, random_warp(big_size, args.seed + 1),
+    edited_big = F.grid_sample(src_big, random_warp_grid(big_size, args.seed + 1),
                                align_corners=False)
     target, valid, gt_xy = matches_from_grid(grid, hw)  # (1, N), (1, N, 2)
 
     # 2. tokens (B*F = 2, N, C): frame 0 = source, frame 1 = edited
-    tokens = embed_tokens(torch.cat([src, edited]), args.patch, args.dim,
-                          args.seed + 2)
+    # (the random conv drawn from torch's generator after seeding it, as before)
+    torch.manual_seed(args.seed + 2)
+    embedding = RandomPatchEmbedding(args.patch, args.dim, context=(3, 7),
+                                     seed=None)
+    tokens, _ = embedding(torch.cat([src, edited])[None])
     channels = tokens.shape[-1]
 
     # 3. train the matching attention with the correspondence loss

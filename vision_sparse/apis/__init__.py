@@ -9,16 +9,18 @@ mmdet's ``init_detector`` / ``inference_detector``.
   matches, and the relative pose when intrinsics are given.
 * :class:`RelocInferencer`: ``RelocInferencer(cfg, map_file)(query_img, K)`` for
   the FaVoR configs (``configs/favor``): the camera pose in a saved landmark map.
+* :class:`AttentionInferencer`: ``AttentionInferencer(cfg, checkpoint)(src_img, tgt_img)``
+  for the FramePainter configs (``configs/framepainter``): the source token that
+  every target token's matching attention peaks on (train the config first;
+  without a checkpoint the attention is untrained and warns).
 
-From the shell: ``python -m vision_sparse.apis {match,reloc} --help`` (or
-``tools/infer.py``) prints a JSON summary and can draw the result.
-
-There is no inferencer for matching attention: it is a layer
-(:class:`~vision_sparse.models.layers.MatchingAttention`) that other models put
-inside their transformers, with no config, input files or result of its own.
+From the shell: ``python -m vision_sparse.apis {match,reloc,attention} --help``
+(or ``tools/infer.py``) prints a JSON summary and can draw the result.
 """
+from .attention import AttentionInferencer
 from .base import BaseInferencer, load_config, load_image
 from .match import MatchInferencer
 from .reloc import RelocInferencer
 
-__all__ = ['BaseInferencer', 'MatchInferencer', 'RelocInferencer', 'load_config', 'load_image']
+__all__ = ['BaseInferencer', 'MatchInferencer', 'RelocInferencer', 'AttentionInferencer',
+           'load_config', 'load_image']

@@ -8,6 +8,9 @@ Examples (from the repository root)::
         a.jpg b.jpg --method mesa
     python -m vision_sparse.apis reloc configs/favor/favor_xfeat-g3_100it_synthetic.py \\
         work_dirs/favor_xfeat-g3_100it_synthetic/landmark_map.pth query.png --K 320,320,159.5,119.5
+    python -m vision_sparse.apis attention \\
+        configs/framepainter/framepainter_matching-attention_300it_synthetic-warp.py \\
+        src.jpg tgt.jpg --checkpoint CHECKPOINT --out work_dirs/attention.png
 
 Intrinsics (``--K0``, ``--K1``, ``--K``): ``fx,fy,cx,cy``, nine numbers (row-major
 3x3) or a text file holding either. The exit status is 0 when the result has
@@ -76,7 +79,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """The command line: ``match`` or ``reloc`` with their arguments."""
+    """The command line: ``match``, ``reloc`` or ``attention`` with their arguments."""
     parser = argparse.ArgumentParser(
         prog='python -m vision_sparse.apis',
         description='Run a vision_sparse method from its config on image files; prints a JSON '
@@ -99,6 +102,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     r.add_argument('--K', required=True, help='intrinsics of the query: fx,fy,cx,cy, 9 numbers '
                    'or a text file')
     _common(r)
+    a = sub.add_parser('attention', help='match every token of a target image to a source '
+                       'image with FramePainter matching attention (trained: give --checkpoint)')
+    a.add_argument('config', help='a configs/framepainter config')
+    a.add_argument('src', help='source image file')
+    a.add_argument('tgt', help='target image file')
+    a.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'),
+                   help="working size, multiples of the patch size (default: the config's "
+                   'test image size)')
+    _common(a)
     return parser.parse_args(argv)
 
 
@@ -118,6 +130,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                                          args.cfg_options, method=args.method)
             result = inferencer(args.img0, args.img1, K0=K0, K1=K1)
             picture = (lambda: inferencer.draw(result, args.img0, args.img1))
+        elif args.command == 'attention':
+            from .attention import AttentionInferencer
+            inferencer = AttentionInferencer(args.config, args.checkpoint, args.device,
+                                             args.cfg_options, image_size=args.image_size)
+            result = inferencer(args.src, args.tgt)
+            picture = (lambda: inferencer.draw(result, args.src, args.tgt))
         else:
             from .reloc import RelocInferencer
             K = parse_intrinsics(args.K, '--K')

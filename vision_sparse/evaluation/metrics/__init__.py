@@ -1,5 +1,7 @@
 """Registered mmengine metrics wrapping :mod:`vision_sparse.evaluation.functional`."""
+from .correspondence_metric import CorrespondenceMetric
 from .pose_metric import HomographyMetric, RelativePoseMetric
 from .reloc_metric import RelocalizationMetric
 
-__all__ = ['RelativePoseMetric', 'HomographyMetric', 'RelocalizationMetric']
+__all__ = ['RelativePoseMetric', 'HomographyMetric', 'RelocalizationMetric',
+           'CorrespondenceMetric']
