@@ -3,10 +3,14 @@ contract (checks, compute dtype) that the compiled path shares.
 
 Box convention: see :mod:`vision_sparse.ops.box_iou_rotated`.
 """
+import math
+import numbers
 from typing import Tuple
 
 import torch
 from torch import Tensor
+
+from .._checks import all_finite
 
 __all__ = ['box_iou_rotated_reference']
 
@@ -22,6 +26,17 @@ def _check_boxes(boxes, name: str, rows: str) -> None:
     if boxes.dim() != 2 or boxes.shape[-1] != 5:
         raise ValueError(f'{name} must have shape ({rows}, 5) = (cx, cy, w, h, theta), '
                          f'got {tuple(boxes.shape)}')
+    # one pass over the boxes: NaN / inf would give NaN in the reference and 0 in
+    # the kernels (and a NaN centre or angle silently passes every test)
+    if not all_finite(boxes):
+        raise ValueError(f'{name} must be finite (no NaN or inf in cx, cy, w, h, theta)')
+
+
+def _check_eps(eps) -> None:
+    """eps: a finite number >= 0 (the lower bound of the IoU denominator)."""
+    if (isinstance(eps, bool) or not isinstance(eps, numbers.Real)
+            or not math.isfinite(eps) or eps < 0):
+        raise ValueError(f'eps must be a finite number >= 0, got {eps!r}')
 
 
 def _check_inputs(boxes1, boxes2, aligned: bool, mode: str) -> None:
@@ -59,6 +74,7 @@ def box_iou_rotated_reference(boxes1: Tensor, boxes2: Tensor, aligned: bool = Fa
     bounded when no gradient is recorded).
     """
     _check_inputs(boxes1, boxes2, aligned, mode)
+    _check_eps(eps)
     comp, out_dtype = _compute_dtype(boxes1, boxes2)
     b1 = boxes1.to(comp)
     b2 = boxes2.to(comp)
@@ -186,4 +202,7 @@ def _iou_pairs(b1: Tensor, b2: Tensor, mode: str, eps: float) -> Tensor:
         denom = area1
     else:
         denom = area1 + area2 - inter
-    return inter / denom.clamp(min=eps)
+    # A zero denominator (eps = 0 with zero-area boxes) only occurs with inter = 0:
+    # the result is 0 there, as in the kernels (never 0 / 0).
+    denom = denom.clamp(min=eps)
+    return inter / torch.where(denom > 0, denom, one)

@@ -3,11 +3,14 @@
 
 The IoUs are computed in float64 (as in the kernels), so that the keep lists agree.
 """
+import math
+import numbers
 from typing import Optional
 
 import torch
 from torch import Tensor
 
+from .._checks import all_finite
 from ..box_iou_rotated.reference import _check_boxes, _iou_pairs
 
 __all__ = ['nms_rotated_reference', 'batched_nms_rotated_reference']
@@ -27,9 +30,21 @@ def _check_per_box(t, name: str, boxes: Tensor) -> None:
                          f'got {t.device}')
 
 
+def _check_threshold(iou_threshold) -> None:
+    """A finite number (NaN compares False with every IoU: nothing would be
+    suppressed).  A negative threshold is defined: one box per class is kept."""
+    if (isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real)
+            or not math.isfinite(iou_threshold)):
+        raise ValueError(f'iou_threshold must be a finite number, got {iou_threshold!r}')
+
+
 def _check(boxes, scores, idxs=None) -> None:
+    """Shapes, devices, finite boxes (see _check_boxes) and finite scores."""
     _check_boxes(boxes, 'boxes', 'N')
     _check_per_box(scores, 'scores', boxes)
+    # a NaN score sorts first (descending) and would suppress real boxes
+    if not all_finite(scores):
+        raise ValueError('scores must be finite (no NaN or inf)')
     if idxs is not None:
         _check_per_box(idxs, 'idxs', boxes)
         if idxs.dtype.is_floating_point or idxs.dtype.is_complex:
@@ -50,9 +65,10 @@ def _prepare(boxes: Tensor, scores: Tensor):
 def nms_rotated_reference(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     """Pure-PyTorch :func:`~vision_sparse.ops.nms_rotated` (greedy loop, IoUs in float64).
 
-    Same arguments and result as the compiled op.
+    Same arguments, checks and result as the compiled op.
     """
     _check(boxes, scores)
+    _check_threshold(iou_threshold)
     return _reference(boxes, scores, iou_threshold, None)
 
 
@@ -60,6 +76,7 @@ def batched_nms_rotated_reference(boxes: Tensor, scores: Tensor, idxs: Tensor,
                                   iou_threshold: float) -> Tensor:
     """Pure-PyTorch :func:`~vision_sparse.ops.batched_nms_rotated` (same arguments)."""
     _check(boxes, scores, idxs)
+    _check_threshold(iou_threshold)
     return _reference(boxes, scores, iou_threshold, idxs)
 
 
