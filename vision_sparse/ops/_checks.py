@@ -1,8 +1,11 @@
 """Input checks shared by the ops (every path: compiled CPU / CUDA and reference)."""
+import math
+import numbers
+
 import torch
 from torch import Tensor
 
-__all__ = ['all_finite']
+__all__ = ['all_finite', 'finite_number']
 
 
 def all_finite(t: Tensor) -> bool:
@@ -19,3 +22,19 @@ def all_finite(t: Tensor) -> bool:
     if bool(torch.isfinite(t.sum())):
         return True
     return bool(torch.isfinite(t).all())
+
+
+def finite_number(value, name: str, minimum=None) -> float:
+    """``value`` as a float: a real number or one-element tensor, finite, and
+    ``>= minimum`` when given; ValueError naming ``name`` otherwise (strings and
+    bools are refused, not converted)."""
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
+        out = float(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        out = float(value)
+    else:
+        out = math.nan
+    if not math.isfinite(out) or (minimum is not None and out < minimum):
+        bound = '' if minimum is None else f' >= {minimum}'
+        raise ValueError(f'{name} must be a finite number{bound}, got {value!r}')
+    return out

@@ -35,7 +35,7 @@ def box_iou_rotated(boxes1: Tensor, boxes2: Tensor, aligned: bool = False,
     gradient is required; otherwise :func:`box_iou_rotated_reference`.
     """
     _check_inputs(boxes1, boxes2, aligned, mode)
-    _check_eps(eps)
+    eps = _check_eps(eps)
     comp, out_dtype = _compute_dtype(boxes1, boxes2)
     needs_grad = torch.is_grad_enabled() and (boxes1.requires_grad or boxes2.requires_grad)
     if needs_grad or not use_ext(boxes1):

@@ -3,14 +3,12 @@ contract (checks, compute dtype) that the compiled path shares.
 
 Box convention: see :mod:`vision_sparse.ops.box_iou_rotated`.
 """
-import math
-import numbers
 from typing import Tuple
 
 import torch
 from torch import Tensor
 
-from .._checks import all_finite
+from .._checks import all_finite, finite_number
 
 __all__ = ['box_iou_rotated_reference']
 
@@ -32,11 +30,9 @@ def _check_boxes(boxes, name: str, rows: str) -> None:
         raise ValueError(f'{name} must be finite (no NaN or inf in cx, cy, w, h, theta)')
 
 
-def _check_eps(eps) -> None:
+def _check_eps(eps) -> float:
     """eps: a finite number >= 0 (the lower bound of the IoU denominator)."""
-    if (isinstance(eps, bool) or not isinstance(eps, numbers.Real)
-            or not math.isfinite(eps) or eps < 0):
-        raise ValueError(f'eps must be a finite number >= 0, got {eps!r}')
+    return finite_number(eps, 'eps', minimum=0)
 
 
 def _check_inputs(boxes1, boxes2, aligned: bool, mode: str) -> None:
@@ -74,7 +70,7 @@ def box_iou_rotated_reference(boxes1: Tensor, boxes2: Tensor, aligned: bool = Fa
     bounded when no gradient is recorded).
     """
     _check_inputs(boxes1, boxes2, aligned, mode)
-    _check_eps(eps)
+    eps = _check_eps(eps)
     comp, out_dtype = _compute_dtype(boxes1, boxes2)
     b1 = boxes1.to(comp)
     b2 = boxes2.to(comp)

@@ -26,7 +26,9 @@ def nms_rotated(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         scores (Tensor): (N,) scores.
         iou_threshold (float): a box is discarded when its IoU with a kept box of
             higher score is > iou_threshold; a finite number (< 0: only the
-            highest-scoring box, of each class for batched NMS, is kept).
+            highest-scoring box, of each class for batched NMS, is kept; values
+            in [0, 1e-9) act as :data:`NMS_MIN_THRESHOLD` = 1e-9, so that
+            touching boxes, whose IoU is rounding noise, are never suppressed).
 
     Returns:
         Tensor: int64 indices of the kept boxes, by decreasing score (ties by
@@ -37,7 +39,7 @@ def nms_rotated(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
             a non-finite ``iou_threshold``.
     """
     _check(boxes, scores)
-    _check_threshold(iou_threshold)
+    iou_threshold = _check_threshold(iou_threshold)
     return _nms(boxes, scores, iou_threshold, None)
 
 
@@ -60,5 +62,5 @@ def batched_nms_rotated(boxes: Tensor, scores: Tensor, idxs: Tensor,
         ValueError: as :func:`nms_rotated`, and non-integer ``idxs``.
     """
     _check(boxes, scores, idxs)
-    _check_threshold(iou_threshold)
+    iou_threshold = _check_threshold(iou_threshold)
     return _nms(boxes, scores, iou_threshold, idxs)

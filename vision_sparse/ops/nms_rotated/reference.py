@@ -3,19 +3,22 @@
 
 The IoUs are computed in float64 (as in the kernels), so that the keep lists agree.
 """
-import math
-import numbers
 from typing import Optional
 
 import torch
 from torch import Tensor
 
-from .._checks import all_finite
+from .._checks import all_finite, finite_number
 from ..box_iou_rotated.reference import _check_boxes, _iou_pairs
 
-__all__ = ['nms_rotated_reference', 'batched_nms_rotated_reference']
+__all__ = ['nms_rotated_reference', 'batched_nms_rotated_reference', 'NMS_MIN_THRESHOLD']
 
 _NMS_EPS = 1e-6  # same as kNmsIoUEps of the kernels
+#: Smallest non-negative IoU threshold used: touching boxes have an IoU of rounding
+#: noise (up to ~1e-13 in float64, in the kernels and in the reference, each its
+#: own), so a threshold of 0 would make their suppression depend on the path.
+#: Thresholds in [0, NMS_MIN_THRESHOLD) act as NMS_MIN_THRESHOLD.
+NMS_MIN_THRESHOLD = 1e-9
 
 
 def _check_per_box(t, name: str, boxes: Tensor) -> None:
@@ -30,12 +33,13 @@ def _check_per_box(t, name: str, boxes: Tensor) -> None:
                          f'got {t.device}')
 
 
-def _check_threshold(iou_threshold) -> None:
-    """A finite number (NaN compares False with every IoU: nothing would be
-    suppressed).  A negative threshold is defined: one box per class is kept."""
-    if (isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real)
-            or not math.isfinite(iou_threshold)):
-        raise ValueError(f'iou_threshold must be a finite number, got {iou_threshold!r}')
+def _check_threshold(iou_threshold) -> float:
+    """The threshold the paths compare the IoUs with: a finite number (NaN compares
+    False with every IoU: nothing would be suppressed), raised to NMS_MIN_THRESHOLD
+    when it lies in [0, NMS_MIN_THRESHOLD).  A negative threshold is kept (every
+    box of the class of a kept box is suppressed)."""
+    thr = finite_number(iou_threshold, 'iou_threshold')
+    return NMS_MIN_THRESHOLD if 0.0 <= thr < NMS_MIN_THRESHOLD else thr
 
 
 def _check(boxes, scores, idxs=None) -> None:
@@ -68,7 +72,7 @@ def nms_rotated_reference(boxes: Tensor, scores: Tensor, iou_threshold: float) -
     Same arguments, checks and result as the compiled op.
     """
     _check(boxes, scores)
-    _check_threshold(iou_threshold)
+    iou_threshold = _check_threshold(iou_threshold)
     return _reference(boxes, scores, iou_threshold, None)
 
 
@@ -76,7 +80,7 @@ def batched_nms_rotated_reference(boxes: Tensor, scores: Tensor, idxs: Tensor,
                                   iou_threshold: float) -> Tensor:
     """Pure-PyTorch :func:`~vision_sparse.ops.batched_nms_rotated` (same arguments)."""
     _check(boxes, scores, idxs)
-    _check_threshold(iou_threshold)
+    iou_threshold = _check_threshold(iou_threshold)
     return _reference(boxes, scores, iou_threshold, idxs)
 
 

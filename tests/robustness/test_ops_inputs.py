@@ -1,0 +1,256 @@
+"""Bad-input corpus of the compiled ops (issue 10): every case asserts its exact outcome
+on every path (compiled kernel when built, pure-PyTorch reference).
+
+Cases that used to hang the kernel or exhaust memory (a tiny ``step_ratio``, a long
+thin box) run in a subprocess with a time limit, so a regression fails instead of
+hanging the suite.
+"""
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from vision_sparse.ops import (MAX_SAMPLES_PER_RAY, VoxelRender, batched_nms_rotated,
+                               batched_nms_rotated_reference, box_iou_rotated,
+                               box_iou_rotated_reference, has_ext, nms_rotated,
+                               nms_rotated_reference, voxel_render, voxel_render_reference)
+from vision_sparse.ops import NMS_MIN_THRESHOLD
+
+ROOT = Path(__file__).resolve().parents[2]
+IOU_IMPLS = [box_iou_rotated, box_iou_rotated_reference]
+NMS_IMPLS = [nms_rotated, nms_rotated_reference]
+BATCHED_IMPLS = [batched_nms_rotated, batched_nms_rotated_reference]
+VOXEL_IMPLS = [voxel_render, voxel_render_reference]
+needs_ext = pytest.mark.skipif(not has_ext(), reason='vision_sparse._C not built')
+
+
+def _boxes(dtype=torch.float64):
+    return torch.tensor([[0.0, 0.0, 4.0, 2.0, 0.0], [1.0, 0.0, 4.0, 2.0, 0.3],
+                         [10.0, 10.0, 3.0, 3.0, 0.0]], dtype=dtype)
+
+
+# ------------------------------------------------------------------- box_iou_rotated
+@pytest.mark.parametrize('impl', IOU_IMPLS)
+@pytest.mark.parametrize('which,col,value', [('boxes1', 0, math.nan), ('boxes1', 2, math.inf),
+                                             ('boxes2', 3, -math.inf), ('boxes2', 4, math.nan)])
+def test_iou_refuses_non_finite_boxes(impl, which, col, value):
+    b1, b2 = _boxes(), _boxes()
+    (b1 if which == 'boxes1' else b2)[1, col] = value
+    with pytest.raises(ValueError, match=f'{which} must be finite'):
+        impl(b1, b2)
+
+
+@pytest.mark.parametrize('impl', IOU_IMPLS)
+@pytest.mark.parametrize('eps', [-1e-6, math.nan, math.inf, '1e-6', True])
+def test_iou_refuses_bad_eps(impl, eps):
+    with pytest.raises(ValueError, match='eps must be a finite number >= 0'):
+        impl(_boxes(), _boxes(), eps=eps)
+
+
+@pytest.mark.parametrize('mode', ['iou', 'iof'])
+@pytest.mark.parametrize('aligned', [False, True])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_iou_zero_area_boxes_with_eps_zero_is_zero_on_every_path(mode, aligned, dtype):
+    """0 / 0 used to give NaN in the reference (0 in the kernel): now 0 on both."""
+    b = torch.tensor([[0.0, 0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.5],
+                      [1.0, 1.0, -1.0, 2.0, 0.0]], dtype=dtype)
+    for impl in IOU_IMPLS:
+        out = impl(b, b, aligned=aligned, mode=mode, eps=0.0)
+        assert out.dtype == dtype
+        assert torch.equal(out, torch.zeros_like(out)), impl.__name__
+
+
+# ------------------------------------------------------------------------ nms_rotated
+def _nms_call(impl, boxes, scores, thr):
+    if impl in BATCHED_IMPLS:
+        return impl(boxes, scores, torch.zeros(boxes.shape[0], dtype=torch.long), thr)
+    return impl(boxes, scores, thr)
+
+
+@pytest.mark.parametrize('impl', NMS_IMPLS + BATCHED_IMPLS)
+@pytest.mark.parametrize('value', [math.nan, math.inf, -math.inf])
+def test_nms_refuses_non_finite_scores(impl, value):
+    """A NaN score used to sort first and suppress the real boxes."""
+    scores = torch.tensor([0.9, value, 0.5], dtype=torch.float64)
+    with pytest.raises(ValueError, match='scores must be finite'):
+        _nms_call(impl, _boxes(), scores, 0.1)
+
+
+@pytest.mark.parametrize('impl', NMS_IMPLS + BATCHED_IMPLS)
+@pytest.mark.parametrize('col,value', [(0, math.nan), (2, math.inf), (4, math.nan)])
+def test_nms_refuses_non_finite_boxes(impl, col, value):
+    boxes = _boxes()
+    boxes[0, col] = value
+    with pytest.raises(ValueError, match='boxes must be finite'):
+        _nms_call(impl, boxes, torch.tensor([0.9, 0.8, 0.5]).double(), 0.1)
+
+
+@pytest.mark.parametrize('impl', NMS_IMPLS + BATCHED_IMPLS)
+@pytest.mark.parametrize('thr', [math.nan, math.inf, '0.5', None, torch.tensor(math.nan)])
+def test_nms_refuses_bad_threshold(impl, thr):
+    """A NaN threshold used to disable the suppression silently."""
+    with pytest.raises(ValueError, match='iou_threshold must be a finite number'):
+        _nms_call(impl, _boxes(), torch.tensor([0.9, 0.8, 0.5]).double(), thr)
+
+
+# ----------------------------------------------------------------------- voxel_render
+def _voxel_problem(dtype=torch.float64, box_max=(1.0, 1.0, 1.0), grid=(3, 3, 3)):
+    g = torch.Generator().manual_seed(0)
+    density = torch.randn(1, *grid, generator=g, dtype=dtype)
+    features = torch.randn(1, 4, *grid, generator=g, dtype=dtype)
+    box_min = torch.zeros(1, 3, dtype=torch.float64)
+    box_max = torch.tensor([box_max], dtype=torch.float64)
+    rays_o = torch.tensor([[-1.0, 0.5, 0.5], [0.5, -1.0, 0.5]], dtype=torch.float64)
+    rays_d = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    ray_ids = torch.zeros(2, dtype=torch.long)
+    return dict(density=density, features=features, box_min=box_min, box_max=box_max,
+                rays_o=rays_o, rays_d=rays_d, ray_ids=ray_ids)
+
+
+def _render(impl, p, **kw):
+    return impl(p['density'], p['features'], p['box_min'], p['box_max'], p['rays_o'],
+                p['rays_d'], p['ray_ids'], **kw)
+
+
+@pytest.mark.parametrize('impl', VOXEL_IMPLS)
+@pytest.mark.parametrize('name,index,value', [
+    ('density', (0, 1, 1, 1), math.nan), ('density', (0, 0, 2, 1), math.inf),
+    ('features', (0, 2, 1, 0, 1), math.nan), ('features', (0, 0, 0, 0, 0), -math.inf),
+    ('box_min', (0, 1), math.nan), ('box_max', (0, 2), math.inf),
+    ('rays_o', (1, 0), math.nan), ('rays_d', (0, 2), math.inf)])
+@pytest.mark.parametrize('grad', [False, True])
+def test_voxel_refuses_non_finite(impl, name, index, value, grad):
+    """NaN in used to give NaN out (and, with inf, the CPU kernel and the reference
+    disagreed on which rays were NaN); each tensor is named."""
+    p = _voxel_problem()
+    p[name][index] = value
+    if grad:
+        p['density'].requires_grad_(True)
+        p['features'].requires_grad_(True)
+    with pytest.raises(ValueError, match=rf'^{name} must be finite \(no NaN or inf\)'):
+        _render(impl, p)
+
+
+def test_voxel_module_refuses_nan_density():
+    p = _voxel_problem(torch.float32)
+    p['density'][0, 0, 0, 0] = math.nan
+    with pytest.raises(ValueError, match='density must be finite'):
+        VoxelRender()(p)
+
+
+@pytest.mark.parametrize('impl', VOXEL_IMPLS)
+def test_voxel_refuses_just_past_the_sample_bound(impl):
+    """A unit cube, 2x2x2 grid (voxel 0.5): the diagonal takes sqrt(3) / (0.5 r) steps."""
+    p = _voxel_problem(grid=(2, 2, 2))
+    ratio = 2 * math.sqrt(3) / MAX_SAMPLES_PER_RAY * 0.999
+    with pytest.raises(ValueError, match=r'step_ratio=.* is too small for box 0 .*'
+                                         r'MAX_SAMPLES_PER_RAY = 4096'):
+        _render(impl, p, step_ratio=ratio)
+
+
+# Each snippet must print OK within the time limit (a hang or a giant allocation
+# fails the test instead of blocking the suite).
+_SUBPROCESS_CASES = {
+    # a tiny step in a unit cube: ~1.7e12 samples per ray
+    'tiny_step_ratio': '''
+        p = problem()
+        for impl in (voxel_render, voxel_render_reference):
+            expect_error(lambda: render(impl, p, step_ratio=1e-12), ValueError,
+                         'MAX_SAMPLES_PER_RAY')
+    ''',
+    # a 1e6 x 1e-3 x 1e-3 box (voxel 0.5): 2e7 samples per ray along it, 2,000 rays
+    'long_thin_box': '''
+        p = problem(box_max=(1e6, 1e-3, 1e-3), grid=(2, 2, 2), rays=2000)
+        for impl in (voxel_render, voxel_render_reference):
+            expect_error(lambda: render(impl, p, step_ratio=0.1), ValueError,
+                         'is too small for box 0')
+    ''',
+    # the smallest positive step: the step (and the diagonal over it) overflow
+    'denormal_step_ratio': '''
+        p = problem()
+        for impl in (voxel_render, voxel_render_reference):
+            expect_error(lambda: render(impl, p, step_ratio=5e-324), ValueError,
+                         'MAX_SAMPLES_PER_RAY')
+    ''',
+    # the compiled ops called directly (no Python checks) refuse it too, forward and
+    # backward, before any allocation
+    'raw_op_tiny_step_ratio': '''
+        if not has_ext():
+            print('OK'); sys.exit(0)
+        p = problem()
+        args = [p[k] for k in ('density', 'features', 'box_min', 'box_max', 'rays_o',
+                               'rays_d', 'ray_ids')]
+        expect_error(lambda: torch.ops.vision_sparse.voxel_render_forward(
+            *args, 1e-12, 0.0, 1.0), RuntimeError, 'MAX_SAMPLES_PER_RAY = 4096')
+        feat = torch.zeros(2, 4, dtype=torch.float64)
+        t_last = torch.ones(2, dtype=torch.float64)
+        expect_error(lambda: torch.ops.vision_sparse.voxel_render_backward(
+            feat, t_last, feat, t_last, *args, 1e-12, 0.0, 1.0), RuntimeError,
+            'MAX_SAMPLES_PER_RAY = 4096')
+    ''',
+}
+
+_PRELUDE = '''
+import sys
+import torch
+from vision_sparse.ops import has_ext, voxel_render, voxel_render_reference
+
+def problem(box_max=(1.0, 1.0, 1.0), grid=(3, 3, 3), rays=2):
+    density = torch.zeros(1, *grid, dtype=torch.float64)
+    features = torch.ones(1, 4, *grid, dtype=torch.float64)
+    box_min = torch.zeros(1, 3, dtype=torch.float64)
+    bmax = torch.tensor([box_max], dtype=torch.float64)
+    mid = bmax[0] / 2
+    rays_o = (mid - torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)).repeat(rays, 1)
+    rays_d = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64).repeat(rays, 1)
+    return dict(density=density, features=features, box_min=box_min, box_max=bmax,
+                rays_o=rays_o, rays_d=rays_d, ray_ids=torch.zeros(rays, dtype=torch.long))
+
+def render(impl, p, **kw):
+    return impl(p['density'], p['features'], p['box_min'], p['box_max'], p['rays_o'],
+                p['rays_d'], p['ray_ids'], **kw)
+
+def expect_error(fn, cls, text):
+    try:
+        fn()
+    except cls as exc:
+        assert text in str(exc), str(exc)
+    else:
+        raise AssertionError(f'no {cls.__name__}')
+'''
+
+
+@pytest.mark.parametrize('case', sorted(_SUBPROCESS_CASES))
+def test_voxel_no_hang(case):
+    code = _PRELUDE + textwrap.dedent(_SUBPROCESS_CASES[case]) + "\nprint('OK')\n"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    try:
+        proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f'{case}: still running after 120 s (hang)')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith('OK')
+
+
+@pytest.mark.parametrize('theta', [2.0, -0.7])
+def test_nms_zero_threshold_keeps_touching_boxes_on_every_path(theta):
+    """Touching boxes have an IoU of rounding noise (~1e-17 in the reference, 0 or
+    ~1e-14 in the kernel): with thr = 0 their suppression depended on the path.
+    Thresholds below NMS_MIN_THRESHOLD act as it: both paths keep them."""
+    c, s = math.cos(theta), math.sin(theta)
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0, theta], [c, s, 1.0, 1.0, theta],
+                          [-s, c, 1.0, 1.0, theta]], dtype=torch.float64)
+    scores = torch.tensor([0.9, 0.8, 0.7], dtype=torch.float64)
+    for impl in NMS_IMPLS:
+        assert impl(boxes, scores, 0.0).tolist() == [0, 1, 2], impl.__name__
+        assert impl(boxes, scores, NMS_MIN_THRESHOLD / 2).tolist() == [0, 1, 2]
+    # an overlap of IoU ~0.05 is still suppressed at thr = 0
+    boxes[1, 0:2] = torch.tensor([0.9 * c, 0.9 * s])
+    for impl in NMS_IMPLS:
+        assert impl(boxes, scores, 0.0).tolist() == [0, 2], impl.__name__
