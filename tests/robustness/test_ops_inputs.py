@@ -136,6 +136,19 @@ def test_voxel_refuses_non_finite(impl, name, index, value, grad):
         _render(impl, p)
 
 
+@pytest.mark.parametrize('impl', VOXEL_IMPLS)
+@pytest.mark.parametrize('scale', [1e200, 1e-200])
+def test_voxel_refuses_rays_d_whose_length_overflows(impl, scale):
+    """|d|^2 overflowing float64 used to make a ray that starts inside its box a
+    silent miss (feat = bg, T_last = 1) on both paths."""
+    p = _voxel_problem()
+    p['rays_o'][0] = torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64)
+    p['rays_d'][0] = torch.tensor([scale, 0.0, 0.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match='every rays_d must have a non-zero length whose '
+                                         'square is finite'):
+        _render(impl, p)
+
+
 def test_voxel_module_refuses_nan_density():
     p = _voxel_problem(torch.float32)
     p['density'][0, 0, 0, 0] = math.nan

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 hypothesis = pytest.importorskip('hypothesis')
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from vision_sparse.ops import (batched_nms_rotated, box_iou_rotated,  # noqa: E402
@@ -118,8 +118,15 @@ def _check_keep(keep, scores, n):
         assert scores[a] > scores[b] or (scores[a] == scores[b] and a < b)
 
 
+# touching boxes at thr = 0 (found by this test: the paths disagreed before
+# NMS_MIN_THRESHOLD)
+TOUCHING = ([[0.0, 0.0, 1.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0, 0.0],
+             [math.cos(2.0), math.sin(2.0), 1.0, 1.0, 2.0]], [0.1, 0.1, 0.1], [0, 0, 0])
+
+
 @PROPS
 @given(prob=nms_problems(), dtype=DTYPES, thr=THRESHOLDS)
+@example(prob=TOUCHING, dtype=torch.float64, thr=0.0)
 def test_nms_properties(prob, dtype, thr):
     rows, sc, labels = prob
     boxes, scores = _tensor(rows, dtype), torch.tensor(sc, dtype=dtype)

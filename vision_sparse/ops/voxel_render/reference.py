@@ -99,8 +99,13 @@ def _check_inputs(density, features, box_min, box_max, rays_o, rays_d, ray_ids,
         for name in ('rays_o', 'rays_d'):
             if not all_finite(named[name]):
                 raise ValueError(f'{name} must be finite (no NaN or inf)')
-        if not bool((rays_d.double().norm(dim=-1) > 0).all()):
-            raise ValueError('every rays_d must have a non-zero length')
+        # |d|^2 in float64, as the paths normalise: 0 (underflow) or inf (overflow,
+        # |d| > ~1e154) would turn the ray into a silent miss
+        d64 = rays_d.detach().double()
+        sq = (d64 * d64).sum(-1)
+        if not bool(((sq > 0) & (sq < math.inf)).all()):
+            raise ValueError('every rays_d must have a non-zero length whose square is finite '
+                             'in float64 (|d| between ~1e-154 and ~1e154)')
 
 
 def _check_samples_per_ray(grid_size, box_min: Tensor, box_max: Tensor,

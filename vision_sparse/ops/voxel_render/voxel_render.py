@@ -65,7 +65,8 @@ def voxel_render(density: Tensor, features: Tensor, box_min: Tensor, box_max: Te
         box_min (Tensor): (L, 3) lower corner of each landmark's box, world units.
         box_max (Tensor): (L, 3) upper corner, ``box_max > box_min`` on every axis.
         rays_o (Tensor): (R, 3) ray origins, world units.
-        rays_d (Tensor): (R, 3) ray directions, any non-zero length (normalised inside).
+        rays_d (Tensor): (R, 3) ray directions, normalised inside: any
+            length whose square is a positive finite float64 (~1e-154 to ~1e154).
         ray_ids (Tensor): (R,) int64 (or int32) landmark of each ray, in [0, L).
         step_ratio (float): sample step as a fraction of the voxel size
             ``cbrt(box volume / (Gx Gy Gz))``; also the alpha interval (voxel
