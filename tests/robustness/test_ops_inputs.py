@@ -46,6 +46,25 @@ def test_iou_refuses_non_finite_boxes(impl, which, col, value):
 
 
 @pytest.mark.parametrize('impl', IOU_IMPLS)
+@pytest.mark.parametrize('dtype,value', [(torch.float32, 1e20), (torch.float64, 1e200)])
+def test_iou_refuses_boxes_too_large_for_the_compute_dtype(impl, dtype, value):
+    """w = h = 1e20 in float32 used to give IoU 1 in the kernel (float64) and NaN in
+    the reference (w * h overflows float32)."""
+    b = torch.tensor([[0.0, 0.0, value, value, 0.3], [value / 4, 0.0, value, value, 0.0]],
+                     dtype=dtype)
+    with pytest.raises(ValueError, match=r'boxes1: \|cx\|, \|cy\|, w and h must be at most'):
+        impl(b, b)
+
+
+@pytest.mark.parametrize('impl', NMS_IMPLS)
+def test_nms_refuses_boxes_too_large_for_float64(impl):
+    b = torch.tensor([[0.0, 0.0, 1e200, 1e200, 0.3], [0.0, 0.0, 1.0, 1.0, 0.0]],
+                     dtype=torch.float64)
+    with pytest.raises(ValueError, match=r'boxes: \|cx\|, \|cy\|, w and h must be at most'):
+        impl(b, torch.tensor([0.9, 0.8], dtype=torch.float64), 0.5)
+
+
+@pytest.mark.parametrize('impl', IOU_IMPLS)
 @pytest.mark.parametrize('eps', [-1e-6, math.nan, math.inf, '1e-6', True])
 def test_iou_refuses_bad_eps(impl, eps):
     with pytest.raises(ValueError, match='eps must be a finite number >= 0'):

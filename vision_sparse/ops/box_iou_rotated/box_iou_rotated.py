@@ -28,8 +28,10 @@ def box_iou_rotated(boxes1: Tensor, boxes2: Tensor, aligned: bool = False,
         (float16 / bfloat16 are computed in float32), on their device.
 
     Raises:
-        ValueError: a box tensor of the wrong shape or with NaN / inf, an unknown
-            ``mode``, ``eps`` negative or not finite, boxes on two devices.
+        ValueError: a box tensor of the wrong shape or with NaN / inf, or with
+            ``|cx|, |cy|, w, h`` above ``sqrt(max of the compute dtype) / 64``
+            (~2.9e17 in float32, ~2.1e152 in float64); an unknown ``mode``;
+            ``eps`` negative or not finite; boxes on two devices.
 
     Runs the compiled kernel when it is built for the inputs' device and no
     gradient is required; otherwise :func:`box_iou_rotated_reference`.

@@ -3,6 +3,7 @@ contract (checks, compute dtype) that the compiled path shares.
 
 Box convention: see :mod:`vision_sparse.ops.box_iou_rotated`.
 """
+import math
 from typing import Tuple
 
 import torch
@@ -30,6 +31,19 @@ def _check_boxes(boxes, name: str, rows: str) -> None:
         raise ValueError(f'{name} must be finite (no NaN or inf in cx, cy, w, h, theta)')
 
 
+def _check_scale(boxes: Tensor, name: str, compute: torch.dtype) -> None:
+    """|cx|, |cy|, w, h at most sqrt(max of the compute dtype) / 64, so that the
+    products of coordinates of the polygon stay finite (else the reference gives NaN
+    where the float64 kernels do not); e.g. ~2.9e17 for float32, ~2.1e152 for float64."""
+    if boxes.numel() == 0:
+        return
+    lim = math.sqrt(torch.finfo(compute).max) / 64
+    big = float(boxes.detach()[:, :4].abs().max())
+    if big > lim:
+        raise ValueError(f'{name}: |cx|, |cy|, w and h must be at most {lim:.3g} (products of '
+                         f'coordinates must stay finite in {compute}), got {big:.3g}')
+
+
 def _check_eps(eps) -> float:
     """eps: a finite number >= 0 (the lower bound of the IoU denominator)."""
     return finite_number(eps, 'eps', minimum=0)
@@ -46,6 +60,9 @@ def _check_inputs(boxes1, boxes2, aligned: bool, mode: str) -> None:
     if aligned and boxes1.shape[0] != boxes2.shape[0]:
         raise ValueError('aligned=True needs boxes1 and boxes2 of the same length, got '
                          f'{boxes1.shape[0]} and {boxes2.shape[0]}')
+    comp = _compute_dtype(boxes1, boxes2)[0]
+    _check_scale(boxes1, 'boxes1', comp)
+    _check_scale(boxes2, 'boxes2', comp)
 
 
 def _compute_dtype(boxes1: Tensor, boxes2: Tensor) -> Tuple[torch.dtype, torch.dtype]:

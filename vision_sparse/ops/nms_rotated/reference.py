@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from .._checks import all_finite, finite_number
-from ..box_iou_rotated.reference import _check_boxes, _iou_pairs
+from ..box_iou_rotated.reference import _check_boxes, _check_scale, _iou_pairs
 
 __all__ = ['nms_rotated_reference', 'batched_nms_rotated_reference', 'NMS_MIN_THRESHOLD']
 
@@ -45,6 +45,7 @@ def _check_threshold(iou_threshold) -> float:
 def _check(boxes, scores, idxs=None) -> None:
     """Shapes, devices, finite boxes (see _check_boxes) and finite scores."""
     _check_boxes(boxes, 'boxes', 'N')
+    _check_scale(boxes, 'boxes', torch.float64)  # IoUs in float64 on every path
     _check_per_box(scores, 'scores', boxes)
     # a NaN score sorts first (descending) and would suppress real boxes
     if not all_finite(scores):
