@@ -309,3 +309,12 @@ def test_cuda_vs_cpu(dtype, atol, mode):
     torch.testing.assert_close(gpu.cpu(), cpu, atol=atol, rtol=0)
     e = torch.zeros(0, 5, dtype=dtype, device='cuda')
     assert box_iou_rotated(e, b2.cuda()).shape == (0, 300)
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_eps_zero_on_valid_boxes_is_the_exact_ratio(impl):
+    b1 = torch.tensor([[0.0, 0.0, 2.0, 2.0, 0.0], [0.0, 0.0, 0.0, 2.0, 0.0]], dtype=torch.float64)
+    b2 = torch.tensor([[1.0, 0.0, 2.0, 2.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(impl(b1, b2, eps=0.0),
+                               torch.tensor([[1 / 3], [0.0]], dtype=torch.float64),
+                               atol=1e-12, rtol=0)

@@ -411,3 +411,25 @@ def test_cuda_empty_and_miss():
                  ray_ids=scene['ray_ids'][:0])
     feat, t_last = voxel_render(*[empty[k] for k in KEYS])
     assert feat.shape == (0, 5) and t_last.shape == (0,)
+
+
+@needs_ext
+def test_sample_bound_is_reachable_and_paths_agree_there():
+    """Just inside MAX_SAMPLES_PER_RAY: a ray along the diagonal of a unit cube
+    (2x2x2 grid, voxel 0.5) takes ~4092 samples on both paths, with equal results."""
+    from vision_sparse.ops.voxel_render import MAX_SAMPLES_PER_RAY
+    g = torch.Generator().manual_seed(3)
+    density = torch.randn(1, 2, 2, 2, generator=g, dtype=torch.float64) - 4.0
+    features = torch.randn(1, 3, 2, 2, 2, generator=g, dtype=torch.float64)
+    lo, hi = torch.zeros(1, 3, dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64)
+    o = torch.tensor([[-1.0, -1.0, -1.0]], dtype=torch.float64)
+    d = torch.ones(1, 3, dtype=torch.float64)
+    ids = torch.zeros(1, dtype=torch.long)
+    ratio = 2 * math.sqrt(3) / MAX_SAMPLES_PER_RAY * 1.001
+    feat, t_last = voxel_render(density, features, lo, hi, o, d, ids, step_ratio=ratio)
+    ref_feat, ref_t = voxel_render_reference(density, features, lo, hi, o, d, ids,
+                                             step_ratio=ratio)
+    torch.testing.assert_close(feat, ref_feat, atol=1e-9, rtol=1e-9)
+    torch.testing.assert_close(t_last, ref_t, atol=1e-9, rtol=1e-9)
+    # the optical depth is softplus times the path in voxels: ~2 sqrt(3) voxels here
+    assert 0.0 < float(t_last) < 1.0

@@ -3,10 +3,13 @@ contract (checks, compute dtype) that the compiled path shares.
 
 Box convention: see :mod:`vision_sparse.ops.box_iou_rotated`.
 """
+import math
 from typing import Tuple
 
 import torch
 from torch import Tensor
+
+from .._checks import all_finite, finite_number
 
 __all__ = ['box_iou_rotated_reference']
 
@@ -22,6 +25,28 @@ def _check_boxes(boxes, name: str, rows: str) -> None:
     if boxes.dim() != 2 or boxes.shape[-1] != 5:
         raise ValueError(f'{name} must have shape ({rows}, 5) = (cx, cy, w, h, theta), '
                          f'got {tuple(boxes.shape)}')
+    # one pass over the boxes: NaN / inf would give NaN in the reference and 0 in
+    # the kernels (and a NaN centre or angle silently passes every test)
+    if not all_finite(boxes):
+        raise ValueError(f'{name} must be finite (no NaN or inf in cx, cy, w, h, theta)')
+
+
+def _check_scale(boxes: Tensor, name: str, compute: torch.dtype) -> None:
+    """|cx|, |cy|, w, h at most sqrt(max of the compute dtype) / 64, so that the
+    products of coordinates of the polygon stay finite (else the reference gives NaN
+    where the float64 kernels do not); e.g. ~2.9e17 for float32, ~2.1e152 for float64."""
+    if boxes.numel() == 0:
+        return
+    lim = math.sqrt(torch.finfo(compute).max) / 64
+    big = float(boxes.detach()[:, :4].abs().max())
+    if big > lim:
+        raise ValueError(f'{name}: |cx|, |cy|, w and h must be at most {lim:.3g} (products of '
+                         f'coordinates must stay finite in {compute}), got {big:.3g}')
+
+
+def _check_eps(eps) -> float:
+    """eps: a finite number >= 0 (the lower bound of the IoU denominator)."""
+    return finite_number(eps, 'eps', minimum=0)
 
 
 def _check_inputs(boxes1, boxes2, aligned: bool, mode: str) -> None:
@@ -35,6 +60,9 @@ def _check_inputs(boxes1, boxes2, aligned: bool, mode: str) -> None:
     if aligned and boxes1.shape[0] != boxes2.shape[0]:
         raise ValueError('aligned=True needs boxes1 and boxes2 of the same length, got '
                          f'{boxes1.shape[0]} and {boxes2.shape[0]}')
+    comp = _compute_dtype(boxes1, boxes2)[0]
+    _check_scale(boxes1, 'boxes1', comp)
+    _check_scale(boxes2, 'boxes2', comp)
 
 
 def _compute_dtype(boxes1: Tensor, boxes2: Tensor) -> Tuple[torch.dtype, torch.dtype]:
@@ -59,6 +87,7 @@ def box_iou_rotated_reference(boxes1: Tensor, boxes2: Tensor, aligned: bool = Fa
     bounded when no gradient is recorded).
     """
     _check_inputs(boxes1, boxes2, aligned, mode)
+    eps = _check_eps(eps)
     comp, out_dtype = _compute_dtype(boxes1, boxes2)
     b1 = boxes1.to(comp)
     b2 = boxes2.to(comp)
@@ -186,4 +215,7 @@ def _iou_pairs(b1: Tensor, b2: Tensor, mode: str, eps: float) -> Tensor:
         denom = area1
     else:
         denom = area1 + area2 - inter
-    return inter / denom.clamp(min=eps)
+    # A zero denominator (eps = 0 with zero-area boxes) only occurs with inter = 0:
+    # the result is 0 there, as in the kernels (never 0 / 0).
+    denom = denom.clamp(min=eps)
+    return inter / torch.where(denom > 0, denom, one)

@@ -3,7 +3,7 @@ import torch
 from torch import Tensor
 
 from .._ext import use_ext
-from .reference import _check, _prepare, _reference
+from .reference import _check, _check_threshold, _prepare, _reference
 
 __all__ = ['nms_rotated', 'batched_nms_rotated']
 
@@ -25,13 +25,21 @@ def nms_rotated(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         boxes (Tensor): (N, 5) boxes (cx, cy, w, h, theta).
         scores (Tensor): (N,) scores.
         iou_threshold (float): a box is discarded when its IoU with a kept box of
-            higher score is > iou_threshold.
+            higher score is > iou_threshold; a finite number (< 0: only the
+            highest-scoring box, of each class for batched NMS, is kept; values
+            in [0, 1e-9) act as :data:`NMS_MIN_THRESHOLD` = 1e-9, so that
+            touching boxes, whose IoU is rounding noise, are never suppressed).
 
     Returns:
         Tensor: int64 indices of the kept boxes, by decreasing score (ties by
         index), on the device of ``boxes``.
+
+    Raises:
+        ValueError: wrong shapes or devices, NaN / inf in ``boxes`` or ``scores``,
+            a non-finite ``iou_threshold``.
     """
     _check(boxes, scores)
+    iou_threshold = _check_threshold(iou_threshold)
     return _nms(boxes, scores, iou_threshold, None)
 
 
@@ -49,6 +57,10 @@ def batched_nms_rotated(boxes: Tensor, scores: Tensor, idxs: Tensor,
     Returns:
         Tensor: int64 indices of the kept boxes, by decreasing score (ties by
         index), on the device of ``boxes``.
+
+    Raises:
+        ValueError: as :func:`nms_rotated`, and non-integer ``idxs``.
     """
     _check(boxes, scores, idxs)
+    iou_threshold = _check_threshold(iou_threshold)
     return _nms(boxes, scores, iou_threshold, idxs)

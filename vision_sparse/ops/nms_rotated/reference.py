@@ -8,11 +8,17 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..box_iou_rotated.reference import _check_boxes, _iou_pairs
+from .._checks import all_finite, finite_number
+from ..box_iou_rotated.reference import _check_boxes, _check_scale, _iou_pairs
 
-__all__ = ['nms_rotated_reference', 'batched_nms_rotated_reference']
+__all__ = ['nms_rotated_reference', 'batched_nms_rotated_reference', 'NMS_MIN_THRESHOLD']
 
 _NMS_EPS = 1e-6  # same as kNmsIoUEps of the kernels
+#: Smallest non-negative IoU threshold used: touching boxes have an IoU of rounding
+#: noise (up to ~1e-13 in float64, in the kernels and in the reference, each its
+#: own), so a threshold of 0 would make their suppression depend on the path.
+#: Thresholds in [0, NMS_MIN_THRESHOLD) act as NMS_MIN_THRESHOLD.
+NMS_MIN_THRESHOLD = 1e-9
 
 
 def _check_per_box(t, name: str, boxes: Tensor) -> None:
@@ -27,9 +33,23 @@ def _check_per_box(t, name: str, boxes: Tensor) -> None:
                          f'got {t.device}')
 
 
+def _check_threshold(iou_threshold) -> float:
+    """The threshold the paths compare the IoUs with: a finite number (NaN compares
+    False with every IoU: nothing would be suppressed), raised to NMS_MIN_THRESHOLD
+    when it lies in [0, NMS_MIN_THRESHOLD).  A negative threshold is kept (every
+    box of the class of a kept box is suppressed)."""
+    thr = finite_number(iou_threshold, 'iou_threshold')
+    return NMS_MIN_THRESHOLD if 0.0 <= thr < NMS_MIN_THRESHOLD else thr
+
+
 def _check(boxes, scores, idxs=None) -> None:
+    """Shapes, devices, finite boxes (see _check_boxes) and finite scores."""
     _check_boxes(boxes, 'boxes', 'N')
+    _check_scale(boxes, 'boxes', torch.float64)  # IoUs in float64 on every path
     _check_per_box(scores, 'scores', boxes)
+    # a NaN score sorts first (descending) and would suppress real boxes
+    if not all_finite(scores):
+        raise ValueError('scores must be finite (no NaN or inf)')
     if idxs is not None:
         _check_per_box(idxs, 'idxs', boxes)
         if idxs.dtype.is_floating_point or idxs.dtype.is_complex:
@@ -50,9 +70,10 @@ def _prepare(boxes: Tensor, scores: Tensor):
 def nms_rotated_reference(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     """Pure-PyTorch :func:`~vision_sparse.ops.nms_rotated` (greedy loop, IoUs in float64).
 
-    Same arguments and result as the compiled op.
+    Same arguments, checks and result as the compiled op.
     """
     _check(boxes, scores)
+    iou_threshold = _check_threshold(iou_threshold)
     return _reference(boxes, scores, iou_threshold, None)
 
 
@@ -60,6 +81,7 @@ def batched_nms_rotated_reference(boxes: Tensor, scores: Tensor, idxs: Tensor,
                                   iou_threshold: float) -> Tensor:
     """Pure-PyTorch :func:`~vision_sparse.ops.batched_nms_rotated` (same arguments)."""
     _check(boxes, scores, idxs)
+    iou_threshold = _check_threshold(iou_threshold)
     return _reference(boxes, scores, iou_threshold, idxs)
 
 

@@ -26,7 +26,9 @@ Conventions (shared by the reference below and the compiled kernels):
   3x3x3 grid in a cube) and ``N = ceil((t_exit - t_near) / step - 1e-6)`` (so a
   path of exactly k steps gives k samples despite the rounding of ``step``); all
   samples are inside the box.  ``N = 0`` when the ray misses: ``feat = bg``,
-  ``T_last = 1``, zero gradients.
+  ``T_last = 1``, zero gradients.  ``N <= MAX_SAMPLES_PER_RAY``: every box
+  diagonal must be at most that many steps, else ValueError before any work.
+* Inputs must be finite (NaN / inf in grids, boxes or rays: ValueError).
 * ``step_ratio`` is also the alpha interval (voxel units, as in FaVoR/DVGO where
   ``interval = stepsize * voxel_size_ratio = 0.1``): with a constant density
   ``s``, ``T_last = exp(-softplus(s + shift) * N * step_ratio)``, i.e. the
@@ -43,10 +45,10 @@ Conventions (shared by the reference below and the compiled kernels):
 hand-written backward) when they are available for the inputs' device, and
 :func:`voxel_render_reference` (pure PyTorch, autograd) otherwise.
 """
-from .reference import DEFAULT_DENSITY_SHIFT, voxel_render_reference
+from .reference import DEFAULT_DENSITY_SHIFT, MAX_SAMPLES_PER_RAY, voxel_render_reference
 from .voxel_render import VoxelRender, VoxelRenderFunction, voxel_render
 
 __all__ = [
     'voxel_render', 'voxel_render_reference', 'VoxelRender', 'VoxelRenderFunction',
-    'DEFAULT_DENSITY_SHIFT'
+    'DEFAULT_DENSITY_SHIFT', 'MAX_SAMPLES_PER_RAY'
 ]

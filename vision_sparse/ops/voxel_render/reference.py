@@ -11,11 +11,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ['voxel_render_reference', 'DEFAULT_DENSITY_SHIFT']
+from .._checks import all_finite
+
+__all__ = ['voxel_render_reference', 'DEFAULT_DENSITY_SHIFT', 'MAX_SAMPLES_PER_RAY']
 
 #: FaVoR's ``act_shift = log(1 / (1 - alpha_init) - 1)`` with ``alpha_init = 1e-2``
 #: (configs/default_base.py): a zero raw density has alpha 0.01 over one voxel.
 DEFAULT_DENSITY_SHIFT = math.log(1.0 / (1.0 - 1e-2) - 1.0)
+
+#: Largest number of samples a ray may take through its box.  The bound is checked
+#: on the boxes before any allocation or kernel launch (every path): the box
+#: diagonal divided by the step, ``|box_max - box_min| / (step_ratio * v)``, must
+#: not exceed it.  FaVoR's setting (3x3x3 grids in cubes, ``step_ratio = 0.1``)
+#: takes at most 52 samples; the bound admits a 64^3 grid at 0.05 (2,217).
+MAX_SAMPLES_PER_RAY = 4096
 
 # Tolerance of the sample count, in steps (same constant as voxel_render.h).
 _COUNT_TOL = 1e-6
@@ -70,20 +79,51 @@ def _check_inputs(density, features, box_min, box_max, rays_o, rays_d, ray_ids,
     if step_ratio <= 0:
         raise ValueError(f'step_ratio must be > 0 (a fraction of the voxel size), got {step_ratio}')
     if L > 0:
-        if not bool(torch.isfinite(box_min).all() and torch.isfinite(box_max).all()):
-            raise ValueError('box_min and box_max must be finite')
+        for name in ('box_min', 'box_max'):
+            if not all_finite(named[name]):
+                raise ValueError(f'{name} must be finite (no NaN or inf)')
         if not bool((box_max > box_min).all()):
             raise ValueError('every box must have box_max > box_min on all 3 axes')
+        _check_samples_per_ray((gx, gy, gz), box_min, box_max, step_ratio)
+    # NaN / inf in the grids would give NaN features (and the paths would disagree
+    # on which rays): refused
+    for name in ('density', 'features'):
+        if not all_finite(named[name]):
+            raise ValueError(f'{name} must be finite (no NaN or inf)')
     if R > 0:
         if L == 0:
             raise ValueError(f'ray_ids index landmarks but there are none (L = 0, R = {R})')
         lo, hi = int(ray_ids.min()), int(ray_ids.max())
         if lo < 0 or hi >= L:
             raise ValueError(f'ray_ids must lie in [0, L) = [0, {L}), got values in [{lo}, {hi}]')
-        if not bool(torch.isfinite(rays_o).all() and torch.isfinite(rays_d).all()):
-            raise ValueError('rays_o and rays_d must be finite')
-        if not bool((rays_d.double().norm(dim=-1) > 0).all()):
-            raise ValueError('every rays_d must have a non-zero length')
+        for name in ('rays_o', 'rays_d'):
+            if not all_finite(named[name]):
+                raise ValueError(f'{name} must be finite (no NaN or inf)')
+        # |d|^2 in float64, as the paths normalise: 0 (underflow) or inf (overflow,
+        # |d| > ~1e154) would turn the ray into a silent miss
+        d64 = rays_d.detach().double()
+        sq = (d64 * d64).sum(-1)
+        if not bool(((sq > 0) & (sq < math.inf)).all()):
+            raise ValueError('every rays_d must have a non-zero length whose square is finite '
+                             'in float64 (|d| between ~1e-154 and ~1e154)')
+
+
+def _check_samples_per_ray(grid_size, box_min: Tensor, box_max: Tensor,
+                           step_ratio: float) -> None:
+    """ValueError when a ray could take more than MAX_SAMPLES_PER_RAY samples in a box
+    (its diagonal over the step; L values, float64, as the step of ``_ray_setup``)."""
+    size = box_max.detach().double() - box_min.detach().double()
+    g = float(grid_size[0] * grid_size[1] * grid_size[2])
+    step = step_ratio * torch.pow(size.prod(-1) / g, 1.0 / 3.0)
+    worst = size.norm(dim=-1) / step  # NaN / inf (overflow, underflow) fail below
+    if not bool((worst <= MAX_SAMPLES_PER_RAY).all()):
+        bad = worst.nan_to_num(math.inf).argmax()
+        raise ValueError(
+            f'step_ratio={step_ratio!r} is too small for box {int(bad)} '
+            f'(box_min {box_min[bad].tolist()}, box_max {box_max[bad].tolist()}, grid '
+            f'{tuple(grid_size)}): a ray along its diagonal would take {float(worst[bad]):.4g} '
+            f'samples, more than MAX_SAMPLES_PER_RAY = {MAX_SAMPLES_PER_RAY}; raise step_ratio '
+            'or use boxes closer to cubes')
 
 
 def _geometry64(box_min, box_max, rays_o, rays_d, ray_ids):

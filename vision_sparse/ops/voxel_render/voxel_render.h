@@ -40,6 +40,9 @@ namespace voxel_render {
 // Tolerance of the sample count, in steps: a path of exactly k steps gives k
 // samples although step = 0.1 * v is not exact in binary.
 constexpr double kCountTol = 1e-6;
+// Largest number of samples of one ray (MAX_SAMPLES_PER_RAY of reference.py):
+// every box diagonal must be at most that many steps (check_samples_per_ray).
+constexpr double kMaxSamplesPerRay = 4096.0;
 // torch.nn.functional.softplus threshold (beta = 1).
 constexpr double kSoftplusThreshold = 20.0;
 
@@ -337,6 +340,23 @@ inline void check_backward_args(const Dims& d, const at::Tensor& density,
   }
 }
 
+// Refuses a step that lets a ray take more than kMaxSamplesPerRay samples in some
+// box (its diagonal over the step, as the Python check), before any allocation
+// or launch: a tiny step_ratio would otherwise run for hours.  L values, on the
+// boxes' device (one synchronisation on CUDA).
+inline void check_samples_per_ray(const Dims& d, const at::Tensor& box_min,
+                                  const at::Tensor& box_max, double step_ratio) {
+  if (d.L == 0) return;
+  const at::Tensor size = box_max - box_min;
+  const double g = static_cast<double>(d.gx) * d.gy * d.gz;
+  const at::Tensor step = (size.prod(1) / g).pow(1.0 / 3.0) * step_ratio;
+  const at::Tensor worst = size.norm(2, {1}) / step;  // NaN fails the test below
+  TORCH_CHECK(worst.le(kMaxSamplesPerRay).all().item<bool>(),
+              "step_ratio is too small for the boxes: a ray along a box diagonal would take "
+              "more than MAX_SAMPLES_PER_RAY = ", static_cast<int64_t>(kMaxSamplesPerRay),
+              " samples (at most ", worst.nan_to_num(INFINITY).max().item<double>(), ")");
+}
+
 // The ops' host side, written once for both devices.  Backend supplies
 //   static void check_device(const at::Tensor& density);  // VS_CHECK_CPU / VS_CHECK_CUDA
 //   using Guard = ...;  // constructed from density.device() (CUDA: a device guard)
@@ -355,6 +375,7 @@ std::tuple<at::Tensor, at::Tensor> forward_op(
   const typename Backend::Guard guard(density.device());
   const Dims dm = check_args(density, features, box_min, box_max, rays_o, rays_d, ray_ids);
   TORCH_CHECK(step_ratio > 0.0, "step_ratio must be > 0");
+  check_samples_per_ray(dm, box_min, box_max, step_ratio);
   at::Tensor feat = at::empty({dm.R, dm.C}, density.options());
   at::Tensor t_last = at::empty({dm.R}, density.options());
   if (dm.R == 0) return {feat, t_last};
@@ -381,6 +402,7 @@ std::tuple<at::Tensor, at::Tensor> backward_op(
   const Dims dm = check_args(density, features, box_min, box_max, rays_o, rays_d, ray_ids);
   check_backward_args(dm, density, grad_feat, grad_t_last, feat, t_last);
   TORCH_CHECK(step_ratio > 0.0, "step_ratio must be > 0");
+  check_samples_per_ray(dm, box_min, box_max, step_ratio);
   at::Tensor g_dens = at::zeros_like(density, at::MemoryFormat::Contiguous);
   at::Tensor g_ft = at::zeros({dm.L, dm.gn, dm.C}, density.options());
   if (dm.R > 0 && dm.L > 0) {

@@ -59,15 +59,19 @@ def voxel_render(density: Tensor, features: Tensor, box_min: Tensor, box_max: Te
 
     Args:
         density (Tensor): (L, Gx, Gy, Gz) raw densities (before the shifted
-            softplus), float32 or float64; every G >= 2 (FaVoR: 3).
-        features (Tensor): (L, C, Gx, Gy, Gz) feature grids, dtype of ``density``.
+            softplus), float32 or float64, finite; every G >= 2 (FaVoR: 3).
+        features (Tensor): (L, C, Gx, Gy, Gz) finite feature grids, dtype of
+            ``density``.
         box_min (Tensor): (L, 3) lower corner of each landmark's box, world units.
         box_max (Tensor): (L, 3) upper corner, ``box_max > box_min`` on every axis.
         rays_o (Tensor): (R, 3) ray origins, world units.
-        rays_d (Tensor): (R, 3) ray directions, any non-zero length (normalised inside).
+        rays_d (Tensor): (R, 3) ray directions, normalised inside: any
+            length whose square is a positive finite float64 (~1e-154 to ~1e154).
         ray_ids (Tensor): (R,) int64 (or int32) landmark of each ray, in [0, L).
         step_ratio (float): sample step as a fraction of the voxel size
-            ``cbrt(box volume / (Gx Gy Gz))``; also the alpha interval (voxel units).
+            ``cbrt(box volume / (Gx Gy Gz))``; also the alpha interval (voxel
+            units).  At most :data:`MAX_SAMPLES_PER_RAY` steps may fit along any
+            box diagonal.
         density_shift (float): added to the raw density before softplus
             (default: FaVoR's, alpha_init = 0.01).
         bg (float): background value, added with the last transmittance.
@@ -79,7 +83,10 @@ def voxel_render(density: Tensor, features: Tensor, box_min: Tensor, box_max: Te
         respect to ``density`` and ``features`` (not rays or boxes).
 
     Raises:
-        ValueError: a shape, dtype, device or value outside the ranges above.
+        ValueError: a shape, dtype, device or value outside the ranges above; NaN
+            or inf in any tensor; a ``step_ratio`` that lets a ray take more
+            than :data:`MAX_SAMPLES_PER_RAY` samples in some box (the box
+            diagonal over the step), checked before any allocation.
     """
     _check_inputs(density, features, box_min, box_max, rays_o, rays_d, ray_ids,
                   step_ratio, density_shift, bg)
