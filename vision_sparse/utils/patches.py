@@ -15,9 +15,12 @@ The patches (keys of :data:`PATCHES`):
     ``mmdet.models`` and every ``mmdet.registry.MODELS.build`` -- fails with
     ``No module named 'mmcv._ext'``. When (and only when) the real module is
     missing, a stand-in is put in ``sys.modules['mmcv._ext']``: its functions
-    exist, so mmcv's import-time checks pass, but each raises
-    ``NotImplementedError`` naming the op (and our replacement, if any) when
-    called. Nothing computes a wrong result silently. Set
+    exist, so mmcv's import-time checks pass. The ops we can compute with
+    mmcv's semantics are served (:data:`vision_sparse.utils.mmcv_ops.SERVED_OPS`:
+    ``nms`` and avg ``roi_align`` forward/backward through ``torchvision.ops``,
+    ``box_iou_rotated`` and ``nms_rotated`` through ``vision_sparse.ops``), so
+    mmdet's detectors train and ``predict`` end to end; every other op raises
+    ``NotImplementedError`` naming the op and the served ones when called. Nothing computes a wrong result silently. Set
     ``VISION_SPARSE_NO_MMCV_SHIM=1`` to leave ``mmcv._ext`` alone.
 ``'mmengine.CheckpointLoader'``
     mmengine 0.10 loads local checkpoints with ``torch.load(filename)``, which
@@ -39,8 +42,9 @@ from typing import Any, Dict
 
 #: Name of each patch -> what it changes (the reason is in the module docstring).
 PATCHES: Dict[str, str] = {
-    'mmcv._ext': "sys.modules['mmcv._ext'] = a stand-in whose ops raise NotImplementedError "
-                 '(only when mmcv has no compiled ops)',
+    'mmcv._ext': "sys.modules['mmcv._ext'] = a stand-in that serves nms, roi_align, "
+                 'box_iou_rotated and nms_rotated and whose other ops raise '
+                 'NotImplementedError (only when mmcv has no compiled ops)',
     'mmengine.CheckpointLoader': 'every CheckpointLoader scheme (local files, http(s), '
                                  'model zoos, s3/petrel, pavi) -> '
                                  'vision_sparse.utils.checkpoint.load_checkpoint',
@@ -49,32 +53,28 @@ PATCHES: Dict[str, str] = {
 #: Environment variable that disables the ``mmcv._ext`` stand-in.
 NO_MMCV_SHIM_ENV = 'VISION_SPARSE_NO_MMCV_SHIM'
 
-# mmcv ext functions and the vision_sparse op that replaces them.
-MMCV_OP_REPLACEMENTS = {
-    'box_iou_rotated': 'vision_sparse.ops.box_iou_rotated',
-    'nms_rotated': 'vision_sparse.ops.nms_rotated / batched_nms_rotated',
-}
-
-
 class MissingMMCVExt(types.ModuleType):
-    """Stand-in ``mmcv._ext``: every public attribute is an op that raises.
+    """Stand-in ``mmcv._ext``: the ops of
+    :data:`vision_sparse.utils.mmcv_ops.SERVED_OPS` compute; every other public
+    attribute is an op that raises.
 
     Raises:
-        NotImplementedError: when any of its ops is called, naming the op and
-            the vision_sparse replacement if there is one.
+        NotImplementedError: when an unserved op is called, naming the op and
+            the ops that are served.
     """
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith('__'):
             raise AttributeError(name)
+        from .mmcv_ops import SERVED_OPS
+        if name in SERVED_OPS:
+            return SERVED_OPS[name]
 
         def _missing_op(*args, **kwargs):
-            hint = MMCV_OP_REPLACEMENTS.get(name)
-            alt = f' Use {hint} instead.' if hint else ''
             raise NotImplementedError(
-                f"mmcv op '{name}' is not available: mmcv-lite has no compiled ops "
-                f'(this mmcv._ext is a vision_sparse stand-in).{alt} '
-                'Install full mmcv to run mmcv ops.')
+                f"mmcv op '{name}' is not available: mmcv-lite has no compiled ops and "
+                'this mmcv._ext is a vision_sparse stand-in that serves only '
+                f"{', '.join(sorted(SERVED_OPS))}. Install full mmcv to run other mmcv ops.")
 
         _missing_op.__name__ = name
         return _missing_op

@@ -1,0 +1,265 @@
+"""The ``mmcv._ext`` stand-in: served ops equal their references (through mmcv's
+own python wrappers), unserved ops raise, and an mmdet RetinaNet trains and
+predicts end to end on mmcv-lite."""
+import math
+
+import pytest
+import torch
+
+import vision_sparse  # noqa: F401  (installs the stand-in, as custom_imports would)
+from vision_sparse.utils.patches import is_mmcv_shim_installed
+
+torchvision = pytest.importorskip('torchvision')
+
+pytestmark = pytest.mark.skipif(not is_mmcv_shim_installed(),
+                                reason='full mmcv installed: its own compiled ops run')
+
+
+def _random_boxes(n, size=64.0, gen=None):
+    xy = torch.rand(n, 2, generator=gen) * size
+    wh = torch.rand(n, 2, generator=gen) * size / 2 + 1.0
+    return torch.cat([xy, xy + wh], dim=1)
+
+
+def _random_rboxes(n, gen=None):
+    c = torch.rand(n, 2, generator=gen) * 40
+    wh = torch.rand(n, 2, generator=gen) * 15 + 2
+    t = (torch.rand(n, 1, generator=gen) - 0.5) * math.pi
+    return torch.cat([c, wh, t], dim=1)
+
+
+@pytest.mark.parametrize('score_thr,max_num', [(0.0, -1), (0.3, 5)])
+def test_nms_equals_torchvision(score_thr, max_num):
+    from mmcv.ops import nms
+    gen = torch.Generator().manual_seed(0)
+    boxes = _random_boxes(200, gen=gen)
+    scores = torch.rand(200, generator=gen)
+    dets, keep = nms(boxes, scores, 0.4, score_threshold=score_thr, max_num=max_num)
+    valid = torch.nonzero(scores > score_thr).squeeze(1) if score_thr > 0 else torch.arange(200)
+    ref = valid[torchvision.ops.nms(boxes[valid], scores[valid], 0.4)]
+    if max_num > 0:
+        ref = ref[:max_num]
+    assert torch.equal(keep, ref)
+    assert torch.equal(dets[:, :4], boxes[ref]) and torch.equal(dets[:, 4], scores[ref])
+
+
+def _greedy_nms_offset1(boxes, scores, thr):
+    """Plain greedy NMS with mmcv's offset=1 widths (x2 - x1 + 1)."""
+    order = torch.argsort(scores, descending=True).tolist()
+    b = boxes.double()
+    area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    keep, removed = [], set()
+    for pos, i in enumerate(order):
+        if i in removed:
+            continue
+        keep.append(i)
+        for j in order[pos + 1:]:
+            w = (torch.minimum(b[i, 2], b[j, 2]) - torch.maximum(b[i, 0], b[j, 0]) + 1).clamp(min=0)
+            h = (torch.minimum(b[i, 3], b[j, 3]) - torch.maximum(b[i, 1], b[j, 1]) + 1).clamp(min=0)
+            inter = w * h
+            if inter / (area[i] + area[j] - inter) > thr:
+                removed.add(j)
+    return torch.tensor(keep, dtype=torch.long)
+
+
+def test_nms_offset1_equals_greedy_reference():
+    from mmcv.ops import nms
+    gen = torch.Generator().manual_seed(1)
+    boxes = _random_boxes(80, size=20.0, gen=gen).round()
+    scores = torch.rand(80, generator=gen)
+    _, keep = nms(boxes, scores, 0.3, offset=1)
+    assert torch.equal(keep, _greedy_nms_offset1(boxes, scores, 0.3))
+    # offset changes the result on small integer boxes (the test is not vacuous)
+    _, keep0 = nms(boxes, scores, 0.3, offset=0)
+    assert not torch.equal(keep, keep0)
+
+
+def test_batched_nms_and_empty():
+    from mmcv.ops import batched_nms, nms
+    gen = torch.Generator().manual_seed(2)
+    boxes = _random_boxes(100, gen=gen)
+    scores = torch.rand(100, generator=gen)
+    idxs = torch.randint(0, 3, (100,), generator=gen)
+    _, keep = batched_nms(boxes, scores, idxs, dict(type='nms', iou_threshold=0.5))
+    ref = torchvision.ops.batched_nms(boxes, scores, idxs, 0.5)
+    assert torch.equal(keep, ref)
+    dets, keep = nms(boxes[:0], scores[:0], 0.5)
+    assert keep.shape == (0,) and dets.shape == (0, 5)
+
+
+@pytest.mark.parametrize('aligned,sampling_ratio', [(True, 0), (False, 2), (True, 3)])
+def test_roi_align_forward_backward_equal_torchvision(aligned, sampling_ratio):
+    from mmcv.ops import RoIAlign, roi_align
+    gen = torch.Generator().manual_seed(3)
+    feats = torch.randn(2, 3, 16, 20, dtype=torch.float64, generator=gen)
+    boxes = _random_boxes(7, size=60.0, gen=gen).double()
+    rois = torch.cat([torch.randint(0, 2, (7, 1), generator=gen).double(), boxes], dim=1)
+    x1 = feats.clone().requires_grad_(True)
+    x2 = feats.clone().requires_grad_(True)
+    out = roi_align(x1, rois, (5, 4), 0.25, sampling_ratio, 'avg', aligned)
+    ref = torchvision.ops.roi_align(x2, rois, (5, 4), 0.25, sampling_ratio, aligned)
+    assert out.shape == (7, 3, 5, 4)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    grad = torch.randn(out.shape, dtype=torch.float64, generator=gen)
+    out.backward(grad)
+    ref.backward(grad)
+    assert x1.grad.abs().sum() > 0
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=0, atol=1e-12)
+    # the module form, float32
+    layer = RoIAlign((5, 4), 0.25, sampling_ratio, aligned=aligned)
+    torch.testing.assert_close(layer(feats.float(), rois.float()), ref.detach().float())
+
+
+def test_roi_align_gradcheck():
+    from mmcv.ops import roi_align
+    gen = torch.Generator().manual_seed(4)
+    feats = torch.randn(1, 2, 6, 7, dtype=torch.float64, generator=gen, requires_grad=True)
+    rois = torch.tensor([[0, 1.3, 2.2, 15.1, 20.7], [0, 4.0, 0.5, 9.9, 11.2]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda f: roi_align(f, rois, (3, 3), 0.5, 2, 'avg', True), (feats,))
+
+
+def test_roi_align_max_mode_raises():
+    from mmcv.ops import roi_align
+    feats = torch.randn(1, 2, 8, 8)
+    rois = torch.tensor([[0, 1.0, 1.0, 6.0, 6.0]])
+    with pytest.raises(NotImplementedError, match="pool_mode='max'"):
+        roi_align(feats, rois, 2, 1.0, 0, 'max', True)
+
+
+@pytest.mark.parametrize('aligned', [False, True])
+@pytest.mark.parametrize('mode', ['iou', 'iof'])
+@pytest.mark.parametrize('clockwise', [True, False])
+def test_box_iou_rotated_equals_ours(aligned, mode, clockwise):
+    from mmcv.ops import box_iou_rotated as mmcv_box_iou_rotated
+
+    from vision_sparse.ops import box_iou_rotated
+    gen = torch.Generator().manual_seed(5)
+    b1, b2 = _random_rboxes(9, gen), _random_rboxes(9 if aligned else 6, gen)
+    out = mmcv_box_iou_rotated(b1, b2, mode, aligned, clockwise)
+    flip = torch.tensor([1.0, 1, 1, 1, 1 if clockwise else -1])
+    ref = box_iou_rotated(b1 * flip, b2 * flip, aligned=aligned, mode=mode)
+    assert out.shape == ref.shape
+    assert torch.equal(out, ref)
+    assert (out > 0).any()
+
+
+@pytest.mark.parametrize('with_labels', [False, True])
+def test_nms_rotated_equals_ours(with_labels):
+    from mmcv.ops import nms_rotated as mmcv_nms_rotated
+
+    from vision_sparse.ops import batched_nms_rotated, nms_rotated
+    gen = torch.Generator().manual_seed(6)
+    boxes = _random_rboxes(120, gen)
+    scores = torch.rand(120, generator=gen)
+    labels = torch.randint(0, 3, (120,), generator=gen) if with_labels else None
+    dets, keep = mmcv_nms_rotated(boxes, scores, 0.2, labels)
+    ref = (batched_nms_rotated(boxes, scores, labels, 0.2) if with_labels
+           else nms_rotated(boxes, scores, 0.2))
+    assert torch.equal(keep, ref)
+    assert 0 < keep.numel() < 120
+    assert torch.equal(dets, torch.cat([boxes[ref], scores[ref, None]], dim=1))
+
+
+def test_unserved_op_still_raises_clear_error():
+    from mmcv.ops import softmax_focal_loss
+    from vision_sparse.utils.mmcv_ops import SERVED_OPS
+    assert {'nms', 'roi_align_forward', 'roi_align_backward', 'box_iou_rotated',
+            'nms_rotated'} <= set(SERVED_OPS)
+    served = ', '.join(sorted(SERVED_OPS))
+    with pytest.raises(NotImplementedError,
+                       match=f"mmcv op 'softmax_focal_loss_forward' is not available.*"
+                             f'serves only {served}'):
+        softmax_focal_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), 2.0, 0.25)
+    import mmcv._ext as ext
+    with pytest.raises(NotImplementedError, match="'roi_align_rotated_forward' is not available"):
+        ext.roi_align_rotated_forward()
+
+
+def _retinanet_cfg():
+    return dict(
+        type='mmdet.RetinaNet',
+        data_preprocessor=dict(type='mmdet.DetDataPreprocessor', mean=[0.0, 0.0, 0.0],
+                               std=[255.0, 255.0, 255.0], bgr_to_rgb=False,
+                               pad_size_divisor=32),
+        backbone=dict(type='mmdet.ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3),
+                      frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True),
+                      norm_eval=False, style='pytorch', zero_init_residual=False,
+                      init_cfg=None),
+        neck=dict(type='mmdet.FPN', in_channels=[128, 256, 512], out_channels=32,
+                  start_level=0, add_extra_convs='on_input', num_outs=3),
+        bbox_head=dict(
+            type='mmdet.RetinaHead', num_classes=2, in_channels=32, stacked_convs=1,
+            feat_channels=32,
+            anchor_generator=dict(type='mmdet.AnchorGenerator', octave_base_scale=4,
+                                  scales_per_octave=1, ratios=[0.5, 1.0, 2.0],
+                                  strides=[8, 16, 32]),
+            bbox_coder=dict(type='mmdet.DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
+                            target_stds=[1.0] * 4),
+            loss_cls=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
+                          loss_weight=1.0),
+            loss_bbox=dict(type='mmdet.L1Loss', loss_weight=1.0)),
+        train_cfg=dict(
+            assigner=dict(type='mmdet.MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
+                          min_pos_iou=0, ignore_iof_thr=-1),
+            sampler=dict(type='mmdet.PseudoSampler'), allowed_border=-1, pos_weight=-1,
+            debug=False),
+        test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.0,
+                      nms=dict(type='nms', iou_threshold=0.5), max_per_img=20))
+
+
+def _batch(gen):
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    inputs, samples = [], []
+    for i in range(2):
+        img = torch.randint(0, 40, (3, 64, 64), generator=gen, dtype=torch.uint8)
+        boxes = torch.tensor([[8.0, 10.0, 40.0, 34.0], [30.0, 28.0, 60.0, 62.0]]) + i
+        for b in boxes.long():
+            img[:, b[1]:b[3], b[0]:b[2]] = 200
+        inputs.append(img)
+        s = DetDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64),
+                                        scale_factor=(1.0, 1.0), pad_shape=(64, 64),
+                                        batch_input_shape=(64, 64)))
+        s.gt_instances = InstanceData(bboxes=boxes, labels=torch.tensor([0, 1]))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_mmdet_retinanet_trains_and_predicts():
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    from mmengine.optim import OptimWrapper
+    from mmengine.utils import import_modules_from_strings
+    cfg = Config(dict(custom_imports=dict(imports=['vision_sparse'],
+                                          allow_failed_imports=False),
+                      model=_retinanet_cfg()))
+    import_modules_from_strings(**cfg.custom_imports)
+    register_all_modules(init_default_scope=False)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()  # the head's prior-probability bias; no pretrained weights
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9),
+                         clip_grad=dict(max_norm=10.0))
+    gen = torch.Generator().manual_seed(7)
+    data = _batch(gen)
+    before = [p.detach().clone() for p in model.parameters()]
+    model.train()
+    for _ in range(3):
+        losses = model.train_step(data, optim)
+        assert set(losses) >= {'loss_cls', 'loss_bbox'}
+        assert all(math.isfinite(float(v.detach())) for v in losses.values()), losses
+    # every parameter moves (zero_init_residual=False: no block starts at zero)
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    model.eval()
+    with torch.no_grad():
+        results = model.val_step(data)
+    assert len(results) == 2
+    for r in results:
+        pred = r.pred_instances
+        n = pred.bboxes.shape[0]
+        assert 0 < n <= 20 and pred.bboxes.shape == (n, 4)
+        assert pred.scores.shape == (n,) and pred.labels.shape == (n,)
+        assert torch.isfinite(pred.bboxes).all()
+        assert set(pred.labels.tolist()) <= {0, 1}
