@@ -263,3 +263,44 @@ def test_mmdet_retinanet_trains_and_predicts():
         assert pred.scores.shape == (n,) and pred.labels.shape == (n,)
         assert torch.isfinite(pred.bboxes).all()
         assert set(pred.labels.tolist()) <= {0, 1}
+
+
+def test_mmdet_single_roi_extractor_equals_torchvision():
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    extractor = MODELS.build(dict(
+        type='mmdet.SingleRoIExtractor', out_channels=4, featmap_strides=[4, 8],
+        roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0)))
+    gen = torch.Generator().manual_seed(8)
+    feats = (torch.randn(2, 4, 32, 32, generator=gen), torch.randn(2, 4, 16, 16, generator=gen))
+    # the first roi (scale ~20 px) maps to level 0 (stride 4), the second (~122 px) to level 1
+    rois = torch.tensor([[0, 2.0, 3.0, 20.0, 25.0], [1, 0.0, 0.0, 120.0, 124.0]])
+    out = extractor(feats, rois)
+    ref0 = torchvision.ops.roi_align(feats[0], rois[:1], 7, 0.25, 0, True)
+    ref1 = torchvision.ops.roi_align(feats[1], rois[1:], 7, 0.125, 0, True)
+    torch.testing.assert_close(out, torch.cat([ref0, ref1]))
+    assert extractor(feats, rois[:0]).shape == (0, 4, 7, 7)
+
+
+def test_mmdet_fcos_predicts():
+    from mmdet.registry import MODELS
+    from mmdet.structures import DetDataSample
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    register_all_modules(init_default_scope=False)
+    cfg = _retinanet_cfg()
+    cfg.update(type='mmdet.FCOS', train_cfg=None,
+               bbox_head=dict(type='mmdet.FCOSHead', num_classes=2, in_channels=32,
+                              stacked_convs=1, feat_channels=32, strides=[8, 16, 32]))
+    torch.manual_seed(0)
+    model = MODELS.build(Config(dict(model=cfg)).model)
+    model.eval()
+    img = torch.randint(0, 255, (3, 64, 64), generator=torch.Generator().manual_seed(9),
+                        dtype=torch.uint8)
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64),
+                                         scale_factor=(1.0, 1.0)))
+    with torch.no_grad():
+        pred = model.test_step(dict(inputs=[img], data_samples=[sample]))[0].pred_instances
+    assert pred.bboxes.shape == (20, 4) and torch.isfinite(pred.bboxes).all()
+    assert torch.all(pred.scores[:-1] >= pred.scores[1:])
