@@ -19,8 +19,10 @@ mmcv ext function    served by
 ==================== ============================================================
 
 Where they differ from mmcv's kernels: ``nms_rotated`` suppresses a box whose
-IoU is ``> iou_threshold`` (mmcv's CPU kernel: ``>=``; they differ only on exact
-ties), and honours ``labels`` on every device (mmcv's CPU kernel ignores them).
+IoU is ``> iou_threshold`` and honours ``labels`` on every device, as mmcv's
+CUDA kernel does (mmcv's CPU kernel suppresses at ``>=``, which differs only on
+exact ties, and ignores the labels); ``box_iou_rotated`` bounds the denominator
+below by 1e-6 (mmcv divides as is; they differ only for unions under 1e-6).
 """
 from typing import Callable, Dict
 
