@@ -172,7 +172,7 @@ class DOTAMetric(BaseMetric):
         header = ['class', 'gts', 'difficult', 'dets', 'recall'] + [f'AP{v}' for v in variants]
         rows = []
         for k, r in enumerate(main['per_class']):
-            rec = f"{r['recall'][-1]:.3f}" if len(r['recall']) and r['num_gts'] else '-'
+            rec = '-' if not r['num_gts'] else f"{(r['recall'][-1] if len(r['recall']) else 0.0):.3f}"
             aps = [('-' if not r['num_gts'] else f"{evals[v]['per_class'][k]['ap']:.4f}")
                    for v in variants]
             rows.append([r['class'], str(r['num_gts']), str(r['num_difficult']), str(r['num_dets']),
