@@ -288,3 +288,16 @@ def test_dota_ground_truth_as_detections_scores_one(box_type):
                              scores=rng.uniform(0.5, 1, len(rb))))
     res = eval_rotated_map(jittered, gts, box_type=box_type, classes=classes)
     assert 0.1 < res['mAP'] < 0.95
+
+
+def test_duplicate_is_not_reassigned_to_the_next_ground_truth():
+    # DOTA devkit rule: a detection takes its best ground truth (matched or not). d2 overlaps A
+    # (IoU 8.5/11.5) more than B (IoU 7.5/12.5 = 0.6 >= 0.5), A is already taken by d1: d2 is a FP.
+    gts = [dict(boxes=np.array([_box(10, 10), _box(14, 10)]), labels=np.zeros(2, int))]
+    dets = [dict(boxes=np.array([_box(10, 10), _box(11.5, 10)]), scores=np.array([0.9, 0.8]),
+                 labels=np.zeros(2, int))]
+    iou = rotated_iou_matrix(dets[0]['boxes'], gts[0]['boxes'])
+    np.testing.assert_allclose(iou[1], [8.5 / 11.5, 0.6], atol=1e-6)
+    c = eval_rotated_map(dets, gts)['per_class'][0]
+    np.testing.assert_allclose(c['recall'], [1 / 2, 1 / 2])
+    np.testing.assert_allclose(c['precision'], [1, 1 / 2])

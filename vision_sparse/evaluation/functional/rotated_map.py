@@ -97,7 +97,14 @@ def polygon_iou(polys1: np.ndarray, polys2: np.ndarray) -> np.ndarray:
     g2 = shapely.make_valid(shapely.polygons(p2.reshape(-1, 4, 2)))
     a1 = shapely.area(g1)
     a2 = shapely.area(g2)
-    inter = shapely.area(shapely.intersection(g1[:, None], g2[None, :]))
+    # only pairs whose axis-aligned bounds overlap can intersect (as the DOTA devkit does)
+    lo1, hi1 = p1.reshape(-1, 4, 2).min(1), p1.reshape(-1, 4, 2).max(1)
+    lo2, hi2 = p2.reshape(-1, 4, 2).min(1), p2.reshape(-1, 4, 2).max(1)
+    near = ((np.minimum(hi1[:, None], hi2[None]) - np.maximum(lo1[:, None], lo2[None])) > 0).all(-1)
+    inter = np.zeros((len(p1), len(p2)))
+    i, j = np.nonzero(near)
+    if len(i):
+        inter[i, j] = shapely.area(shapely.intersection(g1[i], g2[j]))
     union = a1[:, None] + a2[None, :] - inter
     out = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
     return np.clip(out, 0.0, 1.0)
