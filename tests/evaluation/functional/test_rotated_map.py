@@ -301,3 +301,15 @@ def test_duplicate_is_not_reassigned_to_the_next_ground_truth():
     c = eval_rotated_map(dets, gts)['per_class'][0]
     np.testing.assert_allclose(c['recall'], [1 / 2, 1 / 2])
     np.testing.assert_allclose(c['precision'], [1, 1 / 2])
+
+
+def test_detection_on_image_with_only_difficult_ground_truth_is_ignored():
+    # (mmrotate 1.x's eval_rbbox_map drops the ignored boxes of such an image and counts
+    # the detection as a false positive; the DOTA devkit ignores it, as here.)
+    gts = [dict(boxes=np.array([_box(10, 10)]), labels=[0], difficult=[False]),
+           dict(boxes=np.array([_box(10, 10)]), labels=[0], difficult=[True])]
+    dets = [dict(boxes=np.array([_box(10, 10)]), scores=[0.5], labels=[0]),
+            dict(boxes=np.array([_box(10, 10)]), scores=[0.9], labels=[0])]
+    c = eval_rotated_map(dets, gts)['per_class'][0]
+    assert c['num_gts'] == 1 and c['num_dets'] == 2 and c['ap'] == 1.0
+    np.testing.assert_allclose(c['precision'], [1.0])
