@@ -1,6 +1,4 @@
 """DOTA-style rotated mAP against hand-computed curves and independent computations."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 import shapely
@@ -8,8 +6,9 @@ from shapely.geometry import Polygon
 
 from vision_sparse.evaluation.functional import (average_precision, eval_rotated_map, polygon_iou,
                                                  rotated_iou_matrix)
+from vision_sparse.testing import shared_data_path
 
-DOTA_DIR = Path('/work/shared/data/oriented/dota/labelTxt')
+DOTA_LABELS = shared_data_path('oriented', 'dota', 'labelTxt')
 
 
 def _box(cx, cy, w=10.0, h=10.0, theta=0.0):
@@ -179,7 +178,8 @@ def test_theta_zero_equals_axis_aligned_computation(use_07):
                                              np.zeros(3)])])
         d[:, 2:4] = np.abs(d[:, 2:4])
         gts.append(dict(boxes=g, labels=np.zeros(6, int)))
-        dets.append(dict(boxes=d, scores=rng.permutation(9) / 10 + rng.uniform(0, 0.01), labels=np.zeros(9, int)))
+        dets.append(dict(boxes=d, scores=rng.permutation(9) / 10 + rng.uniform(0, 0.01),
+                         labels=np.zeros(9, int)))
     np.testing.assert_allclose(rotated_iou_matrix(dets[0]['boxes'], gts[0]['boxes']),
                                _aabb_iou(dets[0]['boxes'], gts[0]['boxes']), atol=1e-6)
     for thr in (0.5, 0.7):
@@ -258,7 +258,7 @@ def test_bad_input_raises():
 def _dota():
     from vision_sparse.datasets.formats.dota import load_dota_txt
 
-    files = sorted(DOTA_DIR.glob('*.txt'))
+    files = sorted(DOTA_LABELS.glob('*.txt')) if DOTA_LABELS else []
     if not files:
         pytest.skip('DOTA sample labels not found')
     return [load_dota_txt(f) for f in files]

@@ -1,6 +1,5 @@
 """DOTAMetric through mmengine's process / compute / evaluate API."""
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from mmengine.structures import InstanceData
 
 from vision_sparse.evaluation.metrics import DOTAMetric
 from vision_sparse.registry import METRICS
+from vision_sparse.testing import shared_data_path
 
 # Same hand case as tests/evaluation/functional/test_rotated_map.py: AP07 = 6/11, area AP = 5/9.
 GTS = np.array([[10, 10, 10, 10, 0], [50, 10, 10, 10, 0], [90, 10, 10, 10, 0]], float)
@@ -57,12 +57,14 @@ def test_mmdet_style_instances_and_ignored_instances():
     pred = InstanceData(bboxes=torch.tensor(DETS, dtype=torch.float32),
                         scores=torch.tensor(SCORES, dtype=torch.float32),
                         labels=torch.zeros(4, dtype=torch.long))
-    gt = InstanceData(bboxes=torch.tensor(GTS[:2], dtype=torch.float32), labels=torch.zeros(2, dtype=torch.long))
+    gt = InstanceData(bboxes=torch.tensor(GTS[:2], dtype=torch.float32),
+                      labels=torch.zeros(2, dtype=torch.long))
     ignored = InstanceData(bboxes=torch.tensor(GTS[2:], dtype=torch.float32),
                            labels=torch.zeros(1, dtype=torch.long))
     extra = dict(pred_instances=InstanceData(bboxes=torch.tensor([[90.0, 10, 10, 10, 0]]),
                                              scores=torch.tensor([0.65]), labels=torch.tensor([0])),
-                 gt_instances=InstanceData(bboxes=torch.zeros((0, 5)), labels=torch.zeros(0, dtype=torch.long)))
+                 gt_instances=InstanceData(bboxes=torch.zeros((0, 5)),
+                                           labels=torch.zeros(0, dtype=torch.long)))
     metric = DOTAMetric(classes=['ship'])
     metric.process(None, [dict(pred_instances=pred, gt_instances=gt, ignored_instances=ignored), extra])
     out = metric.compute_metrics(metric.results)
@@ -76,7 +78,8 @@ def test_mmdet_style_instances_and_ignored_instances():
 def test_poly_box_type_and_logged_table():
     def corners(b):
         cx, cy, w, h, _ = b
-        return [cx + w / 2, cy + h / 2, cx - w / 2, cy + h / 2, cx - w / 2, cy - h / 2, cx + w / 2, cy - h / 2]
+        return [cx + w / 2, cy + h / 2, cx - w / 2, cy + h / 2,
+                cx - w / 2, cy - h / 2, cx + w / 2, cy - h / 2]
 
     metric = DOTAMetric(classes=['ship'], box_type='poly')
     metric.process(None, [dict(pred_boxes=np.array([corners(b) for b in DETS]), pred_scores=SCORES,
@@ -114,7 +117,8 @@ def test_bad_samples_raise():
 def test_real_dota_labels_through_the_metric():
     from vision_sparse.datasets.formats.dota import load_dota_txt
 
-    files = sorted(Path('/work/shared/data/oriented/dota/labelTxt').glob('*.txt'))
+    folder = shared_data_path('oriented', 'dota', 'labelTxt')
+    files = sorted(folder.glob('*.txt')) if folder else []
     if not files:
         pytest.skip('DOTA sample labels not found')
     labels = [load_dota_txt(f) for f in files]
