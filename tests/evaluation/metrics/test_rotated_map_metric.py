@@ -130,3 +130,9 @@ def test_real_dota_labels_through_the_metric():
     out = metric.evaluate(len(labels))
     assert out['dota/mAP'] == pytest.approx(1.0) and out['dota/mAP_area'] == pytest.approx(1.0)
     assert {f'dota/AP_{c}' for c in classes} <= set(out)
+
+
+def test_built_from_an_mmdet_registry_by_scoped_name():
+    mmdet_registry = pytest.importorskip('mmdet.registry')
+    metric = mmdet_registry.METRICS.build(dict(type='vision_sparse.DOTAMetric', classes=['ship']))
+    assert isinstance(metric, DOTAMetric) and metric.classes == ['ship']
