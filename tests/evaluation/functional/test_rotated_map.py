@@ -66,6 +66,8 @@ def test_hand_computed_curve_11_point_and_area():
     assert eval_rotated_map(pdets, pgts, box_type='poly')['mAP'] == pytest.approx(6 / 11, abs=1e-12)
     assert eval_rotated_map(pdets, pgts, box_type='poly',
                             use_07_metric=False)['mAP'] == pytest.approx(5 / 9, abs=1e-12)
+    # rotated-box detections against polygon ground truth ('poly' takes their corners)
+    assert eval_rotated_map(dets, pgts, box_type='poly')['mAP'] == pytest.approx(6 / 11, abs=1e-12)
 
 
 def test_iou_threshold_decides_the_shifted_detection():
@@ -237,7 +239,7 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match=r'shape \(K, 5\)'):
         eval_rotated_map([dict(dets[0], boxes=dets[0]['boxes'][:, :4])], gts)
     with pytest.raises(ValueError, match=r'shape \(K, 8\)'):
-        eval_rotated_map(dets, gts, box_type='poly')
+        eval_rotated_map([dict(dets[0], boxes=dets[0]['boxes'][:, :4])], gts, box_type='poly')
     with pytest.raises(ValueError, match='one entry per image'):
         eval_rotated_map(dets, gts + gts)
     with pytest.raises(ValueError, match='one score per box'):
@@ -278,16 +280,21 @@ def test_dota_ground_truth_as_detections_scores_one(box_type):
         assert res['mAP'] == pytest.approx(1.0)
     # jittered boxes: centres moved by ~3 px, sizes by ~15 %, angles by ~10 degrees -> lower mAP
     rng = np.random.default_rng(0)
-    jittered = []
+    jittered, jittered_rb = [], []
     for lab in labels:
         rb = lab['rboxes'].astype(np.float64).copy()
         rb[:, :2] += rng.normal(0, 3, (len(rb), 2))
         rb[:, 2:4] *= rng.uniform(0.85, 1.15, (len(rb), 2))
         rb[:, 4] += rng.normal(0, np.deg2rad(10), len(rb))
+        jittered_rb.append(dict(boxes=rb))
         jittered.append(dict(boxes=rb if box_type == 'rbox' else _corners(rb), labels=lab['labels'],
                              scores=rng.uniform(0.5, 1, len(rb))))
     res = eval_rotated_map(jittered, gts, box_type=box_type, classes=classes)
     assert 0.1 < res['mAP'] < 0.95
+    if box_type == 'poly':  # the detector's rotated boxes scored against the quadrilaterals
+        as_rbox = [dict(j, boxes=r['boxes']) for r, j in zip(jittered_rb, jittered)]
+        assert eval_rotated_map(as_rbox, gts, box_type='poly', classes=classes)['mAP'] == pytest.approx(
+            res['mAP'], abs=1e-9)
 
 
 def test_duplicate_is_not_reassigned_to_the_next_ground_truth():

@@ -210,7 +210,12 @@ def _parse_image(item: Any, index: int, what: str, dim: int, classes: Sequence[s
                  with_scores: bool) -> Dict[str, np.ndarray]:
     if not isinstance(item, dict):
         raise ValueError(f'{what}[{index}] must be a dict, got {type(item).__name__}')
-    boxes = _check_boxes(item.get('boxes', np.zeros((0, dim))), f'{what}[{index}]["boxes"]', dim)
+    boxes = item.get('boxes', np.zeros((0, dim)))
+    if dim == 8 and _as_numpy(boxes).ndim == 2 and _as_numpy(boxes).shape[1] == 5:
+        # rotated boxes scored against polygons: their corners
+        from vision_sparse.structures.bbox.rotated_boxes import rbox2poly
+        boxes = rbox2poly(_check_boxes(boxes, f'{what}[{index}]["boxes"]', 5))
+    boxes = _check_boxes(boxes, f'{what}[{index}]["boxes"]', dim)
     n = len(boxes)
     out = dict(boxes=boxes, labels=_labels(item.get('labels'), n, classes, f'{what}[{index}]["labels"]'))
     if with_scores:
@@ -247,7 +252,10 @@ def eval_rotated_map(det_results: Sequence[Dict[str, Any]], annotations: Sequenc
         iou_thr (float): IoU threshold in (0, 1].
         use_07_metric (bool): VOC07 11-point AP if True, else area under the
             interpolated curve.
-        box_type (str): ``'rbox'`` (rotated IoU) or ``'poly'`` (polygon IoU, shapely).
+        box_type (str): ``'rbox'`` (rotated IoU) or ``'poly'`` (polygon IoU, shapely;
+            (K, 5) rotated boxes are then also accepted, in detections or
+            annotations, and scored as their corner polygons, e.g. an
+            oriented detector against DOTA's quadrilateral ground truth).
         classes (Sequence[str], optional): class names; label ``i`` is
             ``classes[i]``.  Default: the sorted names found in the labels, or
             ``'0'..'C-1'`` for integer labels.

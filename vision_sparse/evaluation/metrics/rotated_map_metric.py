@@ -27,7 +27,8 @@ class DOTAMetric(BaseMetric):
     ``DetDataSample``) in one of two layouts:
 
     * flat: ``pred_boxes`` (K, 5) ``(cx, cy, w, h, theta)`` radians (or (K, 8)
-      polygons with ``box_type='poly'``), ``pred_scores`` (K,), ``pred_labels``
+      polygons with ``box_type='poly'``, which also takes (K, 5) boxes as their
+      corner polygons), ``pred_scores`` (K,), ``pred_labels``
       (K,), ``gt_boxes`` (G, 5 or 8), ``gt_labels`` (G,) and optional
       ``gt_difficult`` (G,) bool;
     * mmdet: ``pred_instances`` and ``gt_instances`` (dicts or ``InstanceData``
