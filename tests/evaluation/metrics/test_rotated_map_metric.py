@@ -136,3 +136,17 @@ def test_built_from_an_mmdet_registry_by_scoped_name():
     mmdet_registry = pytest.importorskip('mmdet.registry')
     metric = mmdet_registry.METRICS.build(dict(type='vision_sparse.DOTAMetric', classes=['ship']))
     assert isinstance(metric, DOTAMetric) and metric.classes == ['ship']
+
+
+def test_poly_metric_with_rotated_boxes_and_only_ignored_ground_truth():
+    # image 0: one ship; image 1: only an ignored (difficult) ship, detected -> ignored
+    metric = DOTAMetric(classes=['ship'], box_type='poly')
+    box = torch.tensor([[10.0, 10, 10, 10, 0.2]])
+    metric.process(None, [
+        dict(pred_instances=dict(bboxes=box, scores=torch.tensor([0.5]), labels=torch.tensor([0])),
+             gt_instances=dict(bboxes=box, labels=torch.tensor([0]))),
+        dict(pred_instances=dict(bboxes=box, scores=torch.tensor([0.9]), labels=torch.tensor([0])),
+             gt_instances=dict(bboxes=torch.zeros((0, 8)), labels=torch.zeros(0, dtype=torch.long)),
+             ignored_instances=dict(bboxes=box, labels=torch.tensor([0])))])
+    out = metric.compute_metrics(metric.results)
+    assert out['mAP'] == pytest.approx(1.0) and out['AParea_ship'] == pytest.approx(1.0)

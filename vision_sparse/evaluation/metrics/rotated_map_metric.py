@@ -114,6 +114,8 @@ class DOTAMetric(BaseMetric):
             i_boxes = _as_numpy(ign.get('bboxes', empty))
             if i_boxes.size:
                 i_labels = _as_numpy(ign.get('labels')).reshape(-1)
+                if len(g_boxes) == 0:
+                    g_boxes = g_boxes.reshape(0, i_boxes.shape[-1])
                 g_boxes = np.concatenate([g_boxes, i_boxes])
                 g_labels = np.concatenate([g_labels, i_labels])
                 g_diff = np.concatenate([g_diff, np.ones(len(i_labels), bool)])
