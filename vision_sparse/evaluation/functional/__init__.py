@@ -6,6 +6,7 @@ from .homography import (estimate_homography, homography_accuracy, homography_au
                          warp_points_homography)
 from .relocalization import (absolute_pose_error, relocalization_errors,
                              relocalization_recall, summarize_relocalization)
+from .rotated_map import average_precision, eval_rotated_map, polygon_iou, rotated_iou_matrix
 from .pose import (check_intrinsics, epipolar_precision, error_auc, estimate_relative_pose, pose_auc, pose_error,
                    relative_pose_error, symmetric_epipolar_distance)
 
@@ -17,5 +18,6 @@ __all__ = [
     'check_intrinsics', 'estimate_relative_pose', 'relative_pose_error', 'pose_error', 'error_auc', 'pose_auc',
     'symmetric_epipolar_distance', 'epipolar_precision', 'estimate_homography',
     'homography_corner_error', 'homography_accuracy', 'homography_auc',
-    'homography_reprojection_error', 'warp_points_homography'
+    'homography_reprojection_error', 'warp_points_homography',
+    'eval_rotated_map', 'average_precision', 'rotated_iou_matrix', 'polygon_iou'
 ]

@@ -2,6 +2,7 @@
 from .correspondence_metric import CorrespondenceMetric
 from .pose_metric import HomographyMetric, RelativePoseMetric
 from .reloc_metric import RelocalizationMetric
+from .rotated_map_metric import DOTAMetric
 
 __all__ = ['RelativePoseMetric', 'HomographyMetric', 'RelocalizationMetric',
-           'CorrespondenceMetric']
+           'CorrespondenceMetric', 'DOTAMetric']
