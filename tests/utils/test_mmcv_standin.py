@@ -4,6 +4,7 @@ predicts end to end on mmcv-lite."""
 import math
 
 import pytest
+from mmengine.registry import DefaultScope
 import torch
 
 import vision_sparse  # noqa: F401  (installs the stand-in, as custom_imports would)
@@ -238,7 +239,8 @@ def test_mmdet_retinanet_trains_and_predicts():
     import_modules_from_strings(**cfg.custom_imports)
     register_all_modules(init_default_scope=False)
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('mmdet'):  # whatever an earlier test left
+        model = MODELS.build(cfg.model)
     model.init_weights()  # the head's prior-probability bias; no pretrained weights
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9),
                          clip_grad=dict(max_norm=10.0))
@@ -269,9 +271,10 @@ def test_mmdet_single_roi_extractor_equals_torchvision():
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    extractor = MODELS.build(dict(
-        type='mmdet.SingleRoIExtractor', out_channels=4, featmap_strides=[4, 8],
-        roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0)))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        extractor = MODELS.build(dict(
+            type='mmdet.SingleRoIExtractor', out_channels=4, featmap_strides=[4, 8],
+            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0)))
     gen = torch.Generator().manual_seed(8)
     feats = (torch.randn(2, 4, 32, 32, generator=gen), torch.randn(2, 4, 16, 16, generator=gen))
     # the first roi (scale ~20 px) maps to level 0 (stride 4), the second (~122 px) to level 1
@@ -294,7 +297,8 @@ def test_mmdet_fcos_predicts():
                bbox_head=dict(type='mmdet.FCOSHead', num_classes=2, in_channels=32,
                               stacked_convs=1, feat_channels=32, strides=[8, 16, 32]))
     torch.manual_seed(0)
-    model = MODELS.build(Config(dict(model=cfg)).model)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(Config(dict(model=cfg)).model)
     model.eval()
     img = torch.randint(0, 255, (3, 64, 64), generator=torch.Generator().manual_seed(9),
                         dtype=torch.uint8)
