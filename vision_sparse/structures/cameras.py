@@ -29,7 +29,7 @@ from torch import Tensor
 ArrayLike = Union[Tensor, np.ndarray]
 
 __all__ = [
-    'make_intrinsics', 'scale_intrinsics', 'invert_pose', 'relative_pose', 'transform_points',
+    'make_intrinsics', 'check_intrinsics', 'scale_intrinsics', 'invert_pose', 'relative_pose', 'transform_points',
     'project_points', 'unproject', 'world_to_camera', 'camera_to_world',
     'rotation_angle_error_deg', 'translation_angle_error_deg',
     'translation_error', 'is_rigid_transform', 'skew', 'essential_from_pose',
@@ -321,15 +321,53 @@ def camera_to_world(T_w2c: ArrayLike, X_cam: ArrayLike) -> ArrayLike:
 # --------------------------------------------------------------------------
 # projection
 # --------------------------------------------------------------------------
+def _check_finite_focal(arr: np.ndarray, name: str) -> None:
+    """``ValueError`` unless the (3, 3) ``arr`` is finite with positive focal lengths."""
+    if not np.isfinite(arr).all():
+        bad = [tuple(int(v) for v in ij) for ij in np.argwhere(~np.isfinite(arr))]
+        raise ValueError(f'{name} must be finite: entries {bad} are NaN or inf, got '
+                         f'{arr.tolist()}')
+    if not (arr[0, 0] > 0 and arr[1, 1] > 0):
+        raise ValueError(f'{name} must have positive focal lengths, got '
+                         f'fx={arr[0, 0]}, fy={arr[1, 1]}')
+
+
+def check_intrinsics(K, name: str = 'K', allow_none: bool = False) -> Optional[np.ndarray]:
+    """Validate pinhole intrinsics.
+
+    Args:
+        K (array | Tensor | None): ``(3, 3)`` intrinsics, pixels.
+        name (str): argument name used in error messages.
+        allow_none (bool): return None for None instead of raising.
+
+    Returns:
+        np.ndarray | None: ``(3, 3)`` float64 (a copy when converted).
+
+    Raises:
+        ValueError: for None (unless allowed), another shape, non-finite values,
+            non-positive focal lengths or a last row other than ``(0, 0, 1)``.
+    """
+    if K is None:
+        if allow_none:
+            return None
+        raise ValueError(f'{name} is None: (3, 3) intrinsics are required')
+    if type(K).__module__.startswith('torch'):
+        K = K.detach().cpu().numpy()
+    arr = np.asarray(K, dtype=np.float64)
+    if arr.shape != (3, 3):
+        raise ValueError(f'{name} must be a (3, 3) intrinsic matrix, got shape {arr.shape}')
+    _check_finite_focal(arr, name)
+    if not np.allclose(arr[2], [0, 0, 1]):
+        raise ValueError(f'{name} must have last row (0, 0, 1), got {arr[2]}')
+    return arr
+
+
 def _check_K(k: Tensor, name: str = 'K') -> None:
     """``ValueError`` unless ``k`` is a finite, invertible ``(3, 3)`` intrinsic
-    matrix with positive focal lengths."""
+    matrix with positive focal lengths (any last row: see :func:`check_intrinsics`
+    for the pinhole form)."""
     _check_mat(k, name, ((3, 3),), batched=False)
-    if not bool(torch.isfinite(k).all()):
-        raise ValueError(f'{name} must be finite (it holds NaN or inf): {k.tolist()}')
-    if not (float(k[0, 0]) > 0 and float(k[1, 1]) > 0):
-        raise ValueError(f'{name} must have positive focal lengths, got fx={float(k[0, 0])}, '
-                         f'fy={float(k[1, 1])}')
+    _check_finite_focal(k.detach().double().cpu().numpy(), name)
     if float(torch.linalg.det(k.double()).abs()) <= 1e-12 * float(k[0, 0] * k[1, 1]):
         raise ValueError(f'{name} must be invertible (last row (0, 0, 1)), got {k.tolist()}')
 

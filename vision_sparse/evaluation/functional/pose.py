@@ -22,8 +22,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from vision_sparse.structures.cameras import (essential_from_pose, rotation_angle_error_deg,
-                                              translation_angle_error_deg)
+from vision_sparse.structures.cameras import (  # check_intrinsics: re-exported here
+    check_intrinsics, essential_from_pose, rotation_angle_error_deg, translation_angle_error_deg)
 
 __all__ = [
     'check_intrinsics', 'estimate_relative_pose', 'relative_pose_error', 'pose_error', 'error_auc', 'pose_auc',
@@ -39,42 +39,6 @@ def _as_points(kpts, name: str) -> np.ndarray:
         raise ValueError(f'{name} must have shape (N, 2) (x, y) pixels, got {arr.shape}')
     if not np.isfinite(arr).all():
         raise ValueError(f'{name} contains NaN or inf')
-    return arr
-
-
-def check_intrinsics(K, name: str = 'K', allow_none: bool = False) -> Optional[np.ndarray]:
-    """Validate pinhole intrinsics.
-
-    Args:
-        K (array | Tensor | None): ``(3, 3)`` intrinsics, pixels.
-        name (str): argument name used in error messages.
-        allow_none (bool): return None for None instead of raising.
-
-    Returns:
-        np.ndarray | None: ``(3, 3)`` float64 (a copy when converted).
-
-    Raises:
-        ValueError: for None (unless allowed), another shape, non-finite values,
-            non-positive focal lengths or a last row other than ``(0, 0, 1)``.
-    """
-    if K is None:
-        if allow_none:
-            return None
-        raise ValueError(f'{name} is None: (3, 3) intrinsics are required')
-    if type(K).__module__.startswith('torch'):
-        K = K.detach().cpu().numpy()
-    arr = np.asarray(K, dtype=np.float64)
-    if arr.shape != (3, 3):
-        raise ValueError(f'{name} must be a (3, 3) intrinsic matrix, got shape {arr.shape}')
-    if not np.isfinite(arr).all():
-        bad = [tuple(int(v) for v in ij) for ij in np.argwhere(~np.isfinite(arr))]
-        raise ValueError(f'{name} must be finite: entries {bad} are NaN or inf, got '
-                         f'{arr.tolist()}')
-    if not (arr[0, 0] > 0 and arr[1, 1] > 0):
-        raise ValueError(f'{name} must have positive focal lengths, got '
-                         f'fx={arr[0, 0]}, fy={arr[1, 1]}')
-    if not np.allclose(arr[2], [0, 0, 1]):
-        raise ValueError(f'{name} must have last row (0, 0, 1), got {arr[2]}')
     return arr
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from torch import nn
 from tqdm import tqdm
 
-from vision_sparse.evaluation.functional.pose import check_intrinsics
+from vision_sparse.structures.cameras import check_intrinsics
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.areas import AreaSet
 from vision_sparse.structures.results import finalize_result, timed

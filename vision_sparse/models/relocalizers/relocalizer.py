@@ -45,8 +45,8 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from ...registry import DATASETS, MODELS
-from ...evaluation.functional.pose import check_intrinsics
 from ...evaluation.functional.relocalization import absolute_pose_error
+from ...structures.cameras import check_intrinsics
 from ...structures.results import finalize_result, timed
 from ...utils.config import merge_conf
 from .feature_extractor import build_extractor, image_to_tensor
