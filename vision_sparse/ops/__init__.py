@@ -25,6 +25,7 @@ from ._ext import ext_status, has_cuda_ext, has_ext
 from .box_iou_rotated import box_iou_rotated, box_iou_rotated_reference
 from .nms_rotated import (NMS_MIN_THRESHOLD, batched_nms_rotated,
                           batched_nms_rotated_reference, nms_rotated, nms_rotated_reference)
+from .roi_align_rotated import RoIAlignRotated, roi_align_rotated, roi_align_rotated_reference
 from .voxel_render import (DEFAULT_DENSITY_SHIFT, MAX_SAMPLES_PER_RAY, VoxelRender,
                            VoxelRenderFunction, voxel_render, voxel_render_reference)
 
@@ -32,6 +33,7 @@ __all__ = [
     'ext_status', 'has_ext', 'has_cuda_ext', 'HAS_EXT', 'HAS_CUDA_EXT',
     'box_iou_rotated', 'box_iou_rotated_reference', 'nms_rotated', 'batched_nms_rotated',
     'nms_rotated_reference', 'batched_nms_rotated_reference', 'NMS_MIN_THRESHOLD',
+    'roi_align_rotated', 'roi_align_rotated_reference', 'RoIAlignRotated',
     'voxel_render', 'voxel_render_reference', 'VoxelRender', 'VoxelRenderFunction',
     'DEFAULT_DENSITY_SHIFT', 'MAX_SAMPLES_PER_RAY'
 ]
