@@ -1,11 +1,16 @@
 """Models: point matchers, area matchers, relocalizers, correspondence, layers, losses,
-task modules (coders), dense heads and detectors (oriented detection)."""
-from . import (area_matchers, correspondence, dense_heads, detectors, layers, losses,  # noqa: F401
-               matchers, relocalizers, task_modules)
+task modules (coders).
+
+The oriented detector's parts subclass mmdet models (``dense_heads``: rotated FCOS
+head; ``detectors``: ``RotatedFCOS``), so they are not imported here: importing
+``mmdet.models`` is left out of ``import vision_sparse``. They are registered the
+first time a ``vision_sparse`` registry is searched (their packages are in
+``vision_sparse.registry.LOCATIONS``), or by importing them.
+"""
+from . import (area_matchers, correspondence, layers, losses, matchers, relocalizers,  # noqa: F401
+               task_modules)
 from .area_matchers import *  # noqa: F401,F403
 from .correspondence import *  # noqa: F401,F403
-from .dense_heads import *  # noqa: F401,F403
-from .detectors import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .matchers import *  # noqa: F401,F403
@@ -13,7 +18,6 @@ from .relocalizers import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403
 
 __all__ = [
-    *area_matchers.__all__, *correspondence.__all__, *dense_heads.__all__, *detectors.__all__,
-    *layers.__all__, *losses.__all__, *matchers.__all__, *relocalizers.__all__,
-    *task_modules.__all__
+    *area_matchers.__all__, *correspondence.__all__, *layers.__all__, *losses.__all__,
+    *matchers.__all__, *relocalizers.__all__, *task_modules.__all__
 ]

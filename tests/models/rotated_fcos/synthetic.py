@@ -5,7 +5,7 @@ Images are dark noise with filled rotated rectangles: class 0 red, class 1 green
 """
 import math
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -110,7 +110,3 @@ def build_model(seed: int = 0, cfg: Optional[dict] = None, **head):
 
 def losses_sum(losses: dict) -> float:
     return float(sum(v.detach() for k, v in losses.items() if k.startswith('loss')))
-
-
-def to_list(x) -> List[float]:
-    return [float(v) for v in x]

@@ -7,7 +7,7 @@ import torch
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
-from vision_sparse.models import RotatedFCOSHead, distance2rbox, rbox2distance
+from vision_sparse.models.dense_heads import RotatedFCOSHead, distance2rbox, rbox2distance
 from vision_sparse.models.task_modules import PSCCoder
 from vision_sparse.structures.bbox.rotated_boxes import RotatedBoxes, regularize_boxes
 
@@ -177,7 +177,8 @@ def test_predict_contract():
                                                  with_nms=False)
     for p, s, n in zip(plain, scaled, no_nms):
         k = len(p)
-        assert 0 < k <= 30 and isinstance(p.bboxes, RotatedBoxes) and p.bboxes.tensor.shape == (k, 5)
+        assert 0 < k <= 30 and isinstance(p.bboxes, RotatedBoxes)
+        assert p.bboxes.tensor.shape == (k, 5)
         assert p.labels.dtype == torch.int64 and set(p.labels.tolist()) <= {0, 1}
         assert torch.all(p.scores[:-1] >= p.scores[1:])
         assert p.bboxes.angles.min() >= -math.pi / 2 and p.bboxes.angles.max() < math.pi / 2
@@ -215,3 +216,36 @@ def test_mmdet_fcos_with_our_head():
     with torch.no_grad():
         pred = model.test_step(make_batch(4, num_images=1))[0].pred_instances
     assert pred.bboxes.dim() == 2 and pred.bboxes.shape[1] == 5 and len(pred) > 0
+
+
+FRESH = r'''
+import sys
+import vision_sparse
+assert 'mmdet.models' not in sys.modules  # the detector parts register lazily
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.utils import import_modules_from_strings
+cfg = Config(dict(custom_imports=dict(imports=['vision_sparse'], allow_failed_imports=False),
+                  head=dict(type='vision_sparse.RotatedFCOSHead', num_classes=3, in_channels=8,
+                            feat_channels=8, stacked_convs=1, strides=[8],
+                            regress_ranges=((-1, 1e8),), norm_cfg=None)))
+import_modules_from_strings(**cfg.custom_imports)
+register_all_modules(init_default_scope=False)
+with DefaultScope.overwrite_default_scope('mmdet'):
+    head = MODELS.build(cfg.head)
+print(type(head).__module__, type(head.angle_coder).__name__)
+'''
+
+
+def test_registered_for_an_mmdet_project_in_a_fresh_interpreter():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, '-c', FRESH], cwd=root, capture_output=True,
+                         text=True, timeout=300, env={**__import__('os').environ,
+                                                      'PYTHONPATH': str(root)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'vision_sparse.models.dense_heads.rotated_fcos_head PSCCoder' in out.stdout

@@ -117,7 +117,8 @@ def _rbox_tensor(bboxes) -> Tensor:
     tensor = bboxes.tensor if isinstance(bboxes, RotatedBoxes) else bboxes
     if not isinstance(tensor, Tensor) or tensor.dim() != 2 or tensor.shape[-1] != 5:
         shape = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
-        raise ValueError(f'gt_instances.bboxes must be RotatedBoxes or a (N, 5) tensor, got {shape}')
+        raise ValueError('gt_instances.bboxes must be RotatedBoxes or a (N, 5) tensor, '
+                         f'got {shape}')
     return tensor
 
 
@@ -273,8 +274,8 @@ class RotatedFCOSHead(FCOSHead):
             loss_bbox = self.loss_bbox(self.bbox_coder.decode(pos_points, pos_bbox),
                                        self.bbox_coder.decode(pos_points, pos_bbox_targets),
                                        weight=ctr_targets, avg_factor=ctr_denorm)
-            loss_angle = self.loss_angle(pos_angle, self.angle_coder.encode(flat_angle_targets[pos]),
-                                         avg_factor=num_pos)
+            angle_codes = self.angle_coder.encode(flat_angle_targets[pos])
+            loss_angle = self.loss_angle(pos_angle, angle_codes, avg_factor=num_pos)
             loss_ctr = self.loss_centerness(pos_ctr, ctr_targets, avg_factor=num_pos)
         else:
             loss_bbox, loss_angle, loss_ctr = pos_bbox.sum(), pos_angle.sum(), pos_ctr.sum()
