@@ -1,8 +1,11 @@
 # Rotated FCOS (one-stage oriented detector) with ResNet-18 + FPN: box-frame
 # distances with mmdet's IoU loss, PSC-coded le90 angles with an L1 loss
 # ("separate angle" recipe of mmrotate's rotated FCOS), class-aware rotated NMS.
-# No pretrained weights are available offline (init_cfg=None); a child may set
-#   model.backbone.init_cfg = dict(type='Pretrained', checkpoint='torchvision://resnet18')
+# No pretrained weights are available offline (init_cfg=None), so the backbone
+# trains from scratch: nothing frozen, BN statistics updated. With ImageNet weights
+# a child sets mmrotate's recipe:
+#   model.backbone.update(init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18'),
+#                         frozen_stages=1, norm_eval=True)
 # Children set `model.bbox_head.num_classes` (15 for DOTA-v1.0, 20 for DIOR-R).
 angle_version = 'le90'
 model = dict(
@@ -19,9 +22,9 @@ model = dict(
         depth=18,
         num_stages=4,
         out_indices=(0, 1, 2, 3),
-        frozen_stages=1,
+        frozen_stages=-1,
         norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,
+        norm_eval=False,
         style='pytorch',
         init_cfg=None),
     neck=dict(
