@@ -25,7 +25,8 @@ SCOPE = 'vision_sparse'
 LOCATIONS = {
     'DATASETS': ['vision_sparse.datasets'],
     'DATA_SAMPLERS': ['vision_sparse.datasets'],
-    'MODELS': ['vision_sparse.models', 'vision_sparse.ops'],
+    'MODELS': ['vision_sparse.models', 'vision_sparse.ops', 'vision_sparse.models.dense_heads',
+               'vision_sparse.models.detectors'],
     'TASK_UTILS': ['vision_sparse.models'],
     'METRICS': ['vision_sparse.evaluation'],
     'EVALUATOR': ['vision_sparse.evaluation'],
