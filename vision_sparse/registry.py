@@ -25,6 +25,7 @@ SCOPE = 'vision_sparse'
 LOCATIONS = {
     'DATASETS': ['vision_sparse.datasets'],
     'DATA_SAMPLERS': ['vision_sparse.datasets'],
+    'TRANSFORMS': ['vision_sparse.datasets'],
     'MODELS': ['vision_sparse.models', 'vision_sparse.ops'],
     'TASK_UTILS': ['vision_sparse.models'],
     'METRICS': ['vision_sparse.evaluation'],
