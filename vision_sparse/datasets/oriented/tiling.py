@@ -183,7 +183,8 @@ def parse_tile_name(name: str) -> Dict:
     Raises:
         ValueError: for a name that is not a tile name.
     """
-    match = _TILE_RE.match(osp.splitext(osp.basename(name))[0])
+    stem = re.sub(r'\.[A-Za-z][A-Za-z0-9]*$', '', osp.basename(name))  # .png, .txt, ...
+    match = _TILE_RE.match(stem)
     if match is None:
         raise ValueError(f'{name!r} is not a tile name <id>__[<rate>__]<tile>__<x>___<y>')
     return dict(img_id=match['img_id'], tile=int(match['tile']), x=int(match['x']),
