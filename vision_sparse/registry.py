@@ -23,9 +23,11 @@ SCOPE = 'vision_sparse'
 #: Packages imported lazily the first time a registry is searched; a registry not
 #: listed has no module of ours yet.
 LOCATIONS = {
-    'DATASETS': ['vision_sparse.datasets'],
+    # the oriented datasets import mmdet.datasets, so they are registered on first use
+    'DATASETS': ['vision_sparse.datasets', 'vision_sparse.datasets.oriented',
+                 'vision_sparse.datasets.synthetic.aerial'],
     'DATA_SAMPLERS': ['vision_sparse.datasets'],
-    'TRANSFORMS': ['vision_sparse.datasets'],
+    'TRANSFORMS': ['vision_sparse.datasets.oriented'],
     'MODELS': ['vision_sparse.models', 'vision_sparse.ops'],
     'TASK_UTILS': ['vision_sparse.models'],
     'METRICS': ['vision_sparse.evaluation'],

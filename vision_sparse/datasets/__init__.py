@@ -2,7 +2,6 @@
 (rendered rooms, warped image pairs), readers of annotation formats."""
 from . import formats  # noqa: F401
 from . import matching_pairs  # noqa: F401
-from . import oriented, synthetic  # noqa: F401
 from .matching_pairs import *  # noqa: F401,F403
 from . import relocalization  # noqa: F401
 from . import synthetic_warp  # noqa: F401
