@@ -18,7 +18,8 @@ def _dior(root, name, xml, img_folder='JPEGImages-trainval', size=(64, 48)):
     (root / img_folder).mkdir(parents=True, exist_ok=True)
     ann = root / 'Annotations' / 'Oriented Bounding Boxes'
     ann.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(root / img_folder / f'{name}.jpg'), np.full((size[1], size[0], 3), 80, np.uint8))
+    cv2.imwrite(str(root / img_folder / f'{name}.jpg'),
+                np.full((size[1], size[0], 3), 80, np.uint8))
     (ann / f'{name}.xml').write_text(xml)
     return root
 

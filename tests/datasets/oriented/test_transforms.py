@@ -95,9 +95,11 @@ def test_point_only_samples_pack_no_boxes(tmp_path):
     root = write_dota(tmp_path, 'a', [])
     write_point_txt(root / 'points' / 'a.txt', [[20, 15]], ['ship'])
     ds = DOTADataset(data_root=str(root), point_dir='points', pipeline=[
-        dict(type='vision_sparse.SafeLoadImageFromFile'), dict(type='vision_sparse.LoadOrientedAnnotations'),
+        dict(type='vision_sparse.SafeLoadImageFromFile'),
+        dict(type='vision_sparse.LoadOrientedAnnotations'),
         dict(type='vision_sparse.ResizeOriented', scale=(32, 32)),
-        dict(type='vision_sparse.RandomFlipOriented', prob=1.0), dict(type='vision_sparse.PackOrientedDetInputs')])
+        dict(type='vision_sparse.RandomFlipOriented', prob=1.0),
+        dict(type='vision_sparse.PackOrientedDetInputs')])
     sample = ds[0]['data_samples']
     assert sample.metainfo['has_gt_boxes'] is False and 'bboxes' not in sample.gt_instances
     np.testing.assert_allclose(sample.gt_instances.points.numpy(), [[32 - 10, 7.5]])
@@ -114,7 +116,8 @@ def test_truncated_images_are_skipped(tmp_path, mm_log):
     write_dota(root, 'trunc', ['10 10 30 10 30 20 10 20 ship 0'],
                image=np.random.default_rng(1).integers(0, 255, (48, 64, 3), np.uint8))
     _truncate(root / 'images' / 'trunc.png')
-    pipeline = [dict(type='vision_sparse.SafeLoadImageFromFile'), dict(type='vision_sparse.LoadOrientedAnnotations'),
+    pipeline = [dict(type='vision_sparse.SafeLoadImageFromFile'),
+                dict(type='vision_sparse.LoadOrientedAnnotations'),
                 dict(type='vision_sparse.PackOrientedDetInputs')]
     ds = DOTADataset(data_root=str(root), pipeline=pipeline)
     assert [ds.get_data_info(i)['img_id'] for i in range(2)] == ['good', 'trunc']

@@ -20,7 +20,8 @@ import numpy as np
 
 from vision_sparse.structures.bbox.rotated_boxes import poly2rbox
 
-__all__ = ['oriented_annotations', 'parse_dota_lines', 'load_dota_txt', 'read_text', 'write_dota_txt']
+__all__ = ['oriented_annotations', 'parse_dota_lines', 'load_dota_txt', 'read_text',
+           'write_dota_txt', 'write_label_rows']
 
 PathLike = Union[str, os.PathLike]
 
@@ -231,24 +232,42 @@ def write_dota_txt(path: PathLike, polys, labels: Sequence[str], difficult=None,
             coordinates or a category name with whitespace.
     """
     arr = np.asarray(polys, np.float64).reshape(-1, 8) if len(polys) else np.zeros((0, 8))
+    header_rows = [f'{key}:{header[key]}' for key in ('imagesource', 'gsd')
+                   if header and header.get(key) is not None]
+    write_label_rows(path, arr, labels, difficult, 'polys', decimals, header_rows)
+
+
+def write_label_rows(path: PathLike, coords: np.ndarray, labels: Sequence[str], difficult,
+                     what: str, decimals: int, header_rows: Sequence[str] = ()) -> None:
+    """Write ``coords... category difficult`` lines (DOTA and point-label files).
+
+    Args:
+        path (str | PathLike): the file (its folder is created).
+        coords (np.ndarray): ``(N, K)`` coordinates, pixels.
+        labels (Sequence[str]): ``N`` category names (one word each).
+        difficult (array-like, optional): ``(N,)`` flags; all 0 when None.
+        what (str): name of ``coords`` in messages.
+        decimals (int): decimals of the coordinates.
+        header_rows (Sequence[str]): lines written first.
+
+    Raises:
+        ValueError: for mismatched lengths, non-finite coordinates or a category
+            name with whitespace.
+    """
     labels = list(labels)
-    flags = (np.zeros(len(arr), bool) if difficult is None
+    flags = (np.zeros(len(coords), bool) if difficult is None
              else np.asarray(difficult, bool).reshape(-1))
-    if not len(arr) == len(labels) == len(flags):
-        raise ValueError(f'polys, labels and difficult must have the same length, got '
-                         f'{len(arr)}, {len(labels)} and {len(flags)}')
-    if not np.isfinite(arr).all():
-        raise ValueError(f'{path}: polys hold NaN or infinite coordinates')
+    if not len(coords) == len(labels) == len(flags):
+        raise ValueError(f'{what}, labels and difficult must have the same length, got '
+                         f'{len(coords)}, {len(labels)} and {len(flags)}')
+    if not np.isfinite(coords).all():
+        raise ValueError(f'{path}: {what} hold NaN or infinite coordinates')
     bad = [name for name in labels if not name or len(str(name).split()) != 1]
     if bad:
         raise ValueError(f'{path}: category names must be one word, got {bad[0]!r}')
-    rows = []
-    for key in ('imagesource', 'gsd'):
-        if header and header.get(key) is not None:
-            rows.append(f'{key}:{header[key]}')
-    for poly, name, flag in zip(arr, labels, flags):
-        coords = ' '.join(f'{v:.{decimals}f}' for v in poly)
-        rows.append(f'{coords} {name} {int(flag)}')
+    rows = list(header_rows)
+    for row, name, flag in zip(coords, labels, flags):
+        rows.append(' '.join(f'{v:.{decimals}f}' for v in row) + f' {name} {int(flag)}')
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('\n'.join(rows) + ('\n' if rows else ''), encoding='utf-8')

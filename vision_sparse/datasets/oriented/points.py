@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from vision_sparse.datasets.formats.dota import read_text
+from vision_sparse.datasets.formats.dota import read_text, write_label_rows
 
 __all__ = ['POINT_MODES', 'point_rng', 'sample_points', 'parse_point_lines', 'load_point_txt',
            'write_point_txt']
@@ -188,19 +188,4 @@ def write_point_txt(path: PathLike, points, labels: Sequence[str], difficult=Non
     pts = pts.reshape(-1, 2) if pts.size or pts.ndim == 1 else pts
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f'points must have shape (N, 2), got {pts.shape}')
-    labels = list(labels)
-    flags = (np.zeros(len(pts), bool) if difficult is None
-             else np.asarray(difficult, bool).reshape(-1))
-    if not len(pts) == len(labels) == len(flags):
-        raise ValueError(f'points, labels and difficult must have the same length, got '
-                         f'{len(pts)}, {len(labels)} and {len(flags)}')
-    if not np.isfinite(pts).all():
-        raise ValueError(f'{path}: points hold NaN or infinite coordinates')
-    bad = [name for name in labels if not name or len(str(name).split()) != 1]
-    if bad:
-        raise ValueError(f'{path}: category names must be one word, got {bad[0]!r}')
-    rows = [f'{x:.{decimals}f} {y:.{decimals}f} {name} {int(flag)}'
-            for (x, y), name, flag in zip(pts, labels, flags)]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('\n'.join(rows) + ('\n' if rows else ''), encoding='utf-8')
+    write_label_rows(path, pts, labels, difficult, 'points', decimals)

@@ -26,7 +26,7 @@ Everything is deterministic from ``(seed, index)``.
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
