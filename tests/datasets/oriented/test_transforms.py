@@ -40,38 +40,68 @@ def _pipeline(*middle):
 
 
 def _content(packed):
-    """Box of the blue object and centroid of the green marker in the packed image."""
+    """Moments of the blue object (area, centroid, long-axis angle), its pixel-mask box, and
+    the centroid of the green marker in the packed image."""
     img = packed['inputs'].permute(1, 2, 0).numpy().astype(np.float64)
-    mask = img[..., 0] > 127
-    box = RotatedBoxes.from_instance_masks(BitmapMasks(mask[None].astype(np.uint8), *mask.shape))
+    cov = img[..., 0] / 255
     ys, xs = np.mgrid[0:img.shape[0], 0:img.shape[1]] + 0.5
+    area = cov.sum()
+    cx, cy = (xs * cov).sum() / area, (ys * cov).sum() / area
+    mxx, myy = ((xs - cx) ** 2 * cov).sum(), ((ys - cy) ** 2 * cov).sum()
+    mxy = ((xs - cx) * (ys - cy) * cov).sum()
+    axis = 0.5 * np.arctan2(2 * mxy, mxx - myy)
+    mask = (cov > 0.5)[None].astype(np.uint8)
+    box = RotatedBoxes.from_instance_masks(BitmapMasks(mask, *mask.shape[1:]))
     weight = img[..., 1]
-    centroid = np.array([(xs * weight).sum(), (ys * weight).sum()]) / weight.sum()
-    return box, centroid
+    marker = np.array([(xs * weight).sum(), (ys * weight).sum()]) / weight.sum()
+    return dict(area=area, centre=np.array([cx, cy]), axis=axis, box=box), marker
 
 
-@pytest.mark.parametrize('direction', [None, 'horizontal', 'vertical', 'diagonal'])
-def test_box_and_point_follow_the_object(tmp_path, direction):
+@pytest.mark.parametrize('direction, angle', [(None, 0), ('horizontal', 0), ('vertical', 0),
+                                              ('diagonal', 0), (None, 30), ('horizontal', -125)])
+def test_box_and_point_follow_the_object(tmp_path, direction, angle):
     info = _scene(tmp_path)
     middle = [dict(type='ResizeOriented', scale=(130, 130))]
     if direction:
         middle.append(dict(type='RandomFlipOriented', prob=1.0, direction=direction))
+    if angle:
+        middle.append(dict(type='RandomRotateOriented', prob=1.0, angle_range=(angle, angle)))
     packed = _pipeline(*middle)(info)
     sample = packed['data_samples']
     assert tuple(sample.metainfo['img_shape']) == (104, 130)  # keep ratio: 160 x 200 * 0.65
     assert sample.metainfo['flip'] is bool(direction)
     gt_box = sample.gt_instances.bboxes
     gt_pt = sample.gt_instances.points.numpy()[0]
-    seen_box, seen_pt = _content(packed)
-    # the object's pixel squares (threshold at half coverage) enclose the box within a pixel
-    seen = seen_box.regularize('le90', width_longer=True).tensor[0].numpy()
-    want = gt_box.regularize('le90', width_longer=True).tensor[0].numpy()
-    np.testing.assert_allclose(seen[:2], want[:2], atol=0.5)
-    np.testing.assert_allclose(seen[2:4], want[2:4], atol=1.6)
-    assert abs(np.rad2deg(seen[4] - want[4])) < 2
-    assert RotatedBoxes.overlaps(seen_box, gt_box)[0, 0] > 0.85
+    seen, seen_pt = _content(packed)
+    want = gt_box.regularize('le90', width_longer=True).tensor[0].numpy().astype(np.float64)
+    assert abs(seen['area'] / (want[2] * want[3]) - 1) < 0.03
+    np.testing.assert_allclose(seen['centre'], want[:2], atol=0.1)
+    turn = np.rad2deg(np.angle(np.exp(2j * (seen['axis'] - want[4])))) / 2
+    assert abs(turn) < 1.0, (seen, want)
+    assert RotatedBoxes.overlaps(seen['box'], gt_box)[0, 0] > 0.85
     np.testing.assert_allclose(seen_pt, gt_pt, atol=0.35)
     assert bool(gt_box.find_inside_points(sample.gt_instances.points).all())
+
+
+def test_rotation_drops_objects_leaving_the_image():
+    from vision_sparse.datasets.oriented import RandomRotateOriented
+    img = np.zeros((100, 200, 3), np.uint8)
+    res = dict(img=img, gt_bboxes=RotatedBoxes(np.array([[100.0, 50, 10, 4, 0], [195, 50, 6, 4, 0]],
+                                                        np.float32)),
+               gt_bboxes_labels=np.array([0, 1]), gt_ignore_flags=np.array([False, True]),
+               gt_points=np.array([[101.0, 50], [195, 50]], np.float32))
+    out = RandomRotateOriented(prob=1.0, angle_range=(90, 90))(res)
+    assert out['rotate_angle'] == 90 and out['gt_bboxes_labels'].tolist() == [0]
+    np.testing.assert_allclose(out['gt_bboxes'].tensor.numpy(), [[100, 50, 10, 4, -np.pi / 2]],
+                               atol=1e-5)
+    np.testing.assert_allclose(out['gt_points'], [[100, 51]], atol=1e-5)
+    # an image holding a box-ambiguous class turns by quarter turns only
+    res = dict(img=img, gt_bboxes_labels=np.array([4]), gt_points=np.array([[100.0, 50.0]]))
+    for _ in range(5):
+        angle = RandomRotateOriented(prob=1.0, rect_classes=[4])(dict(res))['rotate_angle']
+        assert angle in (-90, 90, 180)
+    with pytest.raises(ValueError, match='angle_range'):
+        RandomRotateOriented(angle_range=(10, -10))
 
 
 def test_packed_fields(tmp_path):

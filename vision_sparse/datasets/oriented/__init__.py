@@ -8,7 +8,8 @@ from .points import (POINT_MODES, load_point_txt, parse_point_lines, point_rng, 
 from .tiling import (clip_polygon, merge_tile_detections, parse_tile_name, polygon_area,
                      split_dota_folder, split_image, split_objects, tile_name, tile_windows)
 from .transforms import (LoadOrientedAnnotations, PackOrientedDetInputs, RandomFlipOriented,
-                         ResizeOriented, SafeLoadImageFromFile, image_bytes_problem)
+                         RandomRotateOriented, ResizeOriented, SafeLoadImageFromFile,
+                         image_bytes_problem)
 
 __all__ = [
     'OrientedDetDataset', 'DOTADataset', 'DIORDataset', 'DOTA_CLASSES', 'DIOR_CLASSES',
@@ -16,6 +17,7 @@ __all__ = [
     'parse_point_lines', 'load_point_txt', 'write_point_txt', 'tile_windows', 'clip_polygon',
     'polygon_area', 'split_objects', 'tile_name', 'parse_tile_name', 'split_image',
     'split_dota_folder', 'merge_tile_detections', 'SafeLoadImageFromFile',
-    'LoadOrientedAnnotations', 'ResizeOriented', 'RandomFlipOriented', 'PackOrientedDetInputs',
+    'LoadOrientedAnnotations', 'ResizeOriented', 'RandomFlipOriented', 'RandomRotateOriented',
+    'PackOrientedDetInputs',
     'image_bytes_problem'
 ]

@@ -7,8 +7,10 @@ the points (``results['gt_points']`` ``(N, 2)``, the same frame as the boxes: pi
 ``i`` covers ``[i, i + 1)``, a horizontal flip maps ``x -> W - x``).
 """
 import logging
-from typing import Optional
+import math
+from typing import Optional, Sequence, Union
 
+import cv2
 import mmcv
 import mmengine.fileio as fileio
 import numpy as np
@@ -20,7 +22,8 @@ from vision_sparse.registry import TRANSFORMS
 from vision_sparse.structures.bbox.rotated_boxes import RotatedBoxes
 
 __all__ = ['SafeLoadImageFromFile', 'LoadOrientedAnnotations', 'ResizeOriented',
-           'RandomFlipOriented', 'PackOrientedDetInputs', 'image_bytes_problem']
+           'RandomFlipOriented', 'RandomRotateOriented', 'PackOrientedDetInputs',
+           'image_bytes_problem']
 
 
 def image_bytes_problem(data: bytes) -> str:
@@ -179,6 +182,81 @@ class RandomFlipOriented(RandomFlip):
         if direction in ('vertical', 'diagonal'):
             pts[:, 1] = h - pts[:, 1]
         results['gt_points'] = pts
+
+
+@TRANSFORMS.register_module()
+class RandomRotateOriented(BaseTransform):
+    """Rotate image, boxes and points about the image centre by a random angle.
+
+    Positive angles turn clockwise on screen (the direction in which ``theta``
+    grows). The image keeps its size (corners cut, the uncovered border filled with
+    ``border_value``); objects whose centre (boxes) or point (point-only samples)
+    leaves the image are dropped with their labels, flags and points. Adds
+    ``rotate_angle`` (degrees, 0 when not rotated) to the results.
+
+    Args:
+        prob (float): probability of rotating.
+        angle_range (float | Sequence[float]): ``r`` (uniform in ``[-r, r]`` degrees)
+            or ``(low, high)``.
+        rect_classes (Sequence[int], optional): labels of objects whose box
+            orientation is ambiguous (e.g. storage tanks): an image holding one is
+            only turned by a multiple of 90 degrees (as mmrotate's ``RandomRotate``).
+        border_value (int): fill of the uncovered pixels.
+    """
+
+    def __init__(self, prob: float = 0.5, angle_range: Union[float, Sequence[float]] = 180,
+                 rect_classes: Optional[Sequence[int]] = None, border_value: int = 0) -> None:
+        if not 0 <= prob <= 1:
+            raise ValueError(f'prob must be in [0, 1], got {prob}')
+        low, high = ((-float(angle_range), float(angle_range))
+                     if np.isscalar(angle_range) else tuple(float(a) for a in angle_range))
+        if not low <= high:
+            raise ValueError(f'angle_range must be r >= 0 or (low, high), got {angle_range}')
+        self.prob, self.angle_range = prob, (low, high)
+        self.rect_classes = tuple(rect_classes or ())
+        self.border_value = border_value
+
+    def _angle(self, results: dict) -> float:
+        labels = results.get('gt_bboxes_labels', np.zeros(0, np.int64))
+        if self.rect_classes and np.isin(labels, self.rect_classes).any():
+            return float(np.random.choice([-90.0, 90.0, 180.0]))
+        return float(np.random.uniform(*self.angle_range))
+
+    def transform(self, results: dict) -> dict:
+        """Rotate ``img``, ``gt_bboxes`` and ``gt_points`` (see the class docstring)."""
+        if np.random.rand() >= self.prob:
+            results['rotate_angle'] = 0.0
+            return results
+        angle = self._angle(results)
+        img = results['img']
+        h, w = img.shape[:2]
+        centre = (w / 2, h / 2)  # the image centre; OpenCV's pixel centres are at +0.5
+        mat = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), -angle, 1.0)
+        results['img'] = cv2.warpAffine(img, mat, (w, h), flags=cv2.INTER_LINEAR,
+                                        borderValue=self.border_value)
+        keep = None
+        if results.get('gt_bboxes') is not None:
+            results['gt_bboxes'].rotate_(centre, angle)
+            keep = results['gt_bboxes'].is_inside((h, w)).numpy()
+        if results.get('gt_points') is not None:
+            a = math.radians(angle)
+            d = results['gt_points'].astype(np.float64) - centre
+            pts = np.stack([centre[0] + math.cos(a) * d[:, 0] - math.sin(a) * d[:, 1],
+                            centre[1] + math.sin(a) * d[:, 0] + math.cos(a) * d[:, 1]], -1)
+            results['gt_points'] = pts.astype(np.float32)
+            if keep is None:
+                keep = ((pts[:, 0] >= 0) & (pts[:, 0] <= w) & (pts[:, 1] >= 0)
+                        & (pts[:, 1] <= h))
+        if keep is not None and not keep.all():
+            for key in ('gt_bboxes', 'gt_bboxes_labels', 'gt_ignore_flags', 'gt_points'):
+                if results.get(key) is not None:
+                    results[key] = results[key][keep]
+        results['rotate_angle'] = angle
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(prob={self.prob}, angle_range={self.angle_range}, '
+                f'rect_classes={self.rect_classes}, border_value={self.border_value})')
 
 
 @TRANSFORMS.register_module()
