@@ -97,6 +97,16 @@ def test_dota_folder_round_trip(oriented_root, tmp_path):
         iou = box_iou_rotated(got, torch.from_numpy(ref['bboxes']), aligned=True)
         assert float(iou.min()) > 0.999
         assert [x['bbox_label'] for x in inst] == ref['labels'].tolist()
+    # with point files: the points a box-labelled reader draws, readable without boxes
+    write_dota_folder(str(tmp_path / 'pts'), 1, str(oriented_root), seed=3,
+                      point_mode='gaussian', point_scale=0.15)
+    boxed = DOTADataset(data_root=str(tmp_path / 'pts'), metainfo=meta, point_seed=3,
+                        point_mode='gaussian', point_scale=0.15)
+    points = DOTADataset(data_root=str(tmp_path / 'pts'), metainfo=meta, point_dir='points')
+    a, b = boxed.get_data_info(0)['instances'], points.get_data_info(0)['instances']
+    np.testing.assert_allclose([x['point'] for x in a], [x['point'] for x in b], atol=1e-3)
+    assert [x['bbox_label'] for x in a] == [x['bbox_label'] for x in b]
+    assert points.get_data_info(0)['has_gt_boxes'] is False
 
 
 def test_synthetic_dataset(oriented_root):

@@ -26,7 +26,7 @@ Everything is deterministic from ``(seed, index)``.
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -443,16 +443,23 @@ class SyntheticAerialDataset(BaseDetDataset):
 def write_dota_folder(out_dir: str, n: int, data_root: str, seed: int = 0,
                       img_size: Tuple[int, int] = (512, 512),
                       num_objects: Tuple[int, int] = (5, 15),
-                      classes: Sequence[str] = AERIAL_CLASSES, max_overlap: float = 0.1) -> Dict:
+                      classes: Sequence[str] = AERIAL_CLASSES, max_overlap: float = 0.1,
+                      point_mode: Optional[str] = None, point_scale: float = 0.1) -> Dict:
     """Write ``n`` synthetic images as a DOTA folder (``images/*.png``, ``labelTxt/*.txt``).
 
-    Load it with ``DOTADataset(data_root=out_dir, metainfo=<returned metainfo>)``.
+    Load it with ``DOTADataset(data_root=out_dir, metainfo=<returned metainfo>)``, or
+    with ``point_dir='points'`` for the point labels alone.
 
     Args:
         out_dir (str): output folder (created).
         n (int): number of images (``aerial_00000.png`` ...).
         data_root (str): the ``oriented`` sample folder.
         seed, img_size, num_objects, classes, max_overlap: see :func:`make_aerial_image`.
+        point_mode (str, optional): also write ``points/*.txt`` point-label files, one
+            point per object drawn by this rule (``'center'``, ``'ellipse'``,
+            ``'gaussian'``) from ``(seed, image name)``; the same points
+            ``DOTADataset(point_seed=seed, point_mode=..., point_scale=...)`` draws.
+        point_scale (float): spread of the points (fraction of the box size).
 
     Returns:
         dict: the metainfo (``classes``, ``angle_agnostic_classes``).
@@ -464,9 +471,17 @@ def write_dota_folder(out_dir: str, n: int, data_root: str, seed: int = 0,
                                    max_overlap)
         name = f'aerial_{i:05d}'
         cv2.imwrite(osp.join(out_dir, 'images', name + '.png'), sample['img'])
-        write_dota_txt(osp.join(out_dir, 'labelTxt', name + '.txt'),
-                       rbox2poly(sample['bboxes'].astype(np.float64)), sample['names'],
+        polys = rbox2poly(sample['bboxes'].astype(np.float64))
+        write_dota_txt(osp.join(out_dir, 'labelTxt', name + '.txt'), polys, sample['names'],
                        decimals=3)
+        if point_mode is not None:
+            from vision_sparse.datasets.oriented.points import (point_rng, sample_points,
+                                                                write_point_txt)
+            from vision_sparse.structures.bbox.rotated_boxes import poly2rbox
+            boxes = poly2rbox(np.round(polys, 3), pattern='le90')  # as a reader of the folder
+            pts = sample_points(boxes, point_mode, point_scale, point_rng(seed, name))
+            write_point_txt(osp.join(out_dir, 'points', name + '.txt'), pts, sample['names'],
+                            decimals=3)
     return dict(classes=tuple(classes),
                 angle_agnostic_classes=tuple(c for c in classes if c in AERIAL_ANGLE_AGNOSTIC))
 
