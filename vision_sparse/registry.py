@@ -23,8 +23,12 @@ SCOPE = 'vision_sparse'
 #: Packages imported lazily the first time a registry is searched; a registry not
 #: listed has no module of ours yet.
 LOCATIONS = {
-    'DATASETS': ['vision_sparse.datasets'],
+    # the oriented datasets import mmdet.datasets, so they are registered on first use
+    'DATASETS': ['vision_sparse.datasets', 'vision_sparse.datasets.oriented',
+                 'vision_sparse.datasets.synthetic.aerial'],
     'DATA_SAMPLERS': ['vision_sparse.datasets'],
+    'TRANSFORMS': ['vision_sparse.datasets.oriented'],
+    # detectors and their heads subclass mmdet.models: registered on first use too
     'MODELS': ['vision_sparse.models', 'vision_sparse.ops', 'vision_sparse.models.dense_heads',
                'vision_sparse.models.detectors'],
     'TASK_UTILS': ['vision_sparse.models'],
