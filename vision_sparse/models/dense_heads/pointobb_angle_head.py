@@ -130,6 +130,15 @@ class PointOBBAngleHead(nn.Module):
         self.scale = _Scale(1.0) if conf['scale_codes'] else nn.Identity()
         self.loss_angle = AngleConsistencyLoss(beta=conf['beta'],
                                                loss_weight=conf['loss_weight'])
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Tower convs: Kaiming-normal (fan_out, ReLU) weights and zero biases, as mmcv's
+        ``ConvModule`` (the official head); the code conv keeps PyTorch's default init."""
+        for layer in self.convs:
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(layer.weight, mode='fan_out', nonlinearity='relu')
+                nn.init.zeros_(layer.bias)
 
     @staticmethod
     def _resolve_agnostic(conf: Dict) -> Tuple[int, ...]:
