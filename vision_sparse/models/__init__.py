@@ -13,6 +13,6 @@ from .relocalizers import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403
 
 __all__ = [
-    *area_matchers.__all__, *correspondence.__all__, *dense_heads.__all__, *layers.__all__, *losses.__all__,
-    *matchers.__all__, *relocalizers.__all__, *task_modules.__all__
+    *area_matchers.__all__, *correspondence.__all__, *dense_heads.__all__, *layers.__all__,
+    *losses.__all__, *matchers.__all__, *relocalizers.__all__, *task_modules.__all__
 ]

@@ -171,7 +171,8 @@ class PointOBBAngleHead(nn.Module):
         out = []
         for feat in feats:
             if feat.dim() != 4 or feat.shape[1] != self.conf['in_channels']:
-                raise ValueError(f"each feature must be (B, in_channels={self.conf['in_channels']}, H, W), "
+                raise ValueError(f"each feature must be (B, in_channels="
+                                 f"{self.conf['in_channels']}, H, W), "
                                  f'got {tuple(feat.shape)}')
             x = feat.detach() if self.conf['detach_feats'] else feat
             code = self.scale(self.conv_angle(self.convs(x)))
@@ -193,7 +194,8 @@ class PointOBBAngleHead(nn.Module):
         for p in points:
             if not isinstance(p, Tensor) or p.dim() != 2 or p.shape[1] != 2:
                 shape = tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__
-                raise ValueError(f'each points entry must be (N_i, 2) pixel coordinates, got {shape}')
+                raise ValueError(f'each points entry must be (N_i, 2) pixel coordinates, '
+                                 f'got {shape}')
             if not torch.isfinite(p).all():
                 raise ValueError('points must be finite (found NaN or inf)')
 
@@ -227,7 +229,8 @@ class PointOBBAngleHead(nn.Module):
         idx = (jy.clamp(0, h - 1) * w + jx.clamp(0, w - 1))  # (N, K)
         cand = flat[:, idx].permute(1, 2, 0)  # (N, K, C)
         count = pos.sum(1)
-        mean = (cand * pos[..., None].to(code.dtype)).sum(1) / count.clamp(min=1)[:, None].to(code.dtype)
+        mean = ((cand * pos[..., None].to(code.dtype)).sum(1)
+                / count.clamp(min=1)[:, None].to(code.dtype))
         nearest = cell[:, 1].clamp(0, h - 1) * w + cell[:, 0].clamp(0, w - 1)
         mean = torch.where((count > 0)[:, None], mean, flat[:, nearest].t())
         return mean, count
@@ -340,7 +343,8 @@ class PointOBBAngleHead(nn.Module):
             keep = torch.ones(n, dtype=torch.bool, device=labels[b].device)
             if valid is not None:
                 if valid[b].shape != (n,):
-                    raise ValueError(f'image {b}: valid must be ({n},), got {tuple(valid[b].shape)}')
+                    raise ValueError(f'image {b}: valid must be ({n},), '
+                                     f'got {tuple(valid[b].shape)}')
                 keep = keep & valid[b].bool().to(keep.device)
             for c in self.agnostic_labels:
                 keep = keep & (labels[b] != c)
@@ -350,7 +354,8 @@ class PointOBBAngleHead(nn.Module):
             theta_v.append(self.coder.decode(obj_view[b]).reshape(-1))
             phis.append(torch.full((n * num_g,), phi, dtype=theta_o[-1].dtype,
                                    device=theta_o[-1].device))
-            flips.append(torch.full((n * num_g,), flip, dtype=torch.bool, device=theta_o[-1].device))
+            flips.append(torch.full((n * num_g,), flip, dtype=torch.bool,
+                                    device=theta_o[-1].device))
             weights.append(keep[:, None].expand(n, num_g).reshape(-1).to(theta_o[-1]))
         weight = torch.cat(weights)
         if not bool((weight > 0).any()):
