@@ -26,8 +26,12 @@ Three steps, all in this head:
 
 Angles: radians, ``theta`` rotates +x toward +y (clockwise on screen), 'le90'
 range ``[-pi/2, pi/2)``. Self-supervision alone fixes angles only up to an
-offset; see ``docs/pointobb.md`` (rotation pairs fix equivariance, flip pairs
-leave an offset of 0 or pi/2, which the MIL bags' reciprocal aspect ratios absorb).
+offset: rotation pairs ask for equivariance (``pred = true + c``), flip pairs for
+``2 c = 0 (mod pi)``, i.e. ``c`` in {0, pi/2}; a pi/2 error is the same box with
+width and height swapped, which the MIL bags' reciprocal aspect ratios absorb.
+Being relative, the loss has no gradient at a predictor whose angle does not
+depend on the object's orientation (a flat plateau for uniformly oriented
+objects): learning relies on the initial codes varying with orientation.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
