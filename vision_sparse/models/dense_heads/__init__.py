@@ -1,4 +1,11 @@
-"""Dense (one-stage) detection heads: the rotated FCOS head."""
+"""Dense heads: per-pixel predictions on FPN levels (the rotated FCOS head, PointOBB's PSC
+angle head).
+
+Registered on first use of a registry (``LOCATIONS`` in :mod:`vision_sparse.registry`):
+the rotated FCOS head subclasses mmdet's ``FCOSHead``, and a plain ``import
+vision_sparse`` does not import ``mmdet.models``.
+"""
+from .pointobb_angle_head import PointOBBAngleHead
 from .rotated_fcos_head import RotatedFCOSHead, distance2rbox, rbox2distance
 
-__all__ = ['RotatedFCOSHead', 'distance2rbox', 'rbox2distance']
+__all__ = ['PointOBBAngleHead', 'RotatedFCOSHead', 'distance2rbox', 'rbox2distance']
