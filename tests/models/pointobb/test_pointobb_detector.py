@@ -154,7 +154,8 @@ def test_bad_points_empty_images_and_unknown_labels():
     empty = copy.deepcopy(batch)
     for ds in empty['data_samples']:
         g = ds.gt_instances.__class__()
-        g.labels, g.points, g.bboxes = torch.zeros(0, dtype=torch.long), torch.zeros(0, 2), RotatedBoxes(torch.zeros(0, 5))
+        g.labels, g.points = torch.zeros(0, dtype=torch.long), torch.zeros(0, 2)
+        g.bboxes = RotatedBoxes(torch.zeros(0, 5))
         ds.gt_instances = g
     model.train()
     losses = _losses(model, empty)

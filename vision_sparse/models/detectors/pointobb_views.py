@@ -38,19 +38,15 @@ def _check_images(images: Tensor) -> None:
 
 def _check_lists(images: Tensor, points: Sequence[Tensor],
                  boxes: Optional[Sequence[Tensor]]) -> None:
-    if len(points) != images.shape[0]:
-        raise ValueError(f'points must hold one (N_i, 2) tensor per image '
-                         f'({images.shape[0]}), got {len(points)}')
-    for p in points:
-        if p.dim() != 2 or p.shape[-1] != 2:
-            raise ValueError(f'points must be (N_i, 2) tensors, got {tuple(p.shape)}')
-    if boxes is not None:
-        if len(boxes) != images.shape[0]:
-            raise ValueError(f'boxes must hold one (M_i, 5) tensor per image '
-                             f'({images.shape[0]}), got {len(boxes)}')
-        for b in boxes:
-            if b.dim() != 2 or b.shape[-1] != 5:
-                raise ValueError(f'boxes must be (M_i, 5) tensors, got {tuple(b.shape)}')
+    for name, items, dim in (('points', points, 2), ('boxes', boxes, 5)):
+        if items is None:
+            continue
+        if len(items) != images.shape[0]:
+            raise ValueError(f'{name} must hold one (N_i, {dim}) tensor per image '
+                             f'({images.shape[0]}), got {len(items)}')
+        for t in items:
+            if t.dim() != 2 or t.shape[-1] != dim:
+                raise ValueError(f'{name} must be (N_i, {dim}) tensors, got {tuple(t.shape)}')
 
 
 def resize_view(images: Tensor, points: Sequence[Tensor], scale: float,

@@ -13,7 +13,7 @@ unchanged::
 
 mmcv-1.x argument names ``out_size`` / ``sample_num`` are accepted too.
 """
-from typing import List, Sequence
+from typing import Sequence
 
 import torch
 from mmengine.model import BaseModule
