@@ -173,3 +173,19 @@ def test_bad_points_empty_images_and_unknown_labels():
     model.train()
     with pytest.raises(ValueError, match='gt_instances.labels'):
         _losses(model, bad)
+
+
+def test_official_sized_config_builds():
+    cfg = tiny_model_cfg(fpn_channels=256, fc_channels=1024, num_neg=500,
+                         test_cfg=dict(rotate_bags=False), rotation_agnostic_labels=[1, 9, 11])
+    cfg['backbone'].update(depth=50, frozen_stages=1, norm_eval=True)
+    cfg['neck'].update(in_channels=[256, 512, 1024, 2048],
+                       norm_cfg=dict(type='GN', num_groups=32, requires_grad=True))
+    cfg['roi_head']['bbox_head'].update(init_std=0.01)
+    model = MODELS.build(cfg)
+    assert model.test_cfg == dict(rotate_bags=False) and model.rotation_agnostic_labels == [1, 9, 11]
+    assert model.roi_head.bag_generator.bag_size == 70 and model.roi_head.bag_generator.num_refine == 125
+    with pytest.raises(ValueError, match='unknown options'):
+        MODELS.build(tiny_model_cfg(view_schedule=dict(angle_start=3)))
+    with pytest.raises(ValueError, match='angle_start_iter'):
+        MODELS.build(tiny_model_cfg(view_schedule=dict(angle_start_iter=5, rotated_bags_start_iter=2)))

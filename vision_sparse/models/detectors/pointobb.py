@@ -102,7 +102,7 @@ class PointOBB(BaseDetector):
         if not 0 < lo <= hi:
             raise ValueError(f'view_schedule.resize_range must be 0 < lo <= hi, got {sch["resize_range"]}')
         self.rotation_agnostic_labels = [int(v) for v in rotation_agnostic_labels]
-        self.test_cfg = dict(rotate_bags=True, **(test_cfg or {}))
+        self.test_cfg = {'rotate_bags': True, **(test_cfg or {})}
         self.train_cfg = train_cfg
         self.num_classes = self.roi_head.bbox_head.num_classes
 
