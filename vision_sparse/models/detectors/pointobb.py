@@ -28,9 +28,9 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmdet.models.detectors.base import BaseDetector
 from mmdet.structures import DetDataSample
 from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -62,8 +62,12 @@ DEFAULT_VIEW_SCHEDULE = dict(
 
 
 @MODELS.register_module()
-class PointOBB(BaseDetector):
+class PointOBB(BaseModel):
     """PointOBB detector (backbone + FPN + angle head + MIL RoI head).
+
+    An mmengine ``BaseModel`` with mmdet's detector interface (``forward`` with
+    ``mode`` 'loss' / 'predict' / 'tensor'); it does not subclass mmdet's
+    ``BaseDetector`` so that importing vision_sparse does not import ``mmdet.models``.
 
     Args:
         backbone (dict): e.g. ``dict(type='mmdet.ResNet', depth=50, ...)``.
@@ -107,6 +111,18 @@ class PointOBB(BaseDetector):
         self.num_classes = self.roi_head.bbox_head.num_classes
 
     # ------------------------------------------------------------------ basics
+    def forward(self, inputs: Tensor, data_samples: Optional[Sequence[DetDataSample]] = None,
+                mode: str = 'tensor'):
+        """mmdet's dispatch: 'loss' -> :meth:`loss`, 'predict' -> :meth:`predict`,
+        'tensor' -> :meth:`_forward` (the FPN features)."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
         """(B, 3, H, W) normalised images -> FPN levels (B, C, H_l, W_l)."""
         return tuple(self.neck(self.backbone(batch_inputs)))
