@@ -1,0 +1,109 @@
+"""MIL and SSC losses on hand-made scores; top-k merge; the MIL box head."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vision_sparse.models.losses import MILLoss, SSCLoss, focal_bce, mil_instance_weights
+from vision_sparse.models.roi_heads import MILBBoxHead, merge_topk
+from vision_sparse.registry import MODELS
+
+
+def test_bag_score_and_bce_by_hand():
+    # one bag, 2 proposals, 3 classes (+ background in stage 0 would be just one more column)
+    cls = torch.tensor([[[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]]])
+    ins = torch.log(torch.tensor([[[3.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]))  # softmax over proposals
+    valid = torch.tensor([[True, True]])
+    w = mil_instance_weights(ins, valid)
+    assert torch.allclose(w[0, :, 0], torch.tensor([0.75, 0.25]))
+    bag = torch.tensor([0.7 * 0.75 + 0.1 * 0.25, 0.2 * 0.5 + 0.8 * 0.5, 0.1])
+    loss_fn = MILLoss(loss_type='binary_cross_entropy', loss_weight=1.0)
+    loss, acc = loss_fn(cls, ins, torch.tensor([0]), valid)
+    expected = F.binary_cross_entropy(bag, torch.tensor([1.0, 0.0, 0.0]), reduction='sum')
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert acc.item() == 100.0  # class 0 has the highest bag score (0.55 vs 0.5)
+    # an invalid proposal is out of the bag
+    loss2, _ = loss_fn(cls, ins, torch.tensor([0]), torch.tensor([[True, False]]))
+    expected2 = F.binary_cross_entropy(cls[0, 0], torch.tensor([1.0, 0.0, 0.0]), reduction='sum')
+    assert loss2.item() == pytest.approx(expected2.item(), rel=1e-5)
+
+
+def test_focal_mil_loss_and_weights():
+    p = torch.tensor([[0.9, 0.2]])
+    q = torch.tensor([[1.0, 0.0]])
+    manual = -((0.1 ** 2) * math.log(0.9 + 1e-6) + (0.2 ** 2) * math.log(0.8 + 1e-6))
+    assert focal_bce(p, q).item() == pytest.approx(manual, rel=1e-5)
+    loss_fn = MODELS.build(dict(type='MILLoss', loss_type='gfocal_loss', loss_weight=0.25))
+    cls = torch.rand(4, 5, 3)
+    ins = torch.randn(4, 5, 3)
+    labels = torch.tensor([0, 1, 2, 0])
+    valid = torch.ones(4, 5, dtype=torch.bool)
+    valid[3] = False  # a bag without valid proposals is ignored (and not counted)
+    weight = torch.tensor([1.0, 0.5, 0.0, 7.0])
+    loss, _ = loss_fn(cls, ins, labels, valid, weight)
+    bag = (cls * mil_instance_weights(ins, valid)).sum(1)
+    per = focal_bce(bag, F.one_hot(labels, 3).float()) * weight
+    assert loss.item() == pytest.approx(0.25 * per[:3].sum().item() / 3, rel=1e-5)
+    # perfect bags give (almost) zero loss
+    perfect = F.one_hot(labels, 3).float()[:, None].expand(4, 5, 3)
+    assert loss_fn(perfect, ins, labels, valid)[0].item() < 1e-5
+    neg = loss_fn.negative(torch.tensor([[0.5, 0.0]]), torch.tensor([True]), num_bags=2)
+    assert neg.item() == pytest.approx(0.75 * -(0.25 * math.log(0.5 + 1e-6)) / 2, rel=1e-4)
+
+
+def test_mil_loss_bad_inputs_and_empty():
+    loss_fn = MILLoss()
+    with pytest.raises(ValueError, match='labels must be in'):
+        loss_fn(torch.rand(1, 2, 3), torch.rand(1, 2, 3), torch.tensor([3]), torch.ones(1, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match='loss_type'):
+        MILLoss(loss_type='hinge')
+    loss, acc = loss_fn(torch.rand(0, 2, 3), torch.rand(0, 2, 3), torch.zeros(0, dtype=torch.long),
+                        torch.zeros(0, 2, dtype=torch.bool))
+    assert loss.item() == 0 and acc.item() == 0
+
+
+def test_ssc_zero_for_identical_views_and_positive_otherwise():
+    ssc = SSCLoss()
+    cls = torch.rand(3, 70, 4)
+    ins = mil_instance_weights(torch.randn(3, 70, 4), torch.ones(3, 70, dtype=torch.bool))
+    out = ssc(cls, ins, cls.clone(), ins.clone(), num_scales=10)
+    assert out['loss_ssc_cls'].item() == pytest.approx(0, abs=1e-6)
+    assert out['loss_ssc_ins'].item() == pytest.approx(0, abs=1e-6)
+    other = ssc(cls, ins, torch.rand(3, 70, 4), ins.flip(1), num_scales=10)
+    assert other['loss_ssc_cls'] > 0 and other['loss_ssc_ins'] > 0
+    # by hand for one object, one scale: 1 - cos of orthogonal vectors = 1 -> smooth-l1(1) = 0.5
+    a = torch.tensor([[[1.0, 0.0]]])
+    b = torch.tensor([[[0.0, 1.0]]])
+    out = ssc(a, a, b, b, num_scales=1)
+    assert out['loss_ssc_cls'].item() == pytest.approx(0.5) and out['loss_ssc_ins'].item() == pytest.approx(1.0)
+    empty = ssc(*[torch.zeros(0, 70, 4)] * 4, num_scales=10)
+    assert empty['loss_ssc_cls'].item() == 0
+    with pytest.raises(ValueError, match='num_scales'):
+        ssc(cls, ins, cls, ins, num_scales=3)
+
+
+def test_merge_topk():
+    props = torch.tensor([[[10.0, 10, 4, 2, 0.1], [20, 20, 8, 4, -0.1], [99, 99, 99, 99, 1.0]]])
+    w = torch.tensor([[1.0, 3.0, 0.0]])
+    box = merge_topk(props, w, k=2)
+    assert box[0, :4].tolist() == pytest.approx([17.5, 17.5, 7.0, 3.5])
+    assert box[0, 4].item() == pytest.approx(0.5 * math.atan2(math.sin(0.2) - 3 * math.sin(0.2),
+                                                              math.cos(0.2) * 4), abs=1e-6)
+    # angles across the le90 wrap average to the wrap, not to 0
+    props2 = torch.tensor([[[0.0, 0, 1, 1, -math.pi / 2 + 0.05], [0, 0, 1, 1, math.pi / 2 - 0.05]]])
+    assert abs(abs(merge_topk(props2, torch.ones(1, 2), 2)[0, 4].item()) - math.pi / 2) < 1e-5
+    assert merge_topk(torch.zeros(0, 3, 5), torch.zeros(0, 3), 7).shape == (0, 5)
+
+
+def test_mil_bbox_head_shapes():
+    head = MILBBoxHead(num_classes=4, in_channels=8, fc_out_channels=16)
+    x = torch.rand(5, 8, 7, 7)
+    c0, i0 = head(x, 0)
+    c1, i1 = head(x, 1)
+    assert c0.shape == i0.shape == (5, 5) and c1.shape == i1.shape == (5, 4)
+    assert torch.allclose(head.fc_cls[1].bias, torch.full((4,), -math.log(99)))
+    with pytest.raises(ValueError, match='stage'):
+        head(x, 2)
+    with pytest.raises(ValueError, match='num_classes'):
+        MILBBoxHead(num_classes=0)

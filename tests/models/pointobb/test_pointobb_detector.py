@@ -1,0 +1,191 @@
+"""PointOBB detector: losses per view phase, training, predict contract, bad inputs."""
+import copy
+import math
+
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper
+from torch import nn
+
+import vision_sparse.models  # noqa: F401  (registers the parts)
+from vision_sparse.registry import MODELS
+from vision_sparse.structures.bbox.rotated_boxes import RotatedBoxes
+from .helpers import make_batch, tiny_model_cfg
+
+
+class FakeAngleHead(nn.Module):
+    """The angle-head interface PointOBB calls, with a constant decoded angle."""
+
+    def __init__(self, channels=16, angle=0.5):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 3, 1)
+        self.angle = angle
+        self.calls = []
+
+    def forward(self, feats):
+        return [self.conv(f) for f in feats]
+
+    def point_angles(self, codes, points):
+        return [p.new_full((p.shape[0], len(codes)), self.angle) for p in points]
+
+    def loss(self, codes_ori, codes_view, points_ori, points_view, labels, views, valid):
+        self.calls.append(dict(views=views, valid=[v.clone() for v in valid],
+                               n=[p.shape[0] for p in points_ori], n_view=[p.shape[0] for p in points_view]))
+        return dict(loss_angle=sum(c.mean() for c in codes_ori) - sum(c.mean() for c in codes_view))
+
+
+def _set_iter(it):
+    MessageHub.get_current_instance().update_info('iter', it)
+
+
+def _build(**kwargs):
+    torch.manual_seed(0)
+    return MODELS.build(tiny_model_cfg(**kwargs))
+
+
+def _losses(model, batch):
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    return model.loss(data['inputs'], data['data_samples'])
+
+
+def _predict(model, batch):
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(copy.deepcopy(batch), False)
+        return model.predict(data['inputs'], data['data_samples'])
+
+
+def test_phases_follow_the_global_iteration():
+    head = FakeAngleHead()
+    model = _build(angle_head=head, view_schedule=dict(angle_start_iter=2, rotated_bags_start_iter=4))
+    batch = make_batch(0)
+    _set_iter(0)
+    l1 = _losses(model, batch)
+    assert l1['view_phase'].item() == 1 and 'loss_ssc_cls' in l1 and not head.calls
+    _set_iter(2)
+    l2 = _losses(model, batch)
+    assert l2['view_phase'].item() == 2 and 'loss_ssc_cls' not in l2 and 'loss_angle' in l2
+    call = head.calls[-1]
+    assert call['n'] == [3, 3] and call['views'][0]['kind'] in ('rotate', 'flip')
+    if call['views'][0]['kind'] == 'rotate':
+        assert math.radians(45) <= call['views'][0]['phi'] <= math.radians(135)
+    _set_iter(5)
+    l3 = _losses(model, batch)
+    assert l3['view_phase'].item() == 3
+    for key in ('stage0_loss_mil', 'stage1_loss_mil', 'loss_angle'):
+        assert torch.isfinite(l3[key])
+    # same iteration -> same random views -> same losses
+    _set_iter(2)
+    again = _losses(model, batch)
+    assert again['stage0_loss_mil'].item() == pytest.approx(l2['stage0_loss_mil'].item(), rel=1e-5)
+    # without an angle head the schedule stays in phase 1
+    plain = _build(view_schedule=dict(angle_start_iter=2, rotated_bags_start_iter=4))
+    _set_iter(10)
+    assert _losses(plain, batch)['view_phase'].item() == 1
+
+
+def test_predicted_angles_rotate_the_bags():
+    model = _build(angle_head=FakeAngleHead(angle=0.5))
+    out = _predict(model, make_batch(1))
+    assert torch.allclose(out[0].pred_instances.bboxes.tensor[:, 4], torch.full((3,), 0.5), atol=1e-5)
+    model.test_cfg['rotate_bags'] = False
+    out = _predict(model, make_batch(1))
+    assert torch.all(out[0].pred_instances.bboxes.tensor[:, 4].abs() < 1e-6)
+
+
+def test_loss_falls_on_tiny_synthetic_images():
+    model = _build()
+    opt = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.004, momentum=0.9),
+                       clip_grad=dict(max_norm=5))
+    batch = make_batch(3)
+    curve = []
+    for i in range(16):
+        _set_iter(i)
+        logs = model.train_step(copy.deepcopy(batch), opt)
+        curve.append(float(logs['stage0_loss_mil']) + float(logs['stage1_loss_mil']))
+    assert all(math.isfinite(v) for v in curve)
+    assert sum(curve[-3:]) / 3 < 0.7 * sum(curve[:3]) / 3, curve
+
+
+def test_predict_contract_and_rescale():
+    model = _build()
+    batch = make_batch(2)
+    out = _predict(model, batch)
+    for ds, src in zip(out, batch['data_samples']):
+        pred = ds.pred_instances
+        assert isinstance(pred.bboxes, RotatedBoxes) and pred.bboxes.tensor.shape == (3, 5)
+        assert torch.equal(pred.labels, src.gt_instances.labels)
+        assert pred.scores.shape == (3,) and ((pred.scores >= 0) & (pred.scores <= 1)).all()
+        t = pred.bboxes.tensor
+        assert (t[:, 2:4] > 0).all() and (t[:, 4] >= -math.pi / 2).all() and (t[:, 4] < math.pi / 2).all()
+    # the same image, said to be packed at 2x its original size -> boxes halved
+    scaled = copy.deepcopy(batch)
+    for ds in scaled['data_samples']:
+        ds.set_metainfo(dict(scale_factor=(2.0, 2.0), ori_shape=(64, 64)))
+    out2 = _predict(model, scaled)
+    a, b = out[0].pred_instances.bboxes.tensor, out2[0].pred_instances.bboxes.tensor
+    assert torch.allclose(b[:, :4], a[:, :4] / 2, atol=1e-4) and torch.allclose(b[:, 4], a[:, 4], atol=1e-5)
+
+
+def test_bad_points_empty_images_and_unknown_labels():
+    model = _build()
+    batch = make_batch(4)
+    _set_iter(0)
+    ref = _losses(model, batch)
+    noisy = copy.deepcopy(batch)
+    gt = noisy['data_samples'][0].gt_instances
+    extra = torch.tensor([[float('nan'), 5.0], [-3.0, 10.0], [20.0, 500.0]])
+    gt_labels = torch.cat([gt.labels, torch.tensor([0, 1, 2])])
+    gt_points = torch.cat([gt.points, extra])
+    gt_boxes = torch.cat([gt.bboxes.tensor, torch.zeros(3, 5)])
+    new = gt.__class__()
+    new.labels, new.points, new.bboxes = gt_labels, gt_points, RotatedBoxes(gt_boxes)
+    noisy['data_samples'][0].gt_instances = new
+    got = _losses(model, noisy)
+    for key in ('stage0_loss_mil', 'stage1_loss_mil', 'loss_ssc_cls'):
+        assert got[key].item() == pytest.approx(ref[key].item(), rel=1e-4, abs=1e-7)
+    pred = _predict(model, noisy)[0].pred_instances
+    assert pred.bboxes.tensor.shape == (6, 5)
+    assert torch.all(pred.bboxes.tensor[3:] == 0) and torch.all(pred.scores[3:] == 0)
+    assert torch.all(pred.scores[:3] > 0)
+
+    # an image without objects: empty prediction, finite losses; a batch without any: zero losses
+    empty = copy.deepcopy(batch)
+    for ds in empty['data_samples']:
+        g = ds.gt_instances.__class__()
+        g.labels, g.points = torch.zeros(0, dtype=torch.long), torch.zeros(0, 2)
+        g.bboxes = RotatedBoxes(torch.zeros(0, 5))
+        ds.gt_instances = g
+    model.train()
+    losses = _losses(model, empty)
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    assert total.item() == 0
+    total.backward()  # the graph is connected
+    half = copy.deepcopy(batch)
+    half['data_samples'][1] = empty['data_samples'][1]
+    assert all(torch.isfinite(v) for v in _losses(model, half).values())
+    preds = _predict(model, half)
+    assert preds[1].pred_instances.bboxes.tensor.shape == (0, 5) and preds[0].pred_instances.scores.shape == (3,)
+
+    bad = copy.deepcopy(batch)
+    bad['data_samples'][0].gt_instances.labels = torch.tensor([0, 1, 7])
+    model.train()
+    with pytest.raises(ValueError, match='gt_instances.labels'):
+        _losses(model, bad)
+
+
+def test_official_sized_config_builds():
+    cfg = tiny_model_cfg(fpn_channels=256, fc_channels=1024, num_neg=500,
+                         test_cfg=dict(rotate_bags=False), rotation_agnostic_labels=[1, 9, 11])
+    cfg['backbone'].update(depth=50, frozen_stages=1, norm_eval=True)
+    cfg['neck'].update(in_channels=[256, 512, 1024, 2048],
+                       norm_cfg=dict(type='GN', num_groups=32, requires_grad=True))
+    cfg['roi_head']['bbox_head'].update(init_std=0.01)
+    model = MODELS.build(cfg)
+    assert model.test_cfg == dict(rotate_bags=False) and model.rotation_agnostic_labels == [1, 9, 11]
+    assert model.roi_head.bag_generator.bag_size == 70 and model.roi_head.bag_generator.num_refine == 125
+    with pytest.raises(ValueError, match='unknown options'):
+        MODELS.build(tiny_model_cfg(view_schedule=dict(angle_start=3)))
+    with pytest.raises(ValueError, match='angle_start_iter'):
+        MODELS.build(tiny_model_cfg(view_schedule=dict(angle_start_iter=5, rotated_bags_start_iter=2)))

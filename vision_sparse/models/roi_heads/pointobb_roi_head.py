@@ -1,0 +1,211 @@
+"""PointOBB's RoI head: score proposal bags, MIL losses, top-k merge into pseudo boxes.
+
+One call of :meth:`PointOBBRoIHead.run_stage` handles one MIL stage for a batch:
+rotated RoIAlign of every proposal of every bag, the :class:`MILBBoxHead` scores,
+the MIL loss (with class labels), and the pseudo box of each object: the mean of
+its ``top_k`` proposals weighted by ``class probability x instance weight`` of its
+label (angles averaged on the doubled-angle circle).
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from vision_sparse.ops import box_iou_rotated
+from vision_sparse.registry import MODELS, TASK_UTILS
+from vision_sparse.utils.build import build_from_cfg_or_obj
+from ..losses.mil_loss import mil_instance_weights
+from ..task_modules.prior_generators import PointBagGenerator
+from .roi_extractors.rotated_single_roi_extractor import map_roi_levels
+
+__all__ = ['PointOBBRoIHead', 'merge_topk']
+
+
+def merge_topk(props: Tensor, weights: Tensor, k: int) -> Tensor:
+    """Weighted mean of the ``k`` best proposals of each bag.
+
+    Centres and sides are averaged linearly; angles as ``0.5 * atan2(sum w sin 2t,
+    sum w cos 2t)`` (the pi-periodic mean, so ``-pi/2 + e`` and ``pi/2 - e`` average
+    to ``+-pi/2``, not 0).
+
+    Args:
+        props (Tensor): (N, P, 5) proposals.
+        weights (Tensor): (N, P) non-negative scores.
+        k (int): number of proposals merged (clipped to P).
+
+    Returns:
+        Tensor: (N, 5) boxes.
+    """
+    n, p = weights.shape
+    if n == 0:
+        return props.new_zeros((0, 5))
+    top_w, idx = weights.topk(min(k, p), dim=1)
+    chosen = torch.gather(props, 1, idx[..., None].expand(-1, -1, 5))
+    w = top_w / (top_w.sum(dim=1, keepdim=True) + 1e-8)
+    w = torch.where(top_w.sum(dim=1, keepdim=True) > 0, w, torch.full_like(w, 1.0 / w.shape[1]))
+    out = (chosen[..., :4] * w[..., None]).sum(dim=1)
+    two = 2 * chosen[..., 4]
+    angle = 0.5 * torch.atan2((w * torch.sin(two)).sum(1), (w * torch.cos(two)).sum(1))
+    return torch.cat([out, angle[:, None]], dim=1)
+
+
+@MODELS.register_module()
+class PointOBBRoIHead(BaseModule):
+    """MIL stages of PointOBB.
+
+    Args:
+        bbox_roi_extractor (dict): a :class:`RotatedSingleRoIExtractor` config.
+        bbox_head (dict): a :class:`MILBBoxHead` config.
+        bag_generator (dict): a :class:`PointBagGenerator` config (TASK_UTILS).
+        loss_mil0 (dict): stage-0 :class:`MILLoss` (binary cross-entropy).
+        loss_mil1 (dict): stage-1 :class:`MILLoss` (focal).
+        top_k (int): proposals merged into a pseudo box (7).
+        num_neg (int): random negative boxes per image in stage 1 (official 500;
+            0 disables them).
+        neg_iou_thr (float): a negative box overlapping any proposal of its image by
+            this IoU or more is not used (0.3).
+        max_rois (int): RoIs pooled per chunk (bounds the peak memory).
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self, bbox_roi_extractor: dict, bbox_head: dict, bag_generator: Optional[dict] = None,
+                 loss_mil0: Optional[dict] = None, loss_mil1: Optional[dict] = None,
+                 top_k: int = 7, num_neg: int = 500, neg_iou_thr: float = 0.3,
+                 max_rois: int = 10000, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
+        self.bbox_head = MODELS.build(bbox_head)
+        self.bag_generator = build_from_cfg_or_obj(bag_generator, TASK_UTILS, name='bag_generator',
+                                                   default_type=PointBagGenerator)
+        self.loss_mil0 = MODELS.build(loss_mil0 or dict(type='MILLoss', loss_type='binary_cross_entropy'))
+        self.loss_mil1 = MODELS.build(loss_mil1 or dict(type='MILLoss', loss_type='focal'))
+        if top_k < 1 or num_neg < 0 or max_rois < 1:
+            raise ValueError(f'top_k and max_rois must be >= 1 and num_neg >= 0, got '
+                             f'{top_k}, {max_rois}, {num_neg}')
+        self.top_k, self.num_neg, self.neg_iou_thr = int(top_k), int(num_neg), float(neg_iou_thr)
+        self.max_rois = int(max_rois)
+
+    @property
+    def num_stages(self) -> int:
+        """Number of MIL stages (1 or 2)."""
+        return self.bbox_head.num_stages
+
+    def proposal_levels(self, props: Tensor) -> Tensor:
+        """FPN level used for each (..., 5) proposal -> (...,) int64."""
+        flat = props.reshape(-1, 5)
+        return map_roi_levels(flat, self.bbox_roi_extractor.num_inputs,
+                              self.bbox_roi_extractor.finest_scale).reshape(props.shape[:-1])
+
+    def _scores(self, feats: Sequence[Tensor], rois: Tensor, stage: int) -> Tuple[Tensor, Tensor]:
+        cls, ins = [], []
+        for start in range(0, max(rois.shape[0], 1), self.max_rois):
+            part = self.bbox_roi_extractor(feats, rois[start:start + self.max_rois])
+            c, i = self.bbox_head(part, stage)
+            cls.append(c)
+            ins.append(i)
+        return torch.cat(cls), torch.cat(ins)
+
+    @staticmethod
+    def _rois(props: Sequence[Tensor]) -> Tensor:
+        rois = [torch.cat([p.new_full((p.shape[0], 1), float(i)), p], dim=1)
+                for i, p in enumerate(props)]
+        return torch.cat(rois) if rois else torch.zeros(0, 6)
+
+    def probabilities(self, cls_logits: Tensor, ins_logits: Tensor, valid: Tensor,
+                      stage: int) -> Tuple[Tensor, Tensor]:
+        """Class probabilities (softmax at stage 0, sigmoid after; invalid zeroed) and
+        instance weights, each (N, P, C')."""
+        cls = cls_logits.softmax(-1) if stage == 0 else cls_logits.sigmoid()
+        return cls * valid[..., None].to(cls.dtype), mil_instance_weights(ins_logits, valid)
+
+    def run_stage(self, stage: int, feats: Sequence[Tensor], props: Sequence[Tensor],
+                  valid: Sequence[Tensor], labels: Sequence[Tensor],
+                  bag_weight: Optional[Tensor] = None, with_loss: bool = True,
+                  generator: Optional[torch.Generator] = None,
+                  img_shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Dict:
+        """One MIL stage for a batch.
+
+        Args:
+            stage (int): 0 (bags around points) or 1 (refinement proposals).
+            feats (tuple[Tensor]): FPN levels (B, C, H_l, W_l).
+            props (list[Tensor]): per image (N_i, P, 5) proposals (N_i may be 0).
+            valid (list[Tensor]): per image (N_i, P) bool.
+            labels (list[Tensor]): per image (N_i,) int64 classes.
+            bag_weight (Tensor, optional): (N,) per-object loss weights (stage 1).
+            with_loss (bool): compute the losses (needs at least one object).
+            generator (torch.Generator, optional): draws the stage-1 negatives.
+            img_shapes (list[tuple[int, int]], optional): per image ``(h, w)``, needed
+                for the stage-1 negatives.
+
+        Returns:
+            dict: ``cls_prob`` and ``ins_weight`` (N, P, C'), ``boxes`` (N, 5) merged
+            pseudo boxes (detached), ``scores`` (N,) bag scores of the labels
+            (detached), and when ``with_loss``: ``losses`` (dict of scalars).
+        """
+        num = [p.shape[0] for p in props]
+        p_size = props[0].shape[1] if props else 0
+        flat_props = torch.cat([p.reshape(-1, p.shape[-1]) for p in props]) if props else None
+        rois = self._rois([p.reshape(-1, 5) for p in props])
+        cls_logits, ins_logits = self._scores(feats, rois.to(feats[0]), stage)
+        n_all = sum(num)
+        c = self.bbox_head.num_outputs(stage)
+        cls_logits = cls_logits[:n_all * p_size].reshape(n_all, p_size, c)
+        ins_logits = ins_logits[:n_all * p_size].reshape(n_all, p_size, c)
+        all_valid = torch.cat(list(valid)) if n_all else rois.new_zeros(0, p_size, dtype=torch.bool)
+        all_labels = torch.cat(list(labels)) if n_all else rois.new_zeros(0, dtype=torch.long)
+        cls_prob, ins_w = self.probabilities(cls_logits, ins_logits, all_valid, stage)
+        idx = torch.arange(n_all, device=cls_prob.device)
+        weights = (cls_prob * ins_w)[idx, :, all_labels]  # (N, P)
+        all_props = flat_props.reshape(n_all, p_size, 5) if n_all else rois.new_zeros(0, p_size, 5)
+        boxes = merge_topk(all_props.detach(), weights.detach(), self.top_k)
+        out = dict(cls_prob=cls_prob, ins_weight=ins_w, boxes=boxes,
+                   scores=weights.detach().sum(1), cls_logits=cls_logits, ins_logits=ins_logits)
+        if not with_loss:
+            return out
+        loss_fn = self.loss_mil0 if stage == 0 else self.loss_mil1
+        loss, acc = loss_fn(cls_prob if stage == 0 else cls_logits.sigmoid(), ins_logits,
+                            all_labels, all_valid, bag_weight)
+        # keep every parameter in the graph even without objects
+        loss = loss + 0 * (cls_logits.sum() + ins_logits.sum())
+        losses = {f'stage{stage}_loss_mil': loss, f'stage{stage}_bag_acc': acc}
+        if stage > 0 and self.num_neg > 0 and img_shapes is not None:
+            losses[f'stage{stage}_loss_neg'] = self._negative_loss(
+                feats, props, img_shapes, stage, n_all, bag_weight, generator)
+        out['losses'] = losses
+        return out
+
+    def _negative_loss(self, feats, props, img_shapes, stage, n_all, bag_weight, generator):
+        negs, keep = [], []
+        for i, (p, (h, w)) in enumerate(zip(props, img_shapes)):
+            if p.shape[0] == 0:
+                negs.append(p.new_zeros(0, 5))
+                keep.append(p.new_zeros(0, dtype=torch.bool))
+                continue
+            r = torch.rand(4, self.num_neg, generator=generator).to(p)
+            x1 = -0.2 * w + r[0] * 1.2 * w
+            y1 = -0.2 * h + r[1] * 1.2 * h
+            x2 = x1 + r[2] * (1.2 * w - x1)
+            y2 = y1 + r[3] * (1.2 * h - y1)
+            angle = p[..., 4].mean().expand_as(x1)
+            box = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, angle], 1).detach()
+            iou = box_iou_rotated(box.float(), p.reshape(-1, 5).detach().float())
+            negs.append(box)
+            keep.append((iou < self.neg_iou_thr).all(dim=1))
+        cls_logits, _ = self._scores(feats, self._rois(negs).to(feats[0]), stage)
+        cls_logits = cls_logits[:sum(n.shape[0] for n in negs)]
+        loss_fn = self.loss_mil0 if stage == 0 else self.loss_mil1
+        return loss_fn.negative(cls_logits.sigmoid(), torch.cat(keep), n_all, bag_weight)
+
+    def stage_bags(self, points: Sequence[Tensor], img_shapes: Sequence[Tuple[int, int]],
+                   angles: Optional[Sequence[Tensor]] = None) -> Tuple[List[Tensor], List[Tensor]]:
+        """Stage-0 bags per image (see :meth:`PointBagGenerator.bags`)."""
+        out = [self.bag_generator.bags(p, s, None if angles is None else angles[i])
+               for i, (p, s) in enumerate(zip(points, img_shapes))]
+        return [o[0] for o in out], [o[1] for o in out]
+
+    def refine_props(self, boxes: Sequence[Tensor], img_shapes: Sequence[Tuple[int, int]]
+                     ) -> Tuple[List[Tensor], List[Tensor]]:
+        """Stage-1 proposals per image (see :meth:`PointBagGenerator.refine`)."""
+        out = [self.bag_generator.refine(b, s) for b, s in zip(boxes, img_shapes)]
+        return [o[0] for o in out], [o[1] for o in out]
