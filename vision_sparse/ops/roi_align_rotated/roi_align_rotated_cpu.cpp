@@ -1,18 +1,21 @@
 // CPU kernels of roi_align_rotated.
 //
-// Both read / write the maps channels-last ((B, H, W, C), one transposed copy per
-// call, none when the features already are channels-last) so that the C values
-// of one pixel are contiguous and the channel loops vectorise.  The geometry of
-// a RoI is worked out once, not once per channel: its "taps" list, bin by bin,
-// the pixel and weight (bilinear weight / sample count) of every corner of every
-// valid sample; then a bin is sum_taps w * X[pixel, :].
+// The geometry of a RoI is worked out once, not once per channel: its "taps",
+// bin by bin, are the pixel and weight (bilinear weight / samples of the bin) of
+// every corner of every valid sample, the corners that several samples share
+// merged (kMergeTaps); a bin is then sum_taps w * X[pixel, :].  The taps of a
+// batch of RoIs are built in parallel over RoIs.
 //
-// Forward: parallel over RoIs (each writes its own output rows).
-// Backward: the taps of a batch of RoIs are built in parallel over RoIs, then
-// scattered (grad[pixel, :] += w * g[roi, bin, :]) in parallel over channel
-// blocks: each thread owns its channels of the whole gradient, so there are no
-// atomics, no per-thread copies of the map, and the result does not depend on
-// the number of threads.
+// The channel work runs in parallel over blocks of up to 32 channels: a thread
+// copies its block of the map channels-last ((B H W, cw), a few MB) so that the
+// cw values of one pixel are contiguous and the loops over them vectorise, then
+//   forward:  out[n, c0:c0+cw, bin] = sum_taps w * Xb[pixel, :]
+//   backward: Gb[pixel, :] += w * grad_out[n, c0:c0+cw, bin] over every tap,
+//             then Gb is copied into its channels of grad_in.
+// Each thread owns its channels of the output and of the gradient: no atomics,
+// no per-thread copies of the whole map, no full-size transposed copies (whose
+// page faults alone cost as much as the pooling on the finest FPN level), and a
+// result that does not depend on the number of threads.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -43,6 +46,11 @@ inline int64_t max_taps(const RoiGeom<T>& g, const Params& p) {
   return p.out_h * p.out_w * max_bin_taps(g);
 }
 
+// Bins with at most this many taps merge the taps of one pixel (neighbouring
+// samples share corners when they are less than a pixel apart, the common case
+// on the finest FPN level): fewer rows of C values to read or update.
+constexpr int64_t kMergeTaps = 64;
+
 // Writes the taps of bin (ph, pw) of a RoI to taps[0 ..); returns their number
 // (at most max_bin_taps).
 template <typename T>
@@ -50,6 +58,7 @@ inline int64_t bin_taps(const RoiGeom<T>& g, const Dims& d, int64_t ph, int64_t 
                         Tap<T>* taps) {
   if (g.batch < 0) return 0;
   const int64_t base = g.batch * d.H * d.W;
+  const bool merge = max_bin_taps(g) <= kMergeTaps;
   int64_t n = 0, off[4];
   T w[4];
   for (int64_t iy = 0; iy < g.grid_h; ++iy) {
@@ -57,7 +66,21 @@ inline int64_t bin_taps(const RoiGeom<T>& g, const Dims& d, int64_t ph, int64_t 
       T y, x;
       sample_point(g, ph, pw, iy, ix, y, x);
       if (!bilinear(y, x, d.H, d.W, off, w)) continue;
-      for (int c = 0; c < 4; ++c) taps[n++] = {base + off[c], w[c] * g.inv_count};
+      for (int c = 0; c < 4; ++c) {
+        const int64_t pix = base + off[c];
+        const T wc = w[c] * g.inv_count;
+        int64_t t = 0;
+        if (merge) {
+          while (t < n && taps[t].pix != pix) ++t;
+        } else {
+          t = n;
+        }
+        if (t < n) {
+          taps[t].w += wc;
+        } else {
+          taps[n++] = {pix, wc};
+        }
+      }
     }
   }
   return n;
@@ -78,121 +101,190 @@ void roi_taps(const RoiGeom<T>& g, const Params& p, const Dims& d, Tap<T>* taps,
   bins[k] = n;
 }
 
-// dst[0:n] = sum_t taps[t].w * X[taps[t].pix * C + 0:n], the sums kept in
-// registers over blocks of kBlock channels.
+// The taps of the RoIs [n0, n1): those of bin k of RoI n are
+// taps[bins[(n - n0) * (nbins + 1) + k] .. bins[(n - n0) * (nbins + 1) + k + 1]).
 template <typename T>
-inline void gather_sum(const Tap<T>* taps, int64_t nt, const T* __restrict__ X, int64_t C,
-                       T* __restrict__ dst) {
-  constexpr int64_t kBlock = 16;
-  int64_t c0 = 0;
-  for (; c0 + kBlock <= C; c0 += kBlock) {
-    T acc[kBlock] = {};
-    for (int64_t t = 0; t < nt; ++t) {
-      const T* x = X + taps[t].pix * C + c0;
-      const T w = taps[t].w;
-      for (int64_t j = 0; j < kBlock; ++j) acc[j] += w * x[j];
-    }
-    for (int64_t j = 0; j < kBlock; ++j) dst[c0 + j] = acc[j];
+struct TapTable {
+  int64_t n0 = 0, n1 = 0, nbins = 0;
+  std::vector<int64_t> start, bins;
+  std::vector<Tap<T>> taps;
+  const Tap<T>* roi_taps_of(int64_t n) const { return taps.data() + start[n - n0]; }
+  const int64_t* bins_of(int64_t n) const { return bins.data() + (n - n0) * (nbins + 1); }
+};
+
+// Taps of at most this many per batch of RoIs (~64 MB of float taps), unless a
+// single RoI needs more (a batch holds 2,000 RoIs of 7 x 7 bins at
+// sampling_ratio 2; each further batch copies the map blocks again).
+constexpr int64_t kTapBudget = int64_t(1) << 22;
+
+// Builds the table of the RoIs from n0 on, as many as the budget allows.
+template <typename T>
+void build_table(const std::vector<RoiGeom<T>>& geo, int64_t n0, const Params& p,
+                 const Dims& d, TapTable<T>& tb) {
+  tb.n0 = n0;
+  tb.nbins = p.out_h * p.out_w;
+  tb.start.assign(1, 0);
+  int64_t n1 = n0;
+  while (n1 < d.N && (n1 == n0 || tb.start.back() + max_taps(geo[n1], p) <= kTapBudget)) {
+    tb.start.push_back(tb.start.back() + max_taps(geo[n1], p));
+    ++n1;
   }
-  if (c0 < C) {
-    std::fill(dst + c0, dst + C, T(0));
-    for (int64_t t = 0; t < nt; ++t) {
-      const T* x = X + taps[t].pix * C;
-      const T w = taps[t].w;
-      for (int64_t c = c0; c < C; ++c) dst[c] += w * x[c];
+  tb.n1 = n1;
+  tb.taps.resize(static_cast<size_t>(std::max<int64_t>(tb.start.back(), 1)));
+  tb.bins.resize(static_cast<size_t>((n1 - n0) * (tb.nbins + 1)));
+  at::parallel_for(n0, n1, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      roi_taps(geo[n], p, d, tb.taps.data() + tb.start[n - n0],
+               tb.bins.data() + (n - n0) * (tb.nbins + 1));
+    }
+  });
+}
+
+// Channels per block: enough blocks for the threads, at most 32 (a pixel's
+// values fill two cache lines in float32), and a block copy of at most ~32 MB.
+inline int64_t block_width(const Dims& d, int64_t elem) {
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  int64_t w = std::min<int64_t>(32, std::max<int64_t>(8, (d.C + threads - 1) / threads));
+  while (w > 1 && d.B * d.H * d.W * w * elem > (int64_t(32) << 20)) w /= 2;
+  return std::min(w, d.C);
+}
+
+// Pixels per tile of the block copies (a tile of the cw planes stays in L1).
+constexpr int64_t kPixTile = 64;
+
+// xb[(b H W + q) * cw + j] = X[(b C + c0 + j) H W + q]: channels c0 .. c0 + cw
+// of the (B, C, H, W) map, channels-last.
+template <typename T>
+void copy_block_in(const T* __restrict__ X, T* __restrict__ xb, const Dims& d, int64_t c0,
+                   int64_t cw) {
+  const int64_t hw = d.H * d.W;
+  for (int64_t b = 0; b < d.B; ++b) {
+    for (int64_t q0 = 0; q0 < hw; q0 += kPixTile) {
+      const int64_t q1 = std::min(q0 + kPixTile, hw);
+      for (int64_t j = 0; j < cw; ++j) {
+        const T* src = X + (b * d.C + c0 + j) * hw;
+        T* dst = xb + b * hw * cw + j;
+        for (int64_t q = q0; q < q1; ++q) dst[q * cw] = src[q];
+      }
     }
   }
 }
 
-// (B, C, H, W) -> contiguous (B, H, W, C) (free when already channels-last).
-inline at::Tensor channels_last(const at::Tensor& t) {
-  return t.permute({0, 2, 3, 1}).contiguous();
+// The inverse: gb (B H W, cw) into channels c0 .. c0 + cw of grad_in (B, C, H, W).
+template <typename T>
+void copy_block_out(const T* __restrict__ gb, T* __restrict__ G, const Dims& d, int64_t c0,
+                    int64_t cw) {
+  const int64_t hw = d.H * d.W;
+  for (int64_t b = 0; b < d.B; ++b) {
+    for (int64_t q0 = 0; q0 < hw; q0 += kPixTile) {
+      const int64_t q1 = std::min(q0 + kPixTile, hw);
+      for (int64_t j = 0; j < cw; ++j) {
+        const T* src = gb + b * hw * cw + j;
+        T* dst = G + (b * d.C + c0 + j) * hw;
+        for (int64_t q = q0; q < q1; ++q) dst[q] = src[q * cw];
+      }
+    }
+  }
+}
+
+// acc[0:cw] = sum_t taps[t].w * xb[taps[t].pix * cw + 0:cw].
+template <typename T>
+inline void gather(const Tap<T>* taps, int64_t nt, const T* __restrict__ xb, int64_t cw,
+                   T* __restrict__ acc) {
+  std::fill(acc, acc + cw, T(0));
+  for (int64_t t = 0; t < nt; ++t) {
+    const T* __restrict__ x = xb + taps[t].pix * cw;
+    const T w = taps[t].w;
+    for (int64_t j = 0; j < cw; ++j) acc[j] += w * x[j];
+  }
+}
+
+// Geometry of every RoI.
+template <typename T>
+std::vector<RoiGeom<T>> all_geoms(const at::Tensor& rois, const Params& p, const Dims& d) {
+  const T* R = rois.data_ptr<T>();
+  std::vector<RoiGeom<T>> geo(static_cast<size_t>(d.N));
+  for (int64_t n = 0; n < d.N; ++n) geo[n] = make_geom(R + 6 * n, p, d.B);
+  return geo;
 }
 
 template <typename T>
 void forward_cpu(const at::Tensor& features, const at::Tensor& rois, const Params& p,
                  const Dims& d, at::Tensor& out) {
-  const at::Tensor xl = channels_last(features);
-  const T* X = xl.data_ptr<T>();
-  const T* R = rois.data_ptr<T>();
+  const at::Tensor x = features.contiguous();
+  const T* X = x.data_ptr<T>();
   T* O = out.data_ptr<T>();
   const int64_t nbins = p.out_h * p.out_w, C = d.C;
-  at::parallel_for(0, d.N, 1, [&](int64_t begin, int64_t end) {
-    std::vector<Tap<T>> taps;
-    std::vector<T> acc(static_cast<size_t>(C));
-    for (int64_t n = begin; n < end; ++n) {
-      const RoiGeom<T> g = make_geom(R + 6 * n, p, d.B);
-      taps.resize(static_cast<size_t>(std::max<int64_t>(max_bin_taps(g), 1)));
-      T* o = O + n * C * nbins;  // (C, nbins) block of RoI n
-      for (int64_t k = 0; k < nbins; ++k) {
-        const int64_t nt = bin_taps(g, d, k / p.out_w, k % p.out_w, taps.data());
-        gather_sum(taps.data(), nt, X, C, acc.data());
-        for (int64_t c = 0; c < C; ++c) o[c * nbins + k] = acc[c];
+  const int64_t width = block_width(d, sizeof(T)), nblocks = (C + width - 1) / width;
+  const std::vector<RoiGeom<T>> geo = all_geoms<T>(rois, p, d);
+  TapTable<T> tb;
+  for (int64_t n0 = 0; n0 < d.N; n0 = tb.n1) {
+    build_table(geo, n0, p, d, tb);
+    at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+      std::vector<T> xb(static_cast<size_t>(d.B * d.H * d.W * width));
+      T acc[64];
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t c0 = blk * width, cw = std::min(width, C - c0);
+        copy_block_in(X, xb.data(), d, c0, cw);
+        for (int64_t n = tb.n0; n < tb.n1; ++n) {
+          const Tap<T>* tp = tb.roi_taps_of(n);
+          const int64_t* bn = tb.bins_of(n);
+          T* o = O + (n * C + c0) * nbins;  // out[n, c0 + j, k] = o[j * nbins + k]
+          for (int64_t k = 0; k < nbins; ++k) {
+            gather(tp + bn[k], bn[k + 1] - bn[k], xb.data(), cw, acc);
+            for (int64_t j = 0; j < cw; ++j) o[j * nbins + k] = acc[j];
+          }
+        }
       }
-    }
-  });
+    });
+  }
 }
-
-// Taps of at most this many per batch of RoIs in the backward (~16 MB of float
-// taps), unless a single RoI needs more.
-constexpr int64_t kTapBudget = int64_t(1) << 20;
 
 template <typename T>
 at::Tensor backward_cpu(const at::Tensor& grad_out, const at::Tensor& rois, const Params& p,
                         const Dims& d) {
   const int64_t nbins = p.out_h * p.out_w, C = d.C;
-  // (N, out_h, out_w, C): the gradient of one bin has contiguous channels
-  const at::Tensor gl = channels_last(grad_out);
-  at::Tensor gx = at::zeros({d.B, d.H, d.W, C}, grad_out.options());
-  const T* G = gl.data_ptr<T>();
-  T* GX = gx.data_ptr<T>();
-  const T* R = rois.data_ptr<T>();
-
-  std::vector<RoiGeom<T>> geo(static_cast<size_t>(d.N));
-  for (int64_t n = 0; n < d.N; ++n) geo[n] = make_geom(R + 6 * n, p, d.B);
-
-  // channel blocks: one per thread at least, at least 16 channels wide
-  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t width = std::max<int64_t>(std::min<int64_t>(C, 16), (C + threads - 1) / threads);
-  const int64_t nblocks = (C + width - 1) / width;
-
-  std::vector<int64_t> start, bins;
-  std::vector<Tap<T>> taps;
-  for (int64_t n0 = 0; n0 < d.N;) {
-    // the batch [n0, n1) and where each RoI's taps start
-    start.assign(1, 0);
-    int64_t n1 = n0;
-    while (n1 < d.N && (n1 == n0 || start.back() + max_taps(geo[n1], p) <= kTapBudget)) {
-      start.push_back(start.back() + max_taps(geo[n1], p));
-      ++n1;
-    }
-    taps.resize(static_cast<size_t>(std::max<int64_t>(start.back(), 1)));
-    bins.resize(static_cast<size_t>((n1 - n0) * (nbins + 1)));
-    at::parallel_for(n0, n1, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t n = begin; n < end; ++n) {
-        roi_taps(geo[n], p, d, taps.data() + start[n - n0], bins.data() + (n - n0) * (nbins + 1));
-      }
-    });
+  const at::Tensor go = grad_out.contiguous();
+  const T* G = go.data_ptr<T>();
+  at::Tensor grad_in = at::empty({d.B, C, d.H, d.W}, grad_out.options());
+  T* GI = grad_in.data_ptr<T>();
+  const int64_t width = block_width(d, sizeof(T)), nblocks = (C + width - 1) / width;
+  const std::vector<RoiGeom<T>> geo = all_geoms<T>(rois, p, d);
+  TapTable<T> tb;
+  // one table in the common case; otherwise the block gradients are carried
+  // over the batches in grad_in itself (read back in, added to, copied out)
+  for (int64_t n0 = 0; n0 < d.N; n0 = tb.n1) {
+    build_table(geo, n0, p, d, tb);
+    const bool first = n0 == 0;
     at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+      std::vector<T> gb(static_cast<size_t>(d.B * d.H * d.W * width));
+      T gk[64];
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t c0 = blk * width, cw = std::min(width, C - c0);
-        for (int64_t n = n0; n < n1; ++n) {
-          const Tap<T>* tp = taps.data() + start[n - n0];
-          const int64_t* bn = bins.data() + (n - n0) * (nbins + 1);
+        if (first) {
+          std::fill(gb.begin(), gb.end(), T(0));
+        } else {
+          copy_block_in(static_cast<const T*>(GI), gb.data(), d, c0, cw);
+        }
+        for (int64_t n = tb.n0; n < tb.n1; ++n) {
+          const Tap<T>* tp = tb.roi_taps_of(n);
+          const int64_t* bn = tb.bins_of(n);
+          const T* g = G + (n * C + c0) * nbins;  // grad_out[n, c0 + j, k] = g[j * nbins + k]
           for (int64_t k = 0; k < nbins; ++k) {
-            const T* __restrict__ g = G + (n * nbins + k) * C + c0;
+            if (bn[k] == bn[k + 1]) continue;
+            for (int64_t j = 0; j < cw; ++j) gk[j] = g[j * nbins + k];
             for (int64_t t = bn[k]; t < bn[k + 1]; ++t) {
-              T* __restrict__ y = GX + tp[t].pix * C + c0;
+              T* __restrict__ y = gb.data() + tp[t].pix * cw;
               const T w = tp[t].w;
-              for (int64_t c = 0; c < cw; ++c) y[c] += w * g[c];
+              for (int64_t j = 0; j < cw; ++j) y[j] += w * gk[j];
             }
           }
         }
+        copy_block_out(gb.data(), GI, d, c0, cw);
       }
     });
-    n0 = n1;
   }
-  return gx.permute({0, 3, 1, 2}).contiguous();
+  return grad_in;
 }
 
 struct NoGuard {
