@@ -253,3 +253,20 @@ def test_cuda_gradcheck():
                         dtype=torch.float64, device='cuda')
     assert torch.autograd.gradcheck(
         lambda f: RoIAlignRotatedFunction.apply(f, rois, 3, 2, 0.5, 0, True, True), (feats,))
+
+
+def test_large_adaptive_rois_span_several_tap_batches():
+    """Rois of ~200 px at sampling_ratio 0 have 29 x 29 samples per bin: 40 of them
+    exceed the kernel's tap budget per batch of rois (4M), so the CPU kernel pools
+    them in several batches (the backward carries its gradient over)."""
+    g = torch.Generator().manual_seed(5)
+    feats = torch.randn(2, 3, 64, 64, generator=g, dtype=torch.float64)
+    n = 40
+    rois = torch.cat([torch.randint(0, 2, (n, 1), generator=g).double(),
+                      torch.rand(n, 2, generator=g, dtype=torch.float64) * 64,
+                      190 + torch.rand(n, 2, generator=g, dtype=torch.float64) * 20,
+                      torch.rand(n, 1, generator=g, dtype=torch.float64) * 3], 1)
+    out, grad, ref, ref_grad = _both(feats, rois, 7, 1.0, 0, True, True)
+    assert out.abs().max() > 0
+    assert (out - ref).abs().max() <= 1e-10
+    assert (grad - ref_grad).abs().max() <= 1e-10

@@ -143,6 +143,27 @@ VS_HOST_DEVICE inline bool bilinear(T y, T x, int64_t H, int64_t W, int64_t* off
   return true;
 }
 
+// Calls fn(pixel offset y * W + x, bilinear weight) for the 4 corners of every
+// sample of bin (ph, pw) inside [-1, H] x [-1, W] (every kernel's sample loop).
+#ifdef __CUDACC__
+#pragma nv_exec_check_disable
+#endif
+template <typename T, typename Fn>
+VS_FORCE_INLINE void for_each_corner(const RoiGeom<T>& g, int64_t H, int64_t W, int64_t ph,
+                                     int64_t pw, Fn&& fn) {
+  int64_t off[4];
+  T w[4];
+  for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+    for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+      T y, x;
+      sample_point(g, ph, pw, iy, ix, y, x);
+      if (!bilinear(y, x, H, W, off, w)) continue;
+      VS_UNROLL
+      for (int k = 0; k < 4; ++k) fn(off[k], w[k]);
+    }
+  }
+}
+
 // Options and dtypes shared by both ops (host code).
 inline void check_params(const Params& p) {
   TORCH_CHECK(p.out_h > 0 && p.out_w > 0, "pooled_height / pooled_width must be > 0");

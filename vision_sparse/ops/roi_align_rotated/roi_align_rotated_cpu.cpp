@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "roi_align_rotated.h"
@@ -59,30 +60,17 @@ inline int64_t bin_taps(const RoiGeom<T>& g, const Dims& d, int64_t ph, int64_t 
   if (g.batch < 0) return 0;
   const int64_t base = g.batch * d.H * d.W;
   const bool merge = max_bin_taps(g) <= kMergeTaps;
-  int64_t n = 0, off[4];
-  T w[4];
-  for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-    for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-      T y, x;
-      sample_point(g, ph, pw, iy, ix, y, x);
-      if (!bilinear(y, x, d.H, d.W, off, w)) continue;
-      for (int c = 0; c < 4; ++c) {
-        const int64_t pix = base + off[c];
-        const T wc = w[c] * g.inv_count;
-        int64_t t = 0;
-        if (merge) {
-          while (t < n && taps[t].pix != pix) ++t;
-        } else {
-          t = n;
-        }
-        if (t < n) {
-          taps[t].w += wc;
-        } else {
-          taps[n++] = {pix, wc};
-        }
-      }
+  int64_t n = 0;
+  for_each_corner(g, d.H, d.W, ph, pw, [&](int64_t off, T w) {
+    const int64_t pix = base + off;
+    int64_t t = merge ? 0 : n;
+    while (t < n && taps[t].pix != pix) ++t;
+    if (t < n) {
+      taps[t].w += w * g.inv_count;
+    } else {
+      taps[n++] = {pix, w * g.inv_count};
     }
-  }
+  });
   return n;
 }
 
@@ -152,36 +140,27 @@ inline int64_t block_width(const Dims& d, int64_t elem) {
 // Pixels per tile of the block copies (a tile of the cw planes stays in L1).
 constexpr int64_t kPixTile = 64;
 
-// xb[(b H W + q) * cw + j] = X[(b C + c0 + j) H W + q]: channels c0 .. c0 + cw
-// of the (B, C, H, W) map, channels-last.
-template <typename T>
-void copy_block_in(const T* __restrict__ X, T* __restrict__ xb, const Dims& d, int64_t c0,
-                   int64_t cw) {
+// Between channels c0 .. c0 + cw of a (B, C, H, W) map and their channels-last
+// copy, the block (B H W, cw): block[(b H W + q) cw + j] = map[(b C + c0 + j) H W + q],
+// map -> block when kToBlock, else block -> map; in tiles of kPixTile pixels.
+template <bool kToBlock, typename T>
+void block_copy(std::conditional_t<kToBlock, const T*, T*> map,
+                std::conditional_t<kToBlock, T*, const T*> block, const Dims& d, int64_t c0,
+                int64_t cw) {
   const int64_t hw = d.H * d.W;
   for (int64_t b = 0; b < d.B; ++b) {
     for (int64_t q0 = 0; q0 < hw; q0 += kPixTile) {
       const int64_t q1 = std::min(q0 + kPixTile, hw);
       for (int64_t j = 0; j < cw; ++j) {
-        const T* src = X + (b * d.C + c0 + j) * hw;
-        T* dst = xb + b * hw * cw + j;
-        for (int64_t q = q0; q < q1; ++q) dst[q * cw] = src[q];
-      }
-    }
-  }
-}
-
-// The inverse: gb (B H W, cw) into channels c0 .. c0 + cw of grad_in (B, C, H, W).
-template <typename T>
-void copy_block_out(const T* __restrict__ gb, T* __restrict__ G, const Dims& d, int64_t c0,
-                    int64_t cw) {
-  const int64_t hw = d.H * d.W;
-  for (int64_t b = 0; b < d.B; ++b) {
-    for (int64_t q0 = 0; q0 < hw; q0 += kPixTile) {
-      const int64_t q1 = std::min(q0 + kPixTile, hw);
-      for (int64_t j = 0; j < cw; ++j) {
-        const T* src = gb + b * hw * cw + j;
-        T* dst = G + (b * d.C + c0 + j) * hw;
-        for (int64_t q = q0; q < q1; ++q) dst[q] = src[q * cw];
+        auto* m = map + (b * d.C + c0 + j) * hw;
+        auto* k = block + b * hw * cw + j;
+        for (int64_t q = q0; q < q1; ++q) {
+          if constexpr (kToBlock) {
+            k[q * cw] = m[q];
+          } else {
+            m[q] = k[q * cw];
+          }
+        }
       }
     }
   }
@@ -225,7 +204,7 @@ void forward_cpu(const at::Tensor& features, const at::Tensor& rois, const Param
       T acc[64];
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t c0 = blk * width, cw = std::min(width, C - c0);
-        copy_block_in(X, xb.data(), d, c0, cw);
+        block_copy<true, T>(X, xb.data(), d, c0, cw);
         for (int64_t n = tb.n0; n < tb.n1; ++n) {
           const Tap<T>* tp = tb.roi_taps_of(n);
           const int64_t* bn = tb.bins_of(n);
@@ -264,7 +243,7 @@ at::Tensor backward_cpu(const at::Tensor& grad_out, const at::Tensor& rois, cons
         if (first) {
           std::fill(gb.begin(), gb.end(), T(0));
         } else {
-          copy_block_in(static_cast<const T*>(GI), gb.data(), d, c0, cw);
+          block_copy<true, T>(GI, gb.data(), d, c0, cw);
         }
         for (int64_t n = tb.n0; n < tb.n1; ++n) {
           const Tap<T>* tp = tb.roi_taps_of(n);
@@ -280,7 +259,7 @@ at::Tensor backward_cpu(const at::Tensor& grad_out, const at::Tensor& rois, cons
             }
           }
         }
-        copy_block_out(gb.data(), GI, d, c0, cw);
+        block_copy<false, T>(GI, gb.data(), d, c0, cw);
       }
     });
   }

@@ -36,56 +36,43 @@ __device__ __forceinline__ OutIndex out_index(int64_t i, const Params& p, int64_
   return o;
 }
 
-template <typename T>
-__global__ void forward_kernel(const T* __restrict__ X, const T* __restrict__ R,
-                               T* __restrict__ out, const Params p, const Dims d) {
+// Calls fn(i, o, g) for the output values i of this thread (a grid-stride loop
+// over the N C out_h out_w values): o = (n, c, ph, pw), g the geometry of RoI n.
+template <typename T, typename Fn>
+__device__ __forceinline__ void for_each_output(const T* __restrict__ R, const Params& p,
+                                                const Dims& d, Fn&& fn) {
   const int64_t total = d.N * d.C * p.out_h * p.out_w;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const OutIndex o = out_index(i, p, d.C);
-    const RoiGeom<T> g = make_geom(R + 6 * o.n, p, d.B);
+    fn(i, o, make_geom(R + 6 * o.n, p, d.B));
+  }
+}
+
+template <typename T>
+__global__ void forward_kernel(const T* __restrict__ X, const T* __restrict__ R,
+                               T* __restrict__ out, const Params p, const Dims d) {
+  for_each_output(R, p, d, [&](int64_t i, const OutIndex& o, const RoiGeom<T>& g) {
     T acc = T(0);
     if (g.batch >= 0) {
       const T* __restrict__ plane = X + (g.batch * d.C + o.c) * d.H * d.W;
-      int64_t off[4];
-      T w[4];
-      for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-        for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-          T y, x;
-          sample_point(g, o.ph, o.pw, iy, ix, y, x);
-          if (!bilinear(y, x, d.H, d.W, off, w)) continue;
-#pragma unroll
-          for (int k = 0; k < 4; ++k) acc += w[k] * plane[off[k]];
-        }
-      }
+      for_each_corner(g, d.H, d.W, o.ph, o.pw,
+                      [&](int64_t off, T w) { acc += w * plane[off]; });
     }
     out[i] = acc * g.inv_count;
-  }
+  });
 }
 
 template <typename T>
 __global__ void backward_kernel(const T* __restrict__ G, const T* __restrict__ R,
                                 T* __restrict__ grad_in, const Params p, const Dims d) {
-  const int64_t total = d.N * d.C * p.out_h * p.out_w;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const OutIndex o = out_index(i, p, d.C);
-    const RoiGeom<T> g = make_geom(R + 6 * o.n, p, d.B);
-    if (g.batch < 0) continue;
+  for_each_output(R, p, d, [&](int64_t i, const OutIndex& o, const RoiGeom<T>& g) {
+    if (g.batch < 0) return;
     const T gv = G[i] * g.inv_count;
     T* plane = grad_in + (g.batch * d.C + o.c) * d.H * d.W;
-    int64_t off[4];
-    T w[4];
-    for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-      for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-        T y, x;
-        sample_point(g, o.ph, o.pw, iy, ix, y, x);
-        if (!bilinear(y, x, d.H, d.W, off, w)) continue;
-#pragma unroll
-        for (int k = 0; k < 4; ++k) atomicAdd(plane + off[k], w[k] * gv);
-      }
-    }
-  }
+    for_each_corner(g, d.H, d.W, o.ph, o.pw,
+                    [&](int64_t off, T w) { atomicAdd(plane + off, w * gv); });
+  });
 }
 
 struct CudaKernels {
