@@ -173,8 +173,96 @@ def test_unserved_op_still_raises_clear_error():
                              f'serves only {served}'):
         softmax_focal_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), 2.0, 0.25)
     import mmcv._ext as ext
-    with pytest.raises(NotImplementedError, match="'roi_align_rotated_forward' is not available"):
-        ext.roi_align_rotated_forward()
+    with pytest.raises(NotImplementedError, match="'roi_pool_forward' is not available"):
+        ext.roi_pool_forward()
+
+
+def _rotated_rois(n, gen, img=(64.0, 80.0), batch=2):
+    c = torch.rand(n, 2, generator=gen, dtype=torch.float64) * torch.tensor([img[1], img[0]])
+    wh = torch.rand(n, 2, generator=gen, dtype=torch.float64) * 30 + 2
+    t = (torch.rand(n, 1, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
+    b = torch.randint(0, batch, (n, 1), generator=gen).double()
+    return torch.cat([b, c, wh, t], dim=1)
+
+
+@pytest.mark.parametrize('aligned,sampling_ratio,clockwise',
+                         [(True, 0, False), (True, 2, True), (False, 3, True)])
+def test_roi_align_rotated_forward_backward_equal_ours(aligned, sampling_ratio, clockwise):
+    from mmcv.ops import RoIAlignRotated as MMCVRoIAlignRotated
+    from mmcv.ops import roi_align_rotated as mmcv_roi_align_rotated
+
+    from vision_sparse.ops import roi_align_rotated
+    gen = torch.Generator().manual_seed(10)
+    feats = torch.randn(2, 3, 16, 20, dtype=torch.float64, generator=gen)
+    rois = _rotated_rois(9, gen)
+    x1 = feats.clone().requires_grad_(True)
+    x2 = feats.clone().requires_grad_(True)
+    out = mmcv_roi_align_rotated(x1, rois, (5, 4), 0.25, sampling_ratio, aligned, clockwise)
+    ref = roi_align_rotated(x2, rois, (5, 4), 0.25, sampling_ratio, aligned, clockwise)
+    assert out.shape == (9, 3, 5, 4) and out.abs().max() > 0
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    grad = torch.randn(out.shape, dtype=torch.float64, generator=gen)
+    out.backward(grad)
+    ref.backward(grad)
+    assert x1.grad.abs().sum() > 0
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=0, atol=1e-12)
+    # the module form, float32, with mmrotate's deprecated argument names
+    layer = MMCVRoIAlignRotated(out_size=(5, 4), spatial_scale=0.25, sample_num=sampling_ratio,
+                                aligned=aligned, clockwise=clockwise)
+    torch.testing.assert_close(layer(feats.float(), rois.float()), ref.detach().float())
+
+
+def test_roi_align_rotated_gradcheck_through_mmcv():
+    from mmcv.ops import roi_align_rotated as mmcv_roi_align_rotated
+    gen = torch.Generator().manual_seed(11)
+    feats = torch.randn(1, 2, 6, 7, dtype=torch.float64, generator=gen, requires_grad=True)
+    rois = torch.tensor([[0, 6.3, 5.2, 9.1, 4.7, 0.6], [0, 4.0, 8.5, 5.9, 11.2, -2.0]],
+                        dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda f: mmcv_roi_align_rotated(f, rois, (3, 3), 0.5, 2, True, True), (feats,))
+
+
+def _mmrotate_extractor(strides):
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        # the roi_layer of mmrotate's rotated Faster R-CNN / Oriented R-CNN configs
+        return MODELS.build(dict(
+            type='mmdet.SingleRoIExtractor', out_channels=4, featmap_strides=strides,
+            roi_layer=dict(type='RoIAlignRotated', out_size=7, sample_num=2, clockwise=True)))
+
+
+def test_mmdet_single_roi_extractor_runs_rotated_rois_on_one_level():
+    """mmdet's SingleRoIExtractor builds mmcv.ops.RoIAlignRotated from an mmrotate-style
+    roi_layer and pools (N, 6) rotated rois (RotatedBoxes convention: clockwise=True)."""
+    from vision_sparse.ops import roi_align_rotated
+    from vision_sparse.structures import RotatedBoxes
+    extractor = _mmrotate_extractor([8])
+    gen = torch.Generator().manual_seed(12)
+    feats = (torch.randn(2, 4, 16, 16, generator=gen),)
+    boxes = RotatedBoxes(torch.tensor([[30.0, 40.0, 40.0, 12.0, 0.5],
+                                       [70.0, 64.0, 24.0, 50.0, -1.2]]))
+    rois = torch.cat([torch.tensor([[0.0], [1.0]]), boxes.tensor], dim=1)
+    out = extractor(feats, rois)
+    torch.testing.assert_close(out, roi_align_rotated(feats[0], rois, 7, 1 / 8, 2, True, True))
+    assert extractor(feats, rois[:0]).shape == (0, 4, 7, 7)
+
+
+@pytest.mark.xfail(strict=True, reason='mmdet SingleRoIExtractor.map_roi_levels reads rois as '
+                   '(b, x1, y1, x2, y2): (N, 6) rotated rois go to wrong levels (mmrotate has '
+                   'its own RotatedSingleRoIExtractor for this)')
+def test_mmdet_single_roi_extractor_levels_of_rotated_rois():
+    from vision_sparse.ops import roi_align_rotated
+    extractor = _mmrotate_extractor([4, 8])
+    gen = torch.Generator().manual_seed(13)
+    feats = (torch.randn(1, 4, 32, 32, generator=gen), torch.randn(1, 4, 16, 16, generator=gen))
+    # level 0 by its area (scale sqrt(20 * 40) = 28 px < 2 * 56), but mmdet reads
+    # sqrt((w - cx) * (h - cy)) = sqrt(-900): NaN, no level, and the roi pools to 0
+    rois = torch.tensor([[0, 50.0, 10.0, 20.0, 40.0, 0.3]])
+    ref = roi_align_rotated(feats[0], rois, 7, 1 / 4, 2, True, True)
+    assert ref.abs().max() > 0
+    torch.testing.assert_close(extractor(feats, rois), ref)
 
 
 def _retinanet_cfg():

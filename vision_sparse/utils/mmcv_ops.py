@@ -16,6 +16,12 @@ mmcv ext function    served by
 ``box_iou_rotated``  :func:`vision_sparse.ops.box_iou_rotated`
 ``nms_rotated``      :func:`vision_sparse.ops.nms_rotated` /
                      :func:`~vision_sparse.ops.batched_nms_rotated`
+``roi_align_rotated_forward``
+                     :func:`vision_sparse.ops.roi_align_rotated` (compiled CPU /
+                     CUDA kernel, same rois, ``aligned`` and ``clockwise``)
+``roi_align_rotated_backward``
+                     its feature gradient
+                     (:func:`~vision_sparse.ops.roi_align_rotated.roi_align_rotated_features_grad`)
 ==================== ============================================================
 
 Where they differ from mmcv's kernels: ``nms_rotated`` suppresses a box whose
@@ -167,6 +173,53 @@ def nms_rotated(dets: Tensor, scores: Tensor, order: Tensor, dets_sorted: Tensor
     return _nms_rotated(boxes, scores, float(iou_threshold))
 
 
+def roi_align_rotated_forward(input: Tensor, rois: Tensor, output: Tensor, pooled_height: int,
+                              pooled_width: int, spatial_scale: float, sampling_ratio: int,
+                              aligned: bool, clockwise: bool) -> None:
+    """mmcv ``ext_module.roi_align_rotated_forward``: writes rotated RoIAlign into ``output``.
+
+    Args:
+        input (Tensor): (B, C, H, W) features.
+        rois (Tensor): (N, 6) rois (batch_idx, cx, cy, w, h, theta), theta in
+            radians; converted to the dtype of ``input``.
+        output (Tensor): (N, C, pooled_height, pooled_width), overwritten.
+        pooled_height (int): output height.
+        pooled_width (int): output width.
+        spatial_scale (float): scale from roi coordinates to feature pixels.
+        sampling_ratio (int): samples per bin side (0: adaptive).
+        aligned (bool): shift the rois by -0.5 pixel (the pixel-centre model).
+        clockwise (bool): theta turns clockwise on screen (mmcv's default False:
+            counter-clockwise).
+    """
+    from vision_sparse.ops.roi_align_rotated import roi_align_rotated
+
+    with torch.no_grad():
+        out = roi_align_rotated(input, rois.to(input.dtype), (int(pooled_height),
+                                                               int(pooled_width)),
+                                float(spatial_scale), int(sampling_ratio), bool(aligned),
+                                bool(clockwise))
+    output.copy_(out)
+
+
+def roi_align_rotated_backward(grad_output: Tensor, rois: Tensor, grad_input: Tensor,
+                               pooled_height: int, pooled_width: int, spatial_scale: float,
+                               sampling_ratio: int, aligned: bool, clockwise: bool) -> None:
+    """mmcv ``ext_module.roi_align_rotated_backward``: adds the gradient w.r.t. the
+    features into ``grad_input`` (B, C, H, W); ``grad_output`` is
+    (N, C, pooled_height, pooled_width), the other arguments as
+    :func:`roi_align_rotated_forward`.
+    """
+    from vision_sparse.ops.roi_align_rotated import roi_align_rotated_features_grad
+
+    if tuple(grad_output.shape[2:]) != (int(pooled_height), int(pooled_width)):
+        raise ValueError(f'roi_align_rotated_backward: grad_output must be (N, C, '
+                         f'{pooled_height}, {pooled_width}), got {tuple(grad_output.shape)}')
+    grad = roi_align_rotated_features_grad(
+        grad_output, rois.to(grad_output.dtype), tuple(grad_input.shape), float(spatial_scale),
+        int(sampling_ratio), bool(aligned), bool(clockwise))
+    grad_input.add_(grad.to(grad_input.dtype))
+
+
 #: mmcv ``_ext`` function name -> the function that serves it.
 SERVED_OPS: Dict[str, Callable] = {
     'nms': nms,
@@ -174,7 +227,10 @@ SERVED_OPS: Dict[str, Callable] = {
     'roi_align_backward': roi_align_backward,
     'box_iou_rotated': box_iou_rotated,
     'nms_rotated': nms_rotated,
+    'roi_align_rotated_forward': roi_align_rotated_forward,
+    'roi_align_rotated_backward': roi_align_rotated_backward,
 }
 
 __all__ = ['SERVED_OPS', 'nms', 'roi_align_forward', 'roi_align_backward',
-           'box_iou_rotated', 'nms_rotated']
+           'box_iou_rotated', 'nms_rotated', 'roi_align_rotated_forward',
+           'roi_align_rotated_backward']

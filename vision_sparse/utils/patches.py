@@ -18,7 +18,8 @@ The patches (keys of :data:`PATCHES`):
     exist, so mmcv's import-time checks pass. The ops we can compute with
     mmcv's semantics are served (:data:`vision_sparse.utils.mmcv_ops.SERVED_OPS`:
     ``nms`` and avg ``roi_align`` forward/backward through ``torchvision.ops``,
-    ``box_iou_rotated`` and ``nms_rotated`` through ``vision_sparse.ops``), so
+    ``box_iou_rotated``, ``nms_rotated`` and ``roi_align_rotated``
+    forward/backward through ``vision_sparse.ops``), so
     mmdet's detectors train and ``predict`` end to end; every other op raises
     ``NotImplementedError`` naming the op and the served ones when called. Nothing computes a wrong result silently. Set
     ``VISION_SPARSE_NO_MMCV_SHIM=1`` to leave ``mmcv._ext`` alone.
@@ -43,7 +44,7 @@ from typing import Any, Dict
 #: Name of each patch -> what it changes (the reason is in the module docstring).
 PATCHES: Dict[str, str] = {
     'mmcv._ext': "sys.modules['mmcv._ext'] = a stand-in that serves nms, roi_align, "
-                 'box_iou_rotated and nms_rotated and whose other ops raise '
+                 'box_iou_rotated, nms_rotated and roi_align_rotated and whose other ops raise '
                  'NotImplementedError (only when mmcv has no compiled ops)',
     'mmengine.CheckpointLoader': 'every CheckpointLoader scheme (local files, http(s), '
                                  'model zoos, s3/petrel, pavi) -> '

@@ -16,7 +16,8 @@ Semantics are those of mmcv's ``roi_align_rotated`` (mmcv 1.x / 2.x):
 * Each of the ``out_h x out_w`` bins averages ``grid_h x grid_w`` bilinear
   samples at the bin's sub-cell centres; ``sampling_ratio > 0`` fixes
   ``grid_h = grid_w = sampling_ratio``, ``0`` uses ``ceil(roi_h / out_h)`` by
-  ``ceil(roi_w / out_w)`` (per RoI).
+  ``ceil(roi_w / out_w)`` (per RoI; a RoI with a zero side then has no samples
+  and pools to 0, as in mmcv and torchvision).
 * A sample farther than one pixel outside the feature map (``y < -1``, ``y > H``,
   same for x) contributes 0; closer ones are clamped to the border.
 
@@ -157,12 +158,16 @@ def roi_align_rotated_reference(features: Tensor, rois: Tensor,
         grid_h = torch.full((n,), ratio, dtype=torch.long, device=rois.device)
         grid_w = grid_h
     else:
-        grid_h = torch.ceil(rh / out_h).long().clamp(min=1)
-        grid_w = torch.ceil(rw / out_w).long().clamp(min=1)
+        # a zero-sized side gives a zero grid and an all-zero output, as in mmcv
+        # and torchvision (the bin is averaged over max(grid_h * grid_w, 1) samples)
+        grid_h = torch.ceil(rh / out_h).long()
+        grid_w = torch.ceil(rw / out_w).long()
     flat = features.permute(0, 2, 3, 1).reshape(-1, chans)
     cos, sin = torch.cos(theta), torch.sin(theta)
     grids = torch.stack([grid_h, grid_w], 1)
     for gh, gw in torch.unique(grids, dim=0).tolist():
+        if gh * gw == 0:
+            continue  # no samples: the rows of out stay 0
         sel = torch.nonzero((grid_h == gh) & (grid_w == gw)).flatten()
         bin_h = (rh[sel] / out_h)[:, None, None, None, None]
         bin_w = (rw[sel] / out_w)[:, None, None, None, None]
