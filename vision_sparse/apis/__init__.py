@@ -13,14 +13,18 @@ mmdet's ``init_detector`` / ``inference_detector``.
   for the FramePainter configs (``configs/framepainter``): the source token that
   every target token's matching attention peaks on (train the config first;
   without a checkpoint the attention is untrained and warns).
+* :class:`OBBInferencer`: ``OBBInferencer(cfg, checkpoint)(image, points=['x,y,class', ...])``
+  for the PointOBB configs (``configs/pointobb``): one oriented box per annotated point
+  (PointOBB) or every box an oriented detector (rotated FCOS) finds.
 
-From the shell: ``python -m vision_sparse.apis {match,reloc,attention} --help``
+From the shell: ``python -m vision_sparse.apis {match,reloc,attention,obb} --help``
 (or ``tools/infer.py``) prints a JSON summary and can draw the result.
 """
 from .attention import AttentionInferencer
 from .base import BaseInferencer, load_config, load_image
 from .match import MatchInferencer
+from .obb import OBBInferencer
 from .reloc import RelocInferencer
 
-__all__ = ['BaseInferencer', 'MatchInferencer', 'RelocInferencer', 'AttentionInferencer',
+__all__ = ['BaseInferencer', 'MatchInferencer', 'RelocInferencer', 'AttentionInferencer', 'OBBInferencer',
            'load_config', 'load_image']

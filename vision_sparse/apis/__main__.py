@@ -11,6 +11,8 @@ Examples (from the repository root)::
     python -m vision_sparse.apis attention \\
         configs/framepainter/framepainter_matching-attention_300it_synthetic-warp.py \\
         src.jpg tgt.jpg --checkpoint CHECKPOINT --out work_dirs/attention.png
+    python -m vision_sparse.apis obb configs/pointobb/pointobb_r50-fpn_24e_dota-v1.py \\
+        P0706.png --points 410,300,ship 530,610,harbor --checkpoint CKPT --out work_dirs/obb.png
 
 Intrinsics (``--K0``, ``--K1``, ``--K``): ``fx,fy,cx,cy``, nine numbers (row-major
 3x3) or a text file holding either. The exit status is 0 when the result has
@@ -79,7 +81,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """The command line: ``match``, ``reloc`` or ``attention`` with their arguments."""
+    """The command line: ``match``, ``reloc``, ``attention`` or ``obb`` with their arguments."""
     parser = argparse.ArgumentParser(
         prog='python -m vision_sparse.apis',
         description='Run a vision_sparse method from its config on image files; prints a JSON '
@@ -111,6 +113,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="working size, multiples of the patch size (default: the config's "
                    'test image size)')
     _common(a)
+    o = sub.add_parser('obb', help='oriented boxes in an image: one per --points entry (PointOBB '
+                       'configs) or every detected object (oriented-detector configs)')
+    o.add_argument('config', help='a configs/pointobb config')
+    o.add_argument('image', help='image file')
+    o.add_argument('--points', nargs='*', default=None, metavar='X,Y[,CLASS]',
+                   help='one annotated point per object, pixels; CLASS a name or index '
+                   '(default class 0)')
+    o.add_argument('--score-thr', type=float, default=0.0, help='drop boxes scoring below')
+    _common(o)
     return parser.parse_args(argv)
 
 
@@ -136,6 +147,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                                              args.cfg_options, image_size=args.image_size)
             result = inferencer(args.src, args.tgt)
             picture = (lambda: inferencer.draw(result, args.src, args.tgt))
+        elif args.command == 'obb':
+            from .obb import OBBInferencer, parse_points
+            inferencer = OBBInferencer(args.config, args.checkpoint, args.device,
+                                       args.cfg_options)
+            result = inferencer(args.image, points=args.points, score_thr=args.score_thr)
+            picture = (lambda: inferencer.draw(
+                result, args.image,
+                points=parse_points(args.points, classes=inferencer.classes)[0]
+                if args.points else None))
         else:
             from .reloc import RelocInferencer
             K = parse_intrinsics(args.K, '--K')

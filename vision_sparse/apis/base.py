@@ -180,8 +180,9 @@ class BaseInferencer:
         device = torch.device(device)
         self.model.to(device)
         for module in self.model.modules():
-            if isinstance(getattr(module, 'device', None), torch.device):
-                module.device = device
+            if (isinstance(getattr(module, 'device', None), torch.device)
+                    and not isinstance(getattr(type(module), 'device', None), property)):
+                module.device = device  # an attribute (matchers), not a computed property
         return self
 
     # ------------------------------------------------------------------ results

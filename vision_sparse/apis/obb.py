@@ -96,7 +96,8 @@ class OBBInferencer(BaseInferencer):
         device (str, optional): see :class:`BaseInferencer`.
         cfg_options (dict, optional): config overrides (dotted keys).
         classes (Sequence[str], optional): class names; default the config's
-            ``test_dataloader.dataset.metainfo.classes`` or the model's ``classes``.
+            ``test_dataloader.dataset.metainfo.classes``, else the default classes
+            of that dataset type.
 
     Call ``inferencer(image, points=None, labels=None, score_thr=0.0)``:
 
@@ -122,10 +123,21 @@ class OBBInferencer(BaseInferencer):
         if classes is None:
             ds = (self.cfg.get('test_dataloader') or {}).get('dataset') or {}
             classes = ((ds.get('metainfo') or {}).get('classes')
+                       or self._dataset_classes(ds.get('type'))
                        or getattr(self.model, 'classes', None))
         self.classes = [str(c) for c in classes] if classes is not None else None
         self.needs_points = hasattr(self.model, 'predict_pseudo_boxes') or \
             type(self.model).__name__ == 'PointOBB'
+
+    def _dataset_classes(self, type_name) -> Optional[Sequence[str]]:
+        """The default ``METAINFO['classes']`` of the dataset class the config names."""
+        if not isinstance(type_name, str):
+            return None
+        from mmengine.registry import DefaultScope
+        from vision_sparse.registry import DATASETS
+        with DefaultScope.overwrite_default_scope(self.cfg.get('default_scope', 'vision_sparse')):
+            cls = DATASETS.get(type_name)
+        return (getattr(cls, 'METAINFO', None) or {}).get('classes') if cls else None
 
     def _sample(self, image: np.ndarray, points: np.ndarray, labels: np.ndarray):
         from mmengine.structures import InstanceData
