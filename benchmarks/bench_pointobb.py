@@ -32,6 +32,9 @@ import torch
 NAN = float('nan')
 STRIDES = (4, 8, 16, 32)
 FINEST_SCALE = 56  # mmdet's SingleRoIExtractor default
+POINTOBB_CONFIG = 'configs/pointobb/pointobb_r18-fpn_500it_synthetic-aerial.py'
+DETECTOR_CONFIG = 'configs/pointobb/pointobb_rotated-fcos-r18_600it_synthetic-aerial.py'
+PSEUDO_DETECTOR_CONFIG = 'configs/pointobb/pointobb_rotated-fcos-r18_600it_synthetic-aerial-pseudo.py'
 
 
 def best_time(fn, repeat):
@@ -141,9 +144,143 @@ def section_op(args):
             target('roi_align_rotated_max_abs_diff', diff, '<=1e-4', diff <= 1e-4)]
 
 
+# --------------------------------------------------------------------- pipeline
+def rss_mb():
+    """Resident memory of this process, MiB."""
+    try:
+        import psutil
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:  # Linux fallback
+        import os
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def set_iters(cfg, iters):
+    """Train ``iters`` iterations: the loop, validation at the end, the schedulers' ends."""
+    cfg.train_cfg.max_iters = iters
+    cfg.train_cfg.val_interval = iters + 1  # the benchmark evaluates itself
+    for sch in cfg.get('param_scheduler') or []:
+        if sch.get('end', 0) > iters:
+            sch['end'] = iters
+        if 'T_max' in sch:
+            sch['T_max'] = max(1, sch['end'] - sch.get('begin', 0))
+        if sch.get('begin', 0) >= iters:
+            sch['begin'] = max(0, iters - 1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=iters, by_epoch=False,
+                                        max_keep_ckpts=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=max(1, iters // 10))
+    cfg.log_processor = dict(by_epoch=False)
+
+
+def train(cfg_path, work_dir, iters, options=None, memory_at=()):
+    """Train a config in this process; returns (model, seconds, {iteration: RSS MiB})."""
+    from mmengine.config import Config
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(cfg_path)
+    if options:
+        cfg.merge_from_dict(options)
+    set_iters(cfg, iters)
+    cfg.work_dir = work_dir
+    cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    memory = {}
+
+    class MemoryHook(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if runner.iter + 1 in memory_at:
+                import gc
+                gc.collect()
+                memory[runner.iter + 1] = rss_mb()
+
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(MemoryHook(), priority='LOWEST')
+    t0 = time.perf_counter()
+    runner.train()
+    return runner.model, time.perf_counter() - t0, memory, cfg
+
+
+def evaluate_detector(model, cfg):
+    """DOTA mAP@0.5 (VOC07) of ``model`` on the config's test set."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DefaultScope
+    from vision_sparse.evaluation.metrics import DOTAMetric
+    from vision_sparse.registry import DATASETS
+    with DefaultScope.overwrite_default_scope('vision_sparse'):
+        ds = DATASETS.build(cfg.test_dataloader.dataset)
+    metric = DOTAMetric(iou_thr=0.5, use_07_metric=True)
+    metric.dataset_meta = ds.metainfo
+    model.eval()
+    for i in range(len(ds)):
+        batch = pseudo_collate([ds[i]])
+        with torch.no_grad():
+            metric.process(batch, model.test_step(batch))
+    return metric.compute_metrics(metric.results)['mAP']
+
+
+def section_pipeline(args):
+    """PointOBB -> pseudo boxes -> rotated FCOS on pseudo vs on true boxes; memory."""
+    import os.path as osp
+    import tempfile
+    res = dict(miou=NAN, angle=NAN, map_pseudo=NAN, map_truth=NAN, growth=NAN, its=NAN)
+    mem_at = (50, args.pointobb_iters)
+    try:
+        from mmengine.registry import DefaultScope
+        from vision_sparse.utils import register_all_modules
+        register_all_modules(init_default_scope=False)
+        sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', 'tools'))
+        from pointobb_pseudo_labels import build_pseudo_dataset, write_pseudo_labels
+        tmp = tempfile.mkdtemp(prefix='bench_pointobb_')
+        options = {'train_dataloader.dataset.data_root': args.data_root,
+                   'val_dataloader.dataset.data_root': args.data_root,
+                   'test_dataloader.dataset.data_root': args.data_root}
+        model, secs, memory, cfg = train(args.pointobb_config, osp.join(tmp, 'pointobb'),
+                                         args.pointobb_iters, options, mem_at)
+        res['its'] = args.pointobb_iters / secs
+        print(f'PointOBB: {args.pointobb_iters} iterations in {secs:.0f} s '
+              f'({res["its"]:.2f} it/s); RSS {memory}')
+        if len(memory) == 2 and memory[mem_at[0]] > 0:
+            res['growth'] = 100.0 * (memory[mem_at[1]] - memory[mem_at[0]]) / memory[mem_at[0]]
+        with DefaultScope.overwrite_default_scope('vision_sparse'):
+            dataset = build_pseudo_dataset(cfg, 'train')
+        pseudo_dir = osp.join(tmp, 'pseudo')
+        summary = write_pseudo_labels(model, dataset, pseudo_dir)
+        res['miou'], res['angle'] = summary.get('mIoU', NAN), summary.get('angle_err_deg', NAN)
+        print(f'pseudo boxes of {summary["num_images"]} training images: mIoU '
+              f'{res["miou"]:.3f}, median angle error {res["angle"]:.1f} deg')
+        if not args.skip_detector:
+            det_opts = {'train_dataloader.dataset.data_root': args.data_root,
+                        'test_dataloader.dataset.data_root': args.data_root,
+                        'val_dataloader.dataset.data_root': args.data_root}
+            model_t, secs_t, _, cfg_t = train(args.detector_config, osp.join(tmp, 'det_truth'),
+                                              args.detector_iters, det_opts)
+            res['map_truth'] = evaluate_detector(model_t, cfg_t)
+            det_opts['train_dataloader.dataset.data_root'] = pseudo_dir
+            model_p, secs_p, _, cfg_p = train(args.pseudo_detector_config,
+                                              osp.join(tmp, 'det_pseudo'), args.detector_iters,
+                                              det_opts)
+            res['map_pseudo'] = evaluate_detector(model_p, cfg_p)
+            print(f'rotated FCOS, {args.detector_iters} iterations: on true boxes mAP '
+                  f'{res["map_truth"]:.3f} ({secs_t:.0f} s), on pseudo boxes mAP '
+                  f'{res["map_pseudo"]:.3f} ({secs_p:.0f} s)')
+    except Exception:  # report, never fail
+        traceback.print_exc()
+    ratio_ = ratio(res['map_pseudo'], res['map_truth'])
+    print(f'PointOBB training speed: {res["its"]:.2f} it/s on CPU '
+          f'({torch.get_num_threads()} threads)')
+    return [target('pseudo_box_miou', res['miou'], '>=0.6', res['miou'] >= 0.6),
+            target('pseudo_angle_err_deg', res['angle'], '<=10', res['angle'] <= 10),
+            target('pseudo_to_full_map_ratio', ratio_, '>=0.6', ratio_ >= 0.6),
+            target('memory_growth_50_to_500_pct', res['growth'], '<5',
+                   abs(res['growth']) < 5 if not math.isnan(res['growth']) else False,
+                   f'RSS after {mem_at[0]} vs {mem_at[1]} PointOBB iterations')]
+
+
 #: section name -> (function(args) -> TARGET lines, one-line description)
 SECTIONS = {
     'op': (section_op, 'rotated RoIAlign: compiled vs reference, forward + backward'),
+    'pipeline': (section_pipeline, 'PointOBB on the synthetic aerial set -> pseudo boxes -> '
+                 'rotated FCOS on pseudo vs true boxes; memory growth'),
 }
 
 
@@ -158,6 +295,16 @@ def main(argv=None):
     ap.add_argument('--skip-reference', action='store_true', help='op: compiled only')
     ap.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--data-root', default='../shared/data/oriented',
+                    help='pipeline: the oriented sample folder')
+    ap.add_argument('--pointobb-config', default=POINTOBB_CONFIG, help='pipeline: PointOBB config')
+    ap.add_argument('--pointobb-iters', type=int, default=500, help='pipeline: PointOBB iterations')
+    ap.add_argument('--detector-config', default=DETECTOR_CONFIG,
+                    help='pipeline: oriented detector on the true boxes')
+    ap.add_argument('--pseudo-detector-config', default=PSEUDO_DETECTOR_CONFIG,
+                    help='pipeline: the same detector on the pseudo boxes')
+    ap.add_argument('--detector-iters', type=int, default=200, help='pipeline: detector iterations')
+    ap.add_argument('--skip-detector', action='store_true', help='pipeline: pseudo boxes only')
     args = ap.parse_args(argv)
 
     if args.threads:
