@@ -160,6 +160,7 @@ def set_iters(cfg, iters):
     """Train ``iters`` iterations: the loop, validation at the end, the schedulers' ends."""
     cfg.train_cfg.max_iters = iters
     cfg.train_cfg.val_interval = iters + 1  # the benchmark evaluates itself
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     for sch in cfg.get('param_scheduler') or []:
         if sch.get('end', 0) > iters:
             sch['end'] = iters

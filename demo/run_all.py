@@ -14,6 +14,7 @@ DEMOS = [
     ('matching_attention', 'matching_attention_demo.py', []),
     ('a2pm', 'match_demo.py', []),
     ('favor', 'reloc_demo.py', []),
+    ('obb', 'obb_demo.py', []),
 ]
 
 
