@@ -22,6 +22,11 @@ mmcv ext function    served by
 ``roi_align_rotated_backward``
                      its feature gradient
                      (:func:`~vision_sparse.ops.roi_align_rotated.roi_align_rotated_features_grad`)
+``sigmoid_focal_loss_forward``
+                     pure PyTorch, the formula of mmcv's kernel per element (``log``
+                     bounded below at FLT_MIN); mmdet's ``FocalLoss`` calls it on GPU
+``sigmoid_focal_loss_backward``
+                     its analytic gradient, as mmcv's kernel
 ==================== ============================================================
 
 Where they differ from mmcv's kernels: ``nms_rotated`` suppresses a box whose
@@ -221,7 +226,44 @@ def roi_align_rotated_backward(grad_output: Tensor, rois: Tensor, grad_input: Te
 
 
 #: mmcv ``_ext`` function name -> the function that serves it.
+_FLT_MIN = 1.1754943508222875e-38
+
+
+def _focal_terms(input: Tensor, target: Tensor, weight: Tensor, alpha: float):
+    """Sigmoid probabilities, the positive / negative masks and the per-row weight."""
+    p = torch.sigmoid(input)
+    cls = torch.arange(input.shape[1], device=input.device)
+    pos = (target[:, None] == cls[None]).to(input.dtype)
+    neg = 1 - pos
+    w = weight[target].to(input.dtype)[:, None] if weight.numel() else None
+    return p, pos * alpha, neg * (1 - alpha), w
+
+
+def sigmoid_focal_loss_forward(input: Tensor, target: Tensor, weight: Tensor, output: Tensor,
+                               gamma: float = 2.0, alpha: float = 0.25) -> None:
+    """Per-element sigmoid focal loss of (N, C) logits into ``output``; ``target`` (N,)
+    holds class indices, ``C`` meaning background; ``weight`` (C,) per-class or empty."""
+    p, a_pos, a_neg, w = _focal_terms(input, target, weight, alpha)
+    term_p = (1 - p).pow(gamma) * torch.log(p.clamp(min=_FLT_MIN))
+    term_n = p.pow(gamma) * torch.log((1 - p).clamp(min=_FLT_MIN))
+    loss = -a_pos * term_p - a_neg * term_n
+    output.copy_(loss * w if w is not None else loss)
+
+
+def sigmoid_focal_loss_backward(input: Tensor, target: Tensor, weight: Tensor,
+                                grad_input: Tensor, gamma: float = 2.0,
+                                alpha: float = 0.25) -> None:
+    """d loss / d logits of :func:`sigmoid_focal_loss_forward` into ``grad_input``."""
+    p, a_pos, a_neg, w = _focal_terms(input, target, weight, alpha)
+    term_p = (1 - p).pow(gamma) * (1 - p - gamma * p * torch.log(p.clamp(min=_FLT_MIN)))
+    term_n = p.pow(gamma) * (gamma * (1 - p) * torch.log((1 - p).clamp(min=_FLT_MIN)) - p)
+    grad = -a_pos * term_p - a_neg * term_n
+    grad_input.copy_(grad * w if w is not None else grad)
+
+
 SERVED_OPS: Dict[str, Callable] = {
+    'sigmoid_focal_loss_forward': sigmoid_focal_loss_forward,
+    'sigmoid_focal_loss_backward': sigmoid_focal_loss_backward,
     'nms': nms,
     'roi_align_forward': roi_align_forward,
     'roi_align_backward': roi_align_backward,
@@ -231,6 +273,6 @@ SERVED_OPS: Dict[str, Callable] = {
     'roi_align_rotated_backward': roi_align_rotated_backward,
 }
 
-__all__ = ['SERVED_OPS', 'nms', 'roi_align_forward', 'roi_align_backward',
+__all__ = ['SERVED_OPS', 'sigmoid_focal_loss_forward', 'sigmoid_focal_loss_backward', 'nms', 'roi_align_forward', 'roi_align_backward',
            'box_iou_rotated', 'nms_rotated', 'roi_align_rotated_forward',
            'roi_align_rotated_backward']
