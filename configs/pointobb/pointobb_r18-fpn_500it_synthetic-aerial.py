@@ -19,7 +19,7 @@ param_scheduler = [
 # pseudo boxes of the training images scored against their true boxes
 val_dataloader = dict(dataset=dict(seed=0, num_images=96, test_mode=False))
 test_dataloader = val_dataloader
-val_evaluator = dict(_delete_=True, type='PseudoBoxMetric', angle_agnostic_classes=['storage-tank'])
+val_evaluator = dict(_delete_=True, type='PseudoBoxMetric')  # agnostic classes: the dataset's
 test_evaluator = val_evaluator
 
 default_hooks = dict(

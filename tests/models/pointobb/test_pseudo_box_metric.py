@@ -55,3 +55,10 @@ def test_metric_bad_rows():
                                  pred_instances=dict(bboxes=np.zeros((1, 5))))])
     with pytest.raises(ValueError, match='square_ratio'):
         PseudoBoxMetric(square_ratio=0.5)
+
+
+def test_agnostic_classes_default_to_the_dataset_meta():
+    metric = PseudoBoxMetric()
+    metric.dataset_meta = dict(classes=('car', 'tank'), angle_agnostic_classes=('tank',))
+    assert metric.angle_agnostic_classes == ['tank']
+    assert PseudoBoxMetric(angle_agnostic_classes=[]).angle_agnostic_classes == []

@@ -61,7 +61,9 @@ class PseudoBoxMetric(BaseMetric):
     """Mean IoU and median angle error of pseudo boxes (one per true box, same order).
 
     Args:
-        angle_agnostic_classes (list[str]): class names left out of the angle error.
+        angle_agnostic_classes (list[str], optional): class names left out of the angle
+            error; default ``dataset_meta['angle_agnostic_classes']`` (our oriented
+            datasets list them), else none.
         square_ratio (float): see :func:`long_side_angle_error` (1.1).
         classes (list[str], optional): class names; default ``dataset_meta['classes']``.
         collect_device (str): mmengine collect device.
@@ -73,15 +75,24 @@ class PseudoBoxMetric(BaseMetric):
 
     default_prefix: Optional[str] = 'pseudo'
 
-    def __init__(self, angle_agnostic_classes: Sequence[str] = (), square_ratio: float = 1.1,
+    def __init__(self, angle_agnostic_classes: Optional[Sequence[str]] = None, square_ratio: float = 1.1,
                  classes: Optional[Sequence[str]] = None, collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if not square_ratio >= 1:
             raise ValueError(f'square_ratio must be >= 1, got {square_ratio}')
-        self.angle_agnostic_classes = [str(c) for c in angle_agnostic_classes]
+        self._agnostic = (None if angle_agnostic_classes is None
+                          else [str(c) for c in angle_agnostic_classes])
         self.square_ratio = float(square_ratio)
         self.classes = None if classes is None else [str(c) for c in classes]
+
+    @property
+    def angle_agnostic_classes(self) -> List[str]:
+        """The classes left out of the angle error (given, else the dataset's)."""
+        if self._agnostic is not None:
+            return self._agnostic
+        meta = self.dataset_meta or {}
+        return [str(c) for c in meta.get('angle_agnostic_classes', ())]
 
     @staticmethod
     def parse_sample(sample: Any, index: int = 0) -> Optional[Dict[str, np.ndarray]]:
