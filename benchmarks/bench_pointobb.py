@@ -229,8 +229,7 @@ def section_pipeline(args):
         from mmengine.registry import DefaultScope
         from vision_sparse.utils import register_all_modules
         register_all_modules(init_default_scope=False)
-        sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', 'tools'))
-        from pointobb_pseudo_labels import build_pseudo_dataset, write_pseudo_labels
+        from vision_sparse.apis.pseudo_labels import build_pseudo_dataset, write_pseudo_labels
         tmp = tempfile.mkdtemp(prefix='bench_pointobb_')
         options = {'train_dataloader.dataset.data_root': args.data_root,
                    'val_dataloader.dataset.data_root': args.data_root,
