@@ -107,3 +107,28 @@ def test_mil_bbox_head_shapes():
         head(x, 2)
     with pytest.raises(ValueError, match='num_classes'):
         MILBBoxHead(num_classes=0)
+
+
+def test_roi_head_context_features():
+    """context_scale: the head sees the RoI's pooled features and those of the RoI
+    enlarged about its centre, concatenated along the channels."""
+    from vision_sparse.registry import MODELS
+    cfg = dict(type='PointOBBRoIHead',
+               bbox_roi_extractor=dict(type='RotatedSingleRoIExtractor',
+                                       roi_layer=dict(type='RoIAlignRotated', output_size=7,
+                                                      sampling_ratio=2, clockwise=True),
+                                       out_channels=4, featmap_strides=[4]),
+               bbox_head=dict(type='MILBBoxHead', num_classes=3, in_channels=8, fc_out_channels=16),
+               context_scale=2.0)
+    head = MODELS.build(cfg)
+    seen = []
+    real_forward = head.bbox_head.forward
+    head.bbox_head.forward = lambda x, stage: (seen.append(x), real_forward(x, stage))[1]
+    feats = (torch.rand(1, 4, 16, 16),)
+    rois = torch.tensor([[0.0, 32.0, 30.0, 12.0, 8.0, 0.4]])
+    head._scores(feats, rois, 0)
+    inner = head.bbox_roi_extractor(feats, rois)
+    outer = head.bbox_roi_extractor(feats, rois * torch.tensor([1, 1, 1, 2.0, 2.0, 1]))
+    assert torch.allclose(seen[0], torch.cat([inner, outer], 1))
+    with pytest.raises(ValueError, match='context_scale'):
+        MODELS.build({**cfg, 'context_scale': 0.0})

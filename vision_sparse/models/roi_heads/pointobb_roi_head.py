@@ -66,13 +66,19 @@ class PointOBBRoIHead(BaseModule):
         neg_iou_thr (float): a negative box overlapping any proposal of its image by
             this IoU or more is not used (0.3).
         max_rois (int): RoIs pooled per chunk (bounds the peak memory).
+        context_scale (float, optional): also pool every RoI enlarged by this factor
+            (same centre and angle) and give the head both, concatenated along the
+            channels (``bbox_head.in_channels`` = 2 x the RoI extractor's channels).
+            Seeing the surround lets the MIL head tell a part of an object from the
+            whole (our addition, in the spirit of context-contrast weakly supervised
+            detectors; None = off, as PointOBB).
         init_cfg (dict, optional): mmengine init config.
     """
 
     def __init__(self, bbox_roi_extractor: dict, bbox_head: dict, bag_generator: Optional[dict] = None,
                  loss_mil0: Optional[dict] = None, loss_mil1: Optional[dict] = None,
                  top_k: int = 7, num_neg: int = 500, neg_iou_thr: float = 0.3,
-                 max_rois: int = 10000, init_cfg=None):
+                 max_rois: int = 10000, context_scale: Optional[float] = None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
         self.bbox_head = MODELS.build(bbox_head)
@@ -85,6 +91,9 @@ class PointOBBRoIHead(BaseModule):
                              f'{top_k}, {max_rois}, {num_neg}')
         self.top_k, self.num_neg, self.neg_iou_thr = int(top_k), int(num_neg), float(neg_iou_thr)
         self.max_rois = int(max_rois)
+        if context_scale is not None and not context_scale > 0:
+            raise ValueError(f'context_scale must be None or > 0, got {context_scale!r}')
+        self.context_scale = None if context_scale is None else float(context_scale)
 
     @property
     def num_stages(self) -> int:
@@ -100,7 +109,12 @@ class PointOBBRoIHead(BaseModule):
     def _scores(self, feats: Sequence[Tensor], rois: Tensor, stage: int) -> Tuple[Tensor, Tensor]:
         cls, ins = [], []
         for start in range(0, max(rois.shape[0], 1), self.max_rois):
-            part = self.bbox_roi_extractor(feats, rois[start:start + self.max_rois])
+            chunk = rois[start:start + self.max_rois]
+            part = self.bbox_roi_extractor(feats, chunk)
+            if self.context_scale is not None:
+                outer = chunk.clone()
+                outer[:, 3:5] = outer[:, 3:5] * self.context_scale
+                part = torch.cat([part, self.bbox_roi_extractor(feats, outer)], dim=1)
             c, i = self.bbox_head(part, stage)
             cls.append(c)
             ins.append(i)
