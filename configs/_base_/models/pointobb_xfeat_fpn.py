@@ -14,7 +14,13 @@
 #   iterations, so it is off here (a child may set model.angle_head and
 #   model.view_schedule to use it).
 # * base scales 3..24 (x 5.12 px at 512 px) cover the object sizes of the set;
-#   top_k 15 proposals merged; stage-1 negatives 100 per image (official 500).
+#   top_k 15 proposals merged (official 7); 300 random negative boxes per image
+#   (official 500), used in stage 0 too (official: stage 1 only); SSC weights x4.
+# * measured (150 iterations, batch 2, AdamW lr 1e-3 cosine, 64 training images,
+#   frozen XFeat, 1 thread, ~2 min): pseudo-box mIoU 0.29 (training images) / 0.33
+#   (16 held-out), median angle error of non-round classes 13 deg. The MIL stages
+#   still pick object parts for large classes (golf-field IoU 0.05, plane 0.13):
+#   the mIoU >= 0.6 target is NOT reached with this recipe.
 # Children set num_classes (bbox_head) and rotation_agnostic_labels.
 num_classes = 6
 model = dict(
@@ -47,9 +53,9 @@ model = dict(
             refine_ratios=[1.0, 1.2, 1.3, 0.8, 0.7], refine_shifts=[0.1], min_inside=0.8),
         loss_mil0=dict(type='MILLoss', loss_type='binary_cross_entropy', loss_weight=0.25),
         loss_mil1=dict(type='MILLoss', loss_type='focal', loss_weight=0.25, neg_loss_weight=0.75),
-        top_k=15, num_neg=100, neg_iou_thr=0.3),
+        top_k=15, num_neg=300, neg_iou_thr=0.3, stage0_negatives=True),
     angle_head=None,
-    ssc_loss=dict(type='SSCLoss', beta=1.0, cls_weight=1.0, ins_weight=2.0),
+    ssc_loss=dict(type='SSCLoss', beta=1.0, cls_weight=4.0, ins_weight=8.0),
     view_schedule=dict(resize_view=True, resize_range=(0.5, 1.5), seed=0),
     rotation_agnostic_labels=[4],  # storage-tank of the synthetic aerial classes
     test_cfg=dict(rotate_bags=False))

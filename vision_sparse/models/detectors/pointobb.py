@@ -270,7 +270,8 @@ class PointOBB(BaseModel):
             all_lbl = lbl + v_lbl
             all_shapes = list(shapes) + v_shapes
 
-        out0 = self.roi_head.run_stage(0, feats, props, props_valid, all_lbl)
+        out0 = self.roi_head.run_stage(0, feats, props, props_valid, all_lbl, generator=gen,
+                                       img_shapes=all_shapes)
         losses.update(out0['losses'])
 
         use_resize = sch['resize_view'] and (phase == 1 or sch['resize_after_angle_start'])

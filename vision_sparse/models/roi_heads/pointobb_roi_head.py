@@ -66,19 +66,16 @@ class PointOBBRoIHead(BaseModule):
         neg_iou_thr (float): a negative box overlapping any proposal of its image by
             this IoU or more is not used (0.3).
         max_rois (int): RoIs pooled per chunk (bounds the peak memory).
-        context_scale (float, optional): also pool every RoI enlarged by this factor
-            (same centre and angle) and give the head both, concatenated along the
-            channels (``bbox_head.in_channels`` = 2 x the RoI extractor's channels).
-            Seeing the surround lets the MIL head tell a part of an object from the
-            whole (our addition, in the spirit of context-contrast weakly supervised
-            detectors; None = off, as PointOBB).
+        stage0_negatives (bool): use the random negative boxes in stage 0 too (their
+            object-class softmax probabilities pushed to 0 with the same focal form;
+            our addition, off in PointOBB: only stage 1 has negatives).
         init_cfg (dict, optional): mmengine init config.
     """
 
     def __init__(self, bbox_roi_extractor: dict, bbox_head: dict, bag_generator: Optional[dict] = None,
                  loss_mil0: Optional[dict] = None, loss_mil1: Optional[dict] = None,
                  top_k: int = 7, num_neg: int = 500, neg_iou_thr: float = 0.3,
-                 max_rois: int = 10000, context_scale: Optional[float] = None, init_cfg=None):
+                 max_rois: int = 10000, stage0_negatives: bool = False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
         self.bbox_head = MODELS.build(bbox_head)
@@ -91,9 +88,7 @@ class PointOBBRoIHead(BaseModule):
                              f'{top_k}, {max_rois}, {num_neg}')
         self.top_k, self.num_neg, self.neg_iou_thr = int(top_k), int(num_neg), float(neg_iou_thr)
         self.max_rois = int(max_rois)
-        if context_scale is not None and not context_scale > 0:
-            raise ValueError(f'context_scale must be None or > 0, got {context_scale!r}')
-        self.context_scale = None if context_scale is None else float(context_scale)
+        self.stage0_negatives = bool(stage0_negatives)
 
     @property
     def num_stages(self) -> int:
@@ -109,12 +104,7 @@ class PointOBBRoIHead(BaseModule):
     def _scores(self, feats: Sequence[Tensor], rois: Tensor, stage: int) -> Tuple[Tensor, Tensor]:
         cls, ins = [], []
         for start in range(0, max(rois.shape[0], 1), self.max_rois):
-            chunk = rois[start:start + self.max_rois]
-            part = self.bbox_roi_extractor(feats, chunk)
-            if self.context_scale is not None:
-                outer = chunk.clone()
-                outer[:, 3:5] = outer[:, 3:5] * self.context_scale
-                part = torch.cat([part, self.bbox_roi_extractor(feats, outer)], dim=1)
+            part = self.bbox_roi_extractor(feats, rois[start:start + self.max_rois])
             c, i = self.bbox_head(part, stage)
             cls.append(c)
             ins.append(i)
@@ -183,7 +173,7 @@ class PointOBBRoIHead(BaseModule):
         # keep every parameter in the graph even without objects
         loss = loss + 0 * (cls_logits.sum() + ins_logits.sum())
         losses = {f'stage{stage}_loss_mil': loss, f'stage{stage}_bag_acc': acc}
-        if stage > 0 and self.num_neg > 0 and img_shapes is not None:
+        if (stage > 0 or self.stage0_negatives) and self.num_neg > 0 and img_shapes is not None:
             losses[f'stage{stage}_loss_neg'] = self._negative_loss(
                 feats, props, img_shapes, stage, n_all, bag_weight, generator)
         out['losses'] = losses
@@ -209,7 +199,9 @@ class PointOBBRoIHead(BaseModule):
         cls_logits, _ = self._scores(feats, self._rois(negs).to(feats[0]), stage)
         cls_logits = cls_logits[:sum(n.shape[0] for n in negs)]
         loss_fn = self.loss_mil0 if stage == 0 else self.loss_mil1
-        return loss_fn.negative(cls_logits.sigmoid(), torch.cat(keep), n_all, bag_weight)
+        # stage 0 scores C + 1 classes by a softmax: its object columns go to 0
+        prob = cls_logits.softmax(-1)[:, :-1] if stage == 0 else cls_logits.sigmoid()
+        return loss_fn.negative(prob, torch.cat(keep), n_all, bag_weight)
 
     def stage_bags(self, points: Sequence[Tensor], img_shapes: Sequence[Tuple[int, int]],
                    angles: Optional[Sequence[Tensor]] = None) -> Tuple[List[Tensor], List[Tensor]]:
