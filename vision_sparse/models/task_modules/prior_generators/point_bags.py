@@ -4,8 +4,9 @@ Stage 0 of PointOBB has only a point per object, so it scores a *bag* of boxes
 centred on the point: ``len(base_scales) x len(base_ratios) x len(base_angles)``
 boxes (10 x 7 x 1 = 70 by default), scale outer, ratio, then angle inner, so
 ``bag.view(N, S, R * A, 5)`` groups them by base scale (the SSC loss compares
-views per base scale). Stage 1 scores boxes around the stage-0 pseudo box: its width and height each scaled by the refinement
-ratios, and each of those shifted by ``shift * side`` along the box axes.
+views per base scale). Stage 1 scores boxes around the stage-0 pseudo box: its
+width and height each scaled by the refinement ratios, and each of those shifted
+by ``shift * side`` along the box axes.
 
 Boxes are ``(cx, cy, w, h, theta)`` pixels / radians (see
 :class:`~vision_sparse.structures.RotatedBoxes`).
