@@ -107,3 +107,32 @@ def test_mil_bbox_head_shapes():
         head(x, 2)
     with pytest.raises(ValueError, match='num_classes'):
         MILBBoxHead(num_classes=0)
+
+
+
+def test_stage0_negatives():
+    """stage0_negatives: random background boxes also in stage 0; their object-class
+    softmax probabilities are pushed to 0 (no loss once background wins)."""
+    from vision_sparse.registry import MODELS
+    cfg = dict(type='PointOBBRoIHead',
+               bbox_roi_extractor=dict(type='RotatedSingleRoIExtractor',
+                                       roi_layer=dict(type='RoIAlignRotated', output_size=7,
+                                                      sampling_ratio=2, clockwise=True),
+                                       out_channels=4, featmap_strides=[4]),
+               bbox_head=dict(type='MILBBoxHead', num_classes=3, in_channels=4, fc_out_channels=16),
+               bag_generator=dict(type='PointBagGenerator', base_size=1.0, base_scales=[4, 8]),
+               num_neg=50)
+    feats = (torch.rand(1, 4, 32, 32),)
+    pts, lbl = [torch.tensor([[40.0, 60.0]])], [torch.tensor([1])]
+
+    def stage0_losses(head):
+        bags, valid = head.stage_bags(pts, [(128, 128)])
+        return head.run_stage(0, feats, bags, valid, lbl, generator=torch.Generator().manual_seed(0),
+                              img_shapes=[(128, 128)])['losses']
+
+    assert 'stage0_loss_neg' not in stage0_losses(MODELS.build(cfg))
+    head = MODELS.build({**cfg, 'stage0_negatives': True})
+    assert stage0_losses(head)['stage0_loss_neg'].item() > 0
+    with torch.no_grad():
+        head.bbox_head.fc_cls[0].bias[-1] = 30.0  # background column dominates
+    assert stage0_losses(head)['stage0_loss_neg'].item() < 1e-6

@@ -26,6 +26,26 @@ def test_bag_geometry_matches_official_layout():
     assert bags[1, :, 2].max() == pytest.approx(60.0) and bags[1, :, 3].max() == pytest.approx(40.0)
 
 
+def test_bags_with_base_angles():
+    """Angles are the innermost bag axis; predicted angles add to them; rotated boxes
+    partly outside the image are invalid."""
+    angles = [0.0, math.pi / 4]
+    gen = PointBagGenerator(base_size=1.0, base_scales=[10, 40], base_ratios=[1.0, 4.0],
+                            base_angles=angles)
+    assert gen.bag_size == 8 and gen.num_angles == 2
+    pts = torch.tensor([[50.0, 50.0], [50.0, 5.0]])
+    bags, valid = gen.bags(pts, (100, 100))
+    b = bags[0].view(2, 2, 2, 5)  # scale, ratio, angle
+    assert torch.allclose(b[..., 4], torch.tensor(angles).expand(2, 2, 2))
+    assert torch.allclose(b[1, 1, :, 2], torch.full((2,), 160.0).clamp(max=100.0))
+    assert b[0, 1, 0, 2].item() == pytest.approx(40.0) and b[0, 1, 0, 3].item() == pytest.approx(2.5)
+    assert valid[0, :4].all() and not valid[1].all()
+    shifted, _ = gen.bags(pts, (100, 100), angles=torch.tensor([0.1, 0.2]))
+    assert torch.allclose(shifted[..., 4], bags[..., 4] + torch.tensor([[0.1], [0.2]]))
+    with pytest.raises(ValueError, match='base_angles'):
+        PointBagGenerator(base_angles=[])
+
+
 def test_rotated_bags_and_validity():
     gen = PointBagGenerator(base_size=1.0, base_scales=[10, 40], base_ratios=[1.0, 4.0])
     pts = torch.tensor([[50.0, 50.0], [50.0, 5.0]])

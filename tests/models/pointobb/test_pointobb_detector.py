@@ -94,6 +94,16 @@ def test_predicted_angles_rotate_the_bags():
     assert torch.all(out[0].pred_instances.bboxes.tensor[:, 4].abs() < 1e-6)
 
 
+def test_base_angle_bags_keep_rotation_agnostic_classes_horizontal():
+    cfg = tiny_model_cfg(rotation_agnostic_labels=[0])
+    cfg['roi_head']['bag_generator'] = dict(type='PointBagGenerator', base_angles=[0.0, 0.4, 0.8])
+    model = MODELS.build(cfg)
+    pts = [torch.tensor([[40.0, 50.0], [80.0, 70.0]])]
+    bags, _ = model._horizontal_bags(pts, [torch.tensor([0, 2])], [(128, 128)])
+    assert torch.all(bags[0][0, :, 4] == 0)
+    assert torch.allclose(bags[0][1, :3, 4], torch.tensor([0.0, 0.4, 0.8]))
+
+
 def test_loss_falls_on_tiny_synthetic_images():
     model = _build()
     opt = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.004, momentum=0.9),

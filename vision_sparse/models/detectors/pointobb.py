@@ -175,6 +175,17 @@ class PointOBB(BaseModel):
             mask |= labels == c
         return mask
 
+    def _horizontal_bags(self, points: List[Tensor], labels: List[Tensor],
+                         shapes: Sequence[Tuple[int, int]]) -> Tuple[List[Tensor], List[Tensor]]:
+        """Bags not rotated by predicted angles (the bag generator's ``base_angles``);
+        rotation-agnostic classes keep angle 0 (their boxes are axis-aligned squares)."""
+        bags, valid = self.roi_head.stage_bags(points, shapes)
+        if self.rotation_agnostic_labels:
+            for b, lab in zip(bags, labels):
+                b[..., 4] = torch.where(self._agnostic(lab)[:, None], torch.zeros_like(b[..., 4]),
+                                        b[..., 4])
+        return bags, valid
+
     def _oriented_bags(self, codes: List[Tensor], points: List[Tensor], labels: List[Tensor],
                        shapes: Sequence[Tuple[int, int]]) -> Tuple[List[Tensor], List[Tensor]]:
         """Bags rotated by the predicted angle of each point at each proposal's level."""
@@ -235,7 +246,7 @@ class PointOBB(BaseModel):
         if phase == 1:
             feats = self.extract_feat(batch_inputs)
             codes = None
-            bags, bag_valid = self.roi_head.stage_bags(pts, shapes)
+            bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
             props, props_valid, all_lbl, all_shapes = bags, bag_valid, lbl, shapes
         else:
             if float(torch.rand(1, generator=gen)) < sch['flip_prob']:
@@ -263,14 +274,15 @@ class PointOBB(BaseModel):
                 bags, bag_valid = self._oriented_bags(codes_ori, pts, lbl, shapes)
                 vb, vv = self._oriented_bags(codes_view, v_kept, v_lbl, v_shapes)
             else:
-                bags, bag_valid = self.roi_head.stage_bags(pts, shapes)
+                bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
                 vb, vv = self._view_bags([x[k] for x, k in zip(bags, v_ok)],
                                          [x[k] for x, k in zip(bag_valid, v_ok)], v_kept, view, v_shapes)
             props, props_valid = bags + vb, bag_valid + vv
             all_lbl = lbl + v_lbl
             all_shapes = list(shapes) + v_shapes
 
-        out0 = self.roi_head.run_stage(0, feats, props, props_valid, all_lbl)
+        out0 = self.roi_head.run_stage(0, feats, props, props_valid, all_lbl, generator=gen,
+                                       img_shapes=all_shapes)
         losses.update(out0['losses'])
 
         use_resize = sch['resize_view'] and (phase == 1 or sch['resize_after_angle_start'])
@@ -333,7 +345,7 @@ class PointOBB(BaseModel):
         if self.angle_head is not None and self.test_cfg['rotate_bags']:
             bags, bag_valid = self._oriented_bags(self.angle_head(feats), pts, lbl, shapes)
         else:
-            bags, bag_valid = self.roi_head.stage_bags(pts, shapes)
+            bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
         out = self.roi_head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False)
         if self.roi_head.num_stages > 1:
             boxes0 = list(out['boxes'].split([p.shape[0] for p in pts]))

@@ -66,13 +66,16 @@ class PointOBBRoIHead(BaseModule):
         neg_iou_thr (float): a negative box overlapping any proposal of its image by
             this IoU or more is not used (0.3).
         max_rois (int): RoIs pooled per chunk (bounds the peak memory).
+        stage0_negatives (bool): use the random negative boxes in stage 0 too (their
+            object-class softmax probabilities pushed to 0 with the same focal form;
+            our addition, off in PointOBB: only stage 1 has negatives).
         init_cfg (dict, optional): mmengine init config.
     """
 
     def __init__(self, bbox_roi_extractor: dict, bbox_head: dict, bag_generator: Optional[dict] = None,
                  loss_mil0: Optional[dict] = None, loss_mil1: Optional[dict] = None,
                  top_k: int = 7, num_neg: int = 500, neg_iou_thr: float = 0.3,
-                 max_rois: int = 10000, init_cfg=None):
+                 max_rois: int = 10000, stage0_negatives: bool = False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
         self.bbox_head = MODELS.build(bbox_head)
@@ -85,6 +88,7 @@ class PointOBBRoIHead(BaseModule):
                              f'{top_k}, {max_rois}, {num_neg}')
         self.top_k, self.num_neg, self.neg_iou_thr = int(top_k), int(num_neg), float(neg_iou_thr)
         self.max_rois = int(max_rois)
+        self.stage0_negatives = bool(stage0_negatives)
 
     @property
     def num_stages(self) -> int:
@@ -169,7 +173,7 @@ class PointOBBRoIHead(BaseModule):
         # keep every parameter in the graph even without objects
         loss = loss + 0 * (cls_logits.sum() + ins_logits.sum())
         losses = {f'stage{stage}_loss_mil': loss, f'stage{stage}_bag_acc': acc}
-        if stage > 0 and self.num_neg > 0 and img_shapes is not None:
+        if (stage > 0 or self.stage0_negatives) and self.num_neg > 0 and img_shapes is not None:
             losses[f'stage{stage}_loss_neg'] = self._negative_loss(
                 feats, props, img_shapes, stage, n_all, bag_weight, generator)
         out['losses'] = losses
@@ -195,7 +199,9 @@ class PointOBBRoIHead(BaseModule):
         cls_logits, _ = self._scores(feats, self._rois(negs).to(feats[0]), stage)
         cls_logits = cls_logits[:sum(n.shape[0] for n in negs)]
         loss_fn = self.loss_mil0 if stage == 0 else self.loss_mil1
-        return loss_fn.negative(cls_logits.sigmoid(), torch.cat(keep), n_all, bag_weight)
+        # stage 0 scores C + 1 classes by a softmax: its object columns go to 0
+        prob = cls_logits.softmax(-1)[:, :-1] if stage == 0 else cls_logits.sigmoid()
+        return loss_fn.negative(prob, torch.cat(keep), n_all, bag_weight)
 
     def stage_bags(self, points: Sequence[Tensor], img_shapes: Sequence[Tuple[int, int]],
                    angles: Optional[Sequence[Tensor]] = None) -> Tuple[List[Tensor], List[Tensor]]:

