@@ -34,7 +34,7 @@ from vision_sparse.testing.data import shared_data_path
 from vision_sparse.utils import register_all_modules
 from vision_sparse.visualization import draw_rotated_boxes, make_grid, put_text_block, save_image
 
-DEFAULT_CONFIG = 'configs/pointobb/pointobb_r18-fpn_500it_synthetic-aerial.py'
+DEFAULT_CONFIG = 'configs/pointobb/pointobb_xfeat-fpn_150it_synthetic-aerial.py'
 GREY = (170, 170, 170)
 
 

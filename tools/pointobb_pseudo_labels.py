@@ -15,8 +15,8 @@ angle error of the non-rotation-agnostic classes (:class:`PseudoBoxMetric`).
 
 Examples::
 
-    python tools/pointobb_pseudo_labels.py configs/pointobb/pointobb_r18-fpn_500it_synthetic-aerial.py \\
-        work_dirs/pointobb_r18-fpn_500it_synthetic-aerial/iter_500.pth \\
+    python tools/pointobb_pseudo_labels.py configs/pointobb/pointobb_xfeat-fpn_150it_synthetic-aerial.py \\
+        work_dirs/pointobb_xfeat-fpn_150it_synthetic-aerial/iter_150.pth \\
         --out work_dirs/pointobb_pseudo/synthetic-aerial
     python tools/pointobb_pseudo_labels.py CONFIG CKPT --out OUT --split test --show-dir OUT/vis
 """

@@ -1,7 +1,7 @@
 # The oriented detector of the PointOBB pipeline (rotated FCOS, ResNet-18 + FPN from scratch,
 # PSC angles) trained on the TRUE boxes of the synthetic aerial training set: the reference
 # that the same detector trained on PointOBB's pseudo boxes is compared with
-# (pointobb_rotated-fcos-r18_600it_synthetic-aerial-pseudo.py). CPU, a few minutes:
+# (pointobb_rotated-fcos-xfeat_600it_synthetic-aerial-pseudo.py). CPU, a few minutes:
 #   python tools/train.py configs/pointobb/pointobb_rotated-fcos-r18_600it_synthetic-aerial.py
 #   python tools/test.py configs/pointobb/pointobb_rotated-fcos-r18_600it_synthetic-aerial.py \
 #       work_dirs/pointobb_rotated-fcos-r18_600it_synthetic-aerial/iter_600.pth
