@@ -65,8 +65,7 @@ def fmt_t(t):
 
 def target(name, value, goal, ok, note=''):
     status = 'PASS' if (ok and not math.isnan(value)) else 'FAIL'
-    shown = 'nan' if math.isnan(value) else (f'{value:.3g}' if 'diff' in name
-                                             else f'{value:.1f}')
+    shown = 'nan' if math.isnan(value) else f'{value:.3g}'
     line = f'TARGET {name} measured={shown} goal={goal} {status}'
     return line + (f'  # {note}' if note else '')
 
