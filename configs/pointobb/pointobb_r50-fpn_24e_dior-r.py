@@ -6,6 +6,4 @@ _base_ = ['../_base_/models/pointobb_r50_fpn.py', '../_base_/datasets/dior-r_poi
           '../_base_/schedules/sgd_24e.py', '../_base_/default_runtime.py']
 model = dict(
     roi_head=dict(bbox_head=dict(num_classes=20)),
-    # chimney, golffield, storagetank, windmill
-    angle_head=dict(angle_agnostic_labels=[5, 9, 15, 19]),
-    rotation_agnostic_labels=[5, 9, 15, 19])
+    rotation_agnostic_labels=[5, 9, 15, 19])  # chimney, golffield, storagetank, windmill

@@ -10,5 +10,4 @@ _base_ = ['../_base_/models/pointobb_r50_fpn.py', '../_base_/datasets/dota-v1_po
           '../_base_/schedules/sgd_24e.py', '../_base_/default_runtime.py']
 model = dict(
     roi_head=dict(bbox_head=dict(num_classes=15)),
-    angle_head=dict(angle_agnostic_labels=[1, 9, 11]),  # baseball-diamond, storage-tank, roundabout
-    rotation_agnostic_labels=[1, 9, 11])
+    rotation_agnostic_labels=[1, 9, 11])  # baseball-diamond, storage-tank, roundabout

@@ -78,7 +78,9 @@ class PointOBB(BaseModel):
         ssc_loss (dict): :class:`~vision_sparse.models.losses.SSCLoss` config.
         view_schedule (dict): see ``DEFAULT_VIEW_SCHEDULE`` in this module and the
             module docstring.
-        rotation_agnostic_labels (list[int]): classes whose bags are never rotated.
+        rotation_agnostic_labels (list[int]): classes without an orientation (e.g.
+            storage tanks): their bags are never rotated and the angle head leaves them
+            out of its loss (passed on to ``angle_head`` unless it names them itself).
         test_cfg (dict, optional): ``rotate_bags`` (default True: at test, bags use
             the predicted angles when there is an angle head).
         train_cfg (dict, optional): unused (kept for mmdet signature parity).
@@ -95,6 +97,8 @@ class PointOBB(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.roi_head = MODELS.build(roi_head)
+        if isinstance(angle_head, dict):
+            angle_head = self._with_agnostic_labels(angle_head, rotation_agnostic_labels)
         self.angle_head = MODELS.build(angle_head) if isinstance(angle_head, dict) else angle_head
         self.ssc_loss = MODELS.build(ssc_loss or dict(type='SSCLoss'))
         self.schedule = merge_conf(DEFAULT_VIEW_SCHEDULE, view_schedule, 'PointOBB.view_schedule')
@@ -109,6 +113,22 @@ class PointOBB(BaseModel):
         self.test_cfg = {'rotate_bags': True, **(test_cfg or {})}
         self.train_cfg = train_cfg
         self.num_classes = self.roi_head.bbox_head.num_classes
+
+    @staticmethod
+    def _with_agnostic_labels(angle_head: dict, labels: Sequence[int]) -> dict:
+        """The angle head config with the model's rotation-agnostic classes (one list for
+        both): filled in when the head sets none, a ValueError when it sets others."""
+        head = dict(angle_head)
+        labels = sorted(int(v) for v in labels)
+        given = head.get('angle_agnostic_labels')
+        if given is None or (not list(given) and not head.get('angle_agnostic_classes')):
+            if labels:
+                head['angle_agnostic_labels'] = labels
+        elif sorted(int(v) for v in given) != labels:
+            raise ValueError(f'angle_head.angle_agnostic_labels {list(given)} differ from '
+                             f'rotation_agnostic_labels {labels}: give the classes once, in '
+                             'rotation_agnostic_labels')
+        return head
 
     # ------------------------------------------------------------------ basics
     def forward(self, inputs: Tensor, data_samples: Optional[Sequence[DetDataSample]] = None,
