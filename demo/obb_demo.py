@@ -78,9 +78,13 @@ def draw_samples(root: Path, out: Path) -> None:
             info = ds.get_data_info(idx)
             img = cv2.cvtColor(cv2.imread(info['img_path']), cv2.COLOR_BGR2RGB)
             boxes, labels, points = _instances(info)
+            scale = 560 / max(img.shape[:2])  # draw at the picture's size
+            img = _fit(img, 560)
+            boxes[:, :4] *= scale
+            points *= scale
             classes = ds.metainfo['classes']
             img = draw_rotated_boxes(img, boxes, labels=labels, class_names=classes, thickness=1)
-            img = _fit(_dot(img, points, 2))
+            img = _dot(img, points, 2)
             img = put_text_block(img, [title, f'{len(boxes)} objects: boxes + annotated points'])
             panels.append(img)
     save_image(out / 'samples.png', make_grid(panels, ncols=3))
@@ -206,7 +210,7 @@ def main():
     parser.add_argument('--points', nargs='*', metavar='X,Y[,CLASS]', help='one point per object')
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='a PointOBB config')
     parser.add_argument('--checkpoint', help='trained PointOBB weights')
-    parser.add_argument('--train-iters', type=int, default=30,
+    parser.add_argument('--train-iters', type=int, default=150,
                         help='without --checkpoint: train this many iterations here first')
     parser.add_argument('--data-root', default=None,
                         help='the oriented sample folder (default: the shared data)')
