@@ -121,16 +121,22 @@ def depth_projection_reference(points: Tensor, lidar2img: Tensor, image_size: Im
         return_index (bool): also return the winning point index per pixel.
 
     Returns:
-        Tensor | tuple[Tensor, Tensor]: depth (V, H, W), dtype of points, 0 where
-        empty; and with ``return_index`` index (V, H, W) int64, -1 where empty.
+        Tensor | tuple[Tensor, Tensor]: depth (V, H, W), dtype of points (float16
+        / bfloat16 computed in float32), 0 where empty; and with ``return_index`` index (V, H, W) int64, -1 where empty.
     """
     points, mats, height, width, lo, hi = check_inputs(points, lidar2img, image_size,
                                                        min_depth, max_depth)
+    if points.dtype not in (torch.float32, torch.float64):  # float16 / bfloat16
+        out = depth_projection_reference(points.float(), mats.float(), (height, width), lo,
+                                         hi, return_index)
+        if return_index:
+            return out[0].to(points.dtype), out[1]
+        return out.to(points.dtype)
     views, npts = mats.shape[0], points.shape[0]
     hw = height * width
-    depth = points.new_zeros((views, height, width))
-    index = torch.full((views, height, width), -1, dtype=torch.long, device=points.device)
     if views == 0 or npts == 0:
+        depth = points.new_zeros((views, height, width))
+        index = torch.full((views, height, width), -1, dtype=torch.long, device=points.device)
         return (depth, index) if return_index else depth
     x, y, z = points[:, 0], points[:, 1], points[:, 2]
 
@@ -151,6 +157,7 @@ def depth_projection_reference(points: Tensor, lidar2img: Tensor, image_size: Im
     dk = d[keep]
     flat = torch.full((views * hw,), math.inf, dtype=d.dtype, device=d.device)
     flat.scatter_reduce_(0, pix, dk, 'amin')
+    index = None
     if return_index:
         win = dk == flat[pix]
         flat_index = torch.full((views * hw,), npts, dtype=torch.long, device=d.device)
