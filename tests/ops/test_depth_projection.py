@@ -270,3 +270,22 @@ def test_cuda_equals_cpu(dtype):
         d1, i1 = project_depth(pts, mats, size, return_index=True)
         d2, i2 = project_depth(pts.cuda(), mats.cuda(), size, return_index=True)
         assert torch.equal(d2.cpu(), d1) and torch.equal(i2.cpu(), i1)
+
+
+@needs_ext
+def test_large_maps_are_ordinary_tensors():
+    """Maps of >= 2 MB come from fresh system pages (depth_projection_cpu.cpp): zero
+    where empty, writable, cloned / saved / freed like any tensor."""
+    import io
+    pts = _cloud(5000, seed=7, dtype=torch.float32)
+    mats = _pinhole(800.0, 500.0, 400.0).float()
+    for _ in range(3):  # mapped and unmapped again
+        depth = project_depth(pts, mats, (900, 1100))
+        assert torch.equal(depth, depth_projection_reference(pts, mats, (900, 1100)))
+        assert int((depth > 0).sum()) > 1000 and float(depth[0, :5, :5].abs().sum()) == 0
+    depth.add_(1.0)
+    buf = io.BytesIO()
+    torch.save(depth, buf)
+    buf.seek(0)
+    assert torch.equal(torch.load(buf), depth) and torch.equal(depth.clone(), depth)
+    assert float(depth.numpy().min()) == 1.0

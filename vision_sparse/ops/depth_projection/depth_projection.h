@@ -100,10 +100,12 @@ VS_FORCE_INLINE int64_t project_point(const T* p, const T* m, const Params& q, T
 // The op's host side, written once for both devices.  Backend supplies
 //   static void check_device(const at::Tensor& t);  // VS_CHECK_CPU / VS_CHECK_CUDA
 //   using Guard = ...;  // constructed from a device (CUDA: a device guard)
+//   static at::Tensor alloc_depth(at::IntArrayRef sizes, const at::TensorOptions&);
+//       // the depth output: zero-filled on the CPU, uninitialised on CUDA
 //   template <typename T> static void run(const at::Tensor& points,
 //       const at::Tensor& mats, const Params&, at::Tensor& depth, at::Tensor* index);
-// points (N, C) and mats (V, mrows, 4) are contiguous; depth (V, H, W) and index
-// (V, H, W) int64 (null when not asked for) are allocated, uninitialised, and
+// points (N, C) and mats (V, mrows, 4) are contiguous; depth (V, H, W) comes from
+// alloc_depth, index (V, H, W) int64 (null when not asked for) is uninitialised;
 // the kernel fills every value.  Schema and contract: depth_projection.cpp.
 template <typename Backend>
 std::tuple<at::Tensor, at::Tensor> forward_op(const at::Tensor& points,
@@ -125,7 +127,7 @@ std::tuple<at::Tensor, at::Tensor> forward_op(const at::Tensor& points,
   TORCH_CHECK(max_depth > min_depth, "max_depth must be > min_depth");  // NaN refused too
   const Params q{lidar2img.size(0), points.size(0), points.size(1), height, width,
                  lidar2img.size(1), min_depth, max_depth};
-  at::Tensor depth = at::empty({q.V, q.H, q.W}, points.options());
+  at::Tensor depth = Backend::alloc_depth({q.V, q.H, q.W}, points.options());
   at::Tensor index = return_index ? at::empty({q.V, q.H, q.W}, points.options().dtype(at::kLong))
                                   : at::empty({0}, points.options().dtype(at::kLong));
   if (q.V == 0) return {depth, index};

@@ -87,6 +87,9 @@ __global__ void finalize_kernel(T* __restrict__ D, int64_t* __restrict__ I, cons
 struct CudaKernels {
   static void check_device(const at::Tensor& t) { VS_CHECK_CUDA(t); }
   using Guard = c10::cuda::CUDAGuard;
+  static at::Tensor alloc_depth(at::IntArrayRef sizes, const at::TensorOptions& options) {
+    return at::empty(sizes, options);  // filled with +inf by run
+  }
   template <typename T>
   static void run(const at::Tensor& points, const at::Tensor& mats, const Params& q,
                   at::Tensor& depth, at::Tensor* index) {
