@@ -1,7 +1,8 @@
 // CPU kernel of depth_projection, in two parallel phases:
 //  1. points in chunks (at::parallel_for): every point is projected into every
 //     view, its pixel (or -1) and depth stored in (V, N) scratch arrays;
-//  2. views (at::parallel_for over views, and over the output for the fill):
+//  2. views (at::parallel_for; the index map, when asked for, is filled with -1
+//     in parallel over its values first):
 //     each thread owns whole views and scans their points in index order,
 //     keeping a point when its depth is strictly smaller than the pixel's, so
 //     the smallest index wins among equal depths.
@@ -14,14 +15,11 @@
 // (V, H, W) map (at 6 x 900 x 1600 the fill and its page faults cost ~30x the
 // projection itself), and empty regions are read later without being written.
 #include <ATen/Parallel.h>
-
 #include <c10/util/accumulate.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-
-#include <sys/mman.h>
 #include <vector>
 
 #include "depth_projection.h"
