@@ -16,7 +16,10 @@
 // projection itself), and empty regions are read later without being written.
 #include <ATen/Parallel.h>
 #include <c10/util/accumulate.h>
+#if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
+#define VS_DEPTH_MMAP 1
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -85,6 +88,10 @@ struct CpuKernels {
   static at::Tensor alloc_depth(at::IntArrayRef sizes, const at::TensorOptions& options) {
     const size_t bytes = static_cast<size_t>(std::max<int64_t>(c10::multiply_integers(sizes), 1)) *
                          options.dtype().itemsize();
+#ifndef VS_DEPTH_MMAP
+    (void)bytes;
+    return at::zeros(sizes, options);  // no POSIX mmap (e.g. Windows): zero-filled maps
+#else
     if (bytes < kMmapBytes) return at::zeros(sizes, options);
     // fresh anonymous pages are zero; huge pages where the system allows them
     // (a few faults instead of one per 4 kB page the points land on)
@@ -94,6 +101,7 @@ struct CpuKernels {
     madvise(data, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
     return at::from_blob(data, sizes, [bytes](void* p) { munmap(p, bytes); }, options);
+#endif
   }
   template <typename T>
   static void run(const at::Tensor& points, const at::Tensor& mats, const Params& q,
