@@ -449,8 +449,9 @@ def test_ms_deform_attn_function_equals_mmcv_pytorch(dtype):
         results.append([out.detach()] + [x.grad for x in xs])
     tol = 1e-5 if dtype == torch.float32 else 1e-10
     assert results[0][0].shape == (2, 9, 24) and all(t.abs().max() > 0 for t in results[0])
-    for got, want in zip(*results):
-        torch.testing.assert_close(got, want, rtol=0, atol=tol)
+    for got, want in zip(*results):  # relative to the largest value (location grads ~ W)
+        torch.testing.assert_close(got, want, rtol=0,
+                                   atol=tol * max(1.0, float(want.abs().max())))
 
 
 def test_mmcv_multiscale_deformable_attention_module_through_standin(monkeypatch):
