@@ -78,19 +78,34 @@ VS_HOST_DEVICE inline void weight_grads(const Corners<T>& c, T* dx, T* dy) {
   dy[3] = c.lx;
 }
 
+// sum_j a[j] b[j] over 8 interleaved partial sums (a fixed order: deterministic;
+// unlike one running sum it vectorises and does not wait on each addition).
+template <typename T>
+VS_HOST_DEVICE inline T dot_product(const T* __restrict__ a, const T* __restrict__ b,
+                                    int64_t n) {
+  T part[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    VS_UNROLL
+    for (int u = 0; u < 8; ++u) part[u] += a[j + u] * b[j + u];
+  }
+  for (; j < n; ++j) part[0] += a[j] * b[j];
+  return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+}
+
 // The backward of one sample (weight a) whose corner k reads the D values
-// V[base + off[k] * stride + j]: adds a w[k] g[j] to GV at the same places
-// through add(pointer, value) (a plain += on the CPU, atomicAdd on CUDA) and
-// writes the sample's attention-weight gradient to *ga and its location
-// gradient to gl[0..1].  g: the D values of grad_out of the sample's
-// (batch, query, head).
+// v0[off[k] * vs + j] (v0: the value row of the level's first key, vs: the
+// stride between keys): adds a w[k] g[j] to g0[off[k] * gs + j] through
+// add(pointer, value) (a plain += on the CPU, atomicAdd on CUDA) and writes the
+// sample's attention-weight gradient to *ga and its location gradient to
+// gl[0..1].  g: the D values of grad_out of the sample's (batch, query, head).
 #ifdef __CUDACC__
 #pragma nv_exec_check_disable
 #endif
 template <typename T, typename Add>
 VS_FORCE_INLINE void sample_backward(const Corners<T>& c, T a, int64_t H, int64_t W,
-                                     const T* __restrict__ g, const T* __restrict__ V, T* GV,
-                                     int64_t base, int64_t stride, int64_t D, T* ga, T* gl,
+                                     const T* __restrict__ g, const T* __restrict__ v0,
+                                     int64_t vs, T* g0, int64_t gs, int64_t D, T* ga, T* gl,
                                      Add&& add) {
   T dx[4], dy[4];
   weight_grads(c, dx, dy);
@@ -98,15 +113,11 @@ VS_FORCE_INLINE void sample_backward(const Corners<T>& c, T a, int64_t H, int64_
   VS_UNROLL
   for (int k = 0; k < 4; ++k) {
     if (c.off[k] < 0) continue;
-    const int64_t row = base + c.off[k] * stride;
-    const T* __restrict__ x = V + row;
-    T* gv = GV + row;
+    const T* __restrict__ x = v0 + c.off[k] * vs;
+    T* gv = g0 + c.off[k] * gs;
     const T w = a * c.w[k];
-    T dot = T(0);
-    for (int64_t j = 0; j < D; ++j) {
-      dot += g[j] * x[j];
-      add(gv + j, w * g[j]);
-    }
+    const T dot = dot_product(g, x, D);
+    for (int64_t j = 0; j < D; ++j) add(gv + j, w * g[j]);
     sa += c.w[k] * dot;
     sx += dx[k] * dot;
     sy += dy[k] * dot;
@@ -169,8 +180,10 @@ inline Dims check_inputs(const at::Tensor& value, const at::Tensor& spatial_shap
 //   using Guard = ...;  // constructed from a device (CUDA: a device guard)
 //   template <typename T> static void forward(value, shapes, starts, loc, attn,
 //       const Dims&, at::Tensor& out);  // out (bs, nq, nh, D), zeroed
+//   static at::Tensor new_grad_value(const at::Tensor& value);  // zeroed, like value
 //   template <typename T> static void backward(grad_out, value, shapes, starts,
-//       loc, attn, const Dims&, grad_value, grad_loc, grad_attn);  // zeroed
+//       loc, attn, const Dims&, grad_value, grad_loc, grad_attn);
+//       // grad_loc, grad_attn zeroed; grad_value from new_grad_value
 // Every tensor given to the backend is contiguous; every size is non-zero.
 // Schemas and contracts: ms_deform_attn.cpp.
 template <typename Backend>
@@ -203,10 +216,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_op(
   TORCH_CHECK(grad_out.dim() == 3 && grad_out.size(0) == d.bs && grad_out.size(1) == d.nq &&
                   grad_out.size(2) == d.nh * d.D,
               "grad_out must have shape (bs, num_queries, num_heads * head_dim)");
-  at::Tensor grad_value = at::zeros(value.sizes(), value.options());
+  const bool work = d.bs && d.nq && d.nh && d.D && d.L && d.P && d.K;
+  at::Tensor grad_value =
+      work ? Backend::new_grad_value(value) : at::zeros(value.sizes(), value.options());
   at::Tensor grad_loc = at::zeros(loc.sizes(), loc.options());
   at::Tensor grad_attn = at::zeros(attn.sizes(), attn.options());
-  if (d.bs && d.nq && d.nh && d.D && d.L && d.P && d.K) {
+  if (work) {
     AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_backward", [&] {
       Backend::template backward<scalar_t>(
           grad_out.contiguous(), value.contiguous(), spatial_shapes.contiguous(),

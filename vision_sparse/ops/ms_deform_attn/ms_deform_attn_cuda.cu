@@ -69,8 +69,8 @@ __global__ void backward_kernel(const T* __restrict__ G, const T* __restrict__ V
     Corners<T> c;
     if (!corners(loc[2 * s], loc[2 * s + 1], H, W, c)) continue;  // gradients stay 0
     const int64_t stride = d.nh * d.D, base = ((b * d.K + start) * d.nh + h) * d.D;
-    sample_backward(c, A[s], H, W, G + i * d.D, V, GV, base, stride, d.D, GA + s, GL + 2 * s,
-                    [](T* p, T v) { atomicAdd(p, v); });
+    sample_backward(c, A[s], H, W, G + i * d.D, V + base, stride, GV + base, stride, d.D,
+                    GA + s, GL + 2 * s, [](T* p, T v) { atomicAdd(p, v); });
   }
 }
 
@@ -79,6 +79,9 @@ __global__ void backward_kernel(const T* __restrict__ G, const T* __restrict__ V
 struct CudaKernels {
   static void check_device(const at::Tensor& t) { VS_CHECK_CUDA(t); }
   using Guard = c10::cuda::CUDAGuard;
+  static at::Tensor new_grad_value(const at::Tensor& value) {
+    return at::zeros(value.sizes(), value.options());  // the kernel adds into it
+  }
   template <typename T>
   static void forward(const at::Tensor& value, const at::Tensor& shapes, const at::Tensor& starts,
                       const at::Tensor& loc, const at::Tensor& attn, const Dims& d,
