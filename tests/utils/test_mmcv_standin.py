@@ -416,3 +416,78 @@ def test_sigmoid_focal_loss_served_equals_mmdet_python_version():
     assert torch.allclose(g_ours, g_ref, atol=1e-10)
     mean = sigmoid_focal_loss(logits, target, 2.0, 0.25, None, 'mean')
     assert torch.allclose(mean, ref.sum() / 12)
+
+
+def _deform_attn_inputs(dtype=torch.float64, seed=12):
+    gen = torch.Generator().manual_seed(seed)
+    shapes = torch.tensor([[10, 12], [5, 6], [3, 3]])
+    starts = torch.tensor([0, 120, 150])
+    value = torch.randn(2, 159, 4, 6, generator=gen, dtype=torch.float64).to(dtype)
+    loc = (torch.rand(2, 9, 4, 3, 2, 2, generator=gen, dtype=torch.float64) * 1.4 - 0.2).to(dtype)
+    attn = torch.rand(2, 9, 4, 3, 2, generator=gen, dtype=torch.float64).to(dtype)
+    return value, shapes, starts, loc, attn
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_ms_deform_attn_function_equals_mmcv_pytorch(dtype):
+    """mmcv's MultiScaleDeformableAttnFunction (its compiled-op path) through the
+    stand-in equals mmcv's multi_scale_deformable_attn_pytorch: output and the
+    gradients w.r.t. value, sampling locations and attention weights."""
+    from mmcv.ops.multi_scale_deform_attn import (MultiScaleDeformableAttnFunction,
+                                                  multi_scale_deformable_attn_pytorch)
+    value, shapes, starts, loc, attn = _deform_attn_inputs(dtype)
+    results = []
+    for use_function in (True, False):
+        xs = [t.clone().requires_grad_(True) for t in (value, loc, attn)]
+        if use_function:
+            out = MultiScaleDeformableAttnFunction.apply(xs[0], shapes, starts, xs[1], xs[2], 64)
+        else:
+            out = multi_scale_deformable_attn_pytorch(xs[0], shapes, xs[1], xs[2])
+        grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(1),
+                           dtype=torch.float64).to(dtype)
+        out.backward(grad)
+        results.append([out.detach()] + [x.grad for x in xs])
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    assert results[0][0].shape == (2, 9, 24) and all(t.abs().max() > 0 for t in results[0])
+    for got, want in zip(*results):  # relative to the largest value (location grads ~ W)
+        torch.testing.assert_close(got, want, rtol=0,
+                                   atol=tol * max(1.0, float(want.abs().max())))
+
+
+def test_mmcv_multiscale_deformable_attention_module_through_standin(monkeypatch):
+    """mmcv's MultiScaleDeformableAttention module: its forward / backward with the
+    sampling routed through MultiScaleDeformableAttnFunction (what it runs on GPU;
+    on CPU it calls the pytorch version, which is patched here to the Function)
+    equals the module's own pytorch path."""
+    import mmcv.ops.multi_scale_deform_attn as msda
+    from mmcv.ops import MultiScaleDeformableAttention
+
+    def through_function(value, shapes, loc, attn):
+        areas = shapes[:, 0] * shapes[:, 1]
+        starts = torch.cat([areas.new_zeros(1), areas.cumsum(0)[:-1]])
+        return msda.MultiScaleDeformableAttnFunction.apply(value, shapes, starts, loc, attn, 64)
+
+    torch.manual_seed(0)
+    layer = MultiScaleDeformableAttention(embed_dims=32, num_heads=4, num_levels=3,
+                                          num_points=2, dropout=0.0, batch_first=True).double()
+    with torch.no_grad():  # non-trivial offsets (init_weights makes a fixed pattern)
+        layer.sampling_offsets.weight.normal_(0, 0.3)
+    value, shapes, starts, _, _ = _deform_attn_inputs()
+    value = value.reshape(2, 159, 24)[..., :8].repeat(1, 1, 4)  # (bs, num_keys, 32)
+    query = torch.randn(2, 9, 32, dtype=torch.float64)
+    ref_pts = torch.rand(2, 9, 3, 2, dtype=torch.float64)
+    results = []
+    for patched in (False, True):
+        if patched:
+            monkeypatch.setattr(msda, 'multi_scale_deformable_attn_pytorch', through_function)
+        layer.zero_grad()
+        q = query.clone().requires_grad_(True)
+        out = layer(q, value=value, reference_points=ref_pts, spatial_shapes=shapes,
+                    level_start_index=starts)
+        out.pow(2).sum().backward()
+        results.append([out.detach(), q.grad, layer.sampling_offsets.weight.grad.clone(),
+                        layer.attention_weights.weight.grad.clone(),
+                        layer.value_proj.weight.grad.clone()])
+    assert results[1][2].abs().max() > 0
+    for got, want in zip(results[1], results[0]):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)

@@ -24,6 +24,8 @@ Attributes:
 from ._ext import ext_status, has_cuda_ext, has_ext
 from .box_iou_rotated import box_iou_rotated, box_iou_rotated_reference
 from .depth_projection import depth_projection_reference, project_depth
+from .ms_deform_attn import (MSDeformAttnFunction, MSDeformAttnSampler, ms_deform_attn,
+                             ms_deform_attn_reference)
 from .nms_rotated import (NMS_MIN_THRESHOLD, batched_nms_rotated,
                           batched_nms_rotated_reference, nms_rotated, nms_rotated_reference)
 from .roi_align_rotated import RoIAlignRotated, roi_align_rotated, roi_align_rotated_reference
@@ -37,7 +39,8 @@ __all__ = [
     'roi_align_rotated', 'roi_align_rotated_reference', 'RoIAlignRotated',
     'voxel_render', 'voxel_render_reference', 'VoxelRender', 'VoxelRenderFunction',
     'DEFAULT_DENSITY_SHIFT', 'MAX_SAMPLES_PER_RAY',
-    'project_depth', 'depth_projection_reference'
+    'project_depth', 'depth_projection_reference',
+    'ms_deform_attn', 'ms_deform_attn_reference', 'MSDeformAttnFunction', 'MSDeformAttnSampler'
 ]
 
 

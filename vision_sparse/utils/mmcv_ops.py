@@ -22,6 +22,12 @@ mmcv ext function    served by
 ``roi_align_rotated_backward``
                      its feature gradient
                      (:func:`~vision_sparse.ops.roi_align_rotated.roi_align_rotated_features_grad`)
+``ms_deform_attn_forward``
+                     :func:`vision_sparse.ops.ms_deform_attn` (compiled CPU / CUDA
+                     kernel; ``im2col_step`` is accepted and ignored)
+``ms_deform_attn_backward``
+                     its three gradients
+                     (:func:`~vision_sparse.ops.ms_deform_attn.ms_deform_attn_grads`)
 ``sigmoid_focal_loss_forward``
                      pure PyTorch, the formula of mmcv's kernel per element (``log``
                      bounded below at FLT_MIN); mmdet's ``FocalLoss`` calls it on GPU
@@ -225,6 +231,49 @@ def roi_align_rotated_backward(grad_output: Tensor, rois: Tensor, grad_input: Te
     grad_input.add_(grad.to(grad_input.dtype))
 
 
+def ms_deform_attn_forward(value: Tensor, value_spatial_shapes: Tensor,
+                           value_level_start_index: Tensor, sampling_locations: Tensor,
+                           attention_weights: Tensor, im2col_step: int = 64) -> Tensor:
+    """mmcv ``ext_module.ms_deform_attn_forward``: multi-scale deformable attention.
+
+    Args:
+        value (Tensor): (bs, num_keys, num_heads, head_dim).
+        value_spatial_shapes (Tensor): (L, 2) int64 ``(H, W)`` per level.
+        value_level_start_index (Tensor): (L,) int64, first key of every level.
+        sampling_locations (Tensor): (bs, num_queries, num_heads, L, P, 2)
+            normalised ``(x, y)``.
+        attention_weights (Tensor): (bs, num_queries, num_heads, L, P).
+        im2col_step (int): mmcv's CUDA batching step; ignored.
+
+    Returns:
+        Tensor: (bs, num_queries, num_heads * head_dim).
+    """
+    from vision_sparse.ops.ms_deform_attn import ms_deform_attn
+
+    with torch.no_grad():
+        return ms_deform_attn(value, value_spatial_shapes, value_level_start_index,
+                              sampling_locations, attention_weights)
+
+
+def ms_deform_attn_backward(value: Tensor, value_spatial_shapes: Tensor,
+                            value_level_start_index: Tensor, sampling_locations: Tensor,
+                            attention_weights: Tensor, grad_output: Tensor, grad_value: Tensor,
+                            grad_sampling_loc: Tensor, grad_attn_weight: Tensor,
+                            im2col_step: int = 64) -> None:
+    """mmcv ``ext_module.ms_deform_attn_backward``: adds the gradients w.r.t. value,
+    sampling_locations and attention_weights into ``grad_value``,
+    ``grad_sampling_loc`` and ``grad_attn_weight``; ``grad_output`` is
+    (bs, num_queries, num_heads * head_dim), the other arguments as
+    :func:`ms_deform_attn_forward`.
+    """
+    from vision_sparse.ops.ms_deform_attn import ms_deform_attn_grads
+
+    grads = ms_deform_attn_grads(grad_output, value, value_spatial_shapes,
+                                 value_level_start_index, sampling_locations, attention_weights)
+    for dst, src in zip((grad_value, grad_sampling_loc, grad_attn_weight), grads):
+        dst.add_(src.to(dst.dtype))
+
+
 #: mmcv ``_ext`` function name -> the function that serves it.
 _FLT_MIN = 1.1754943508222875e-38
 
@@ -271,8 +320,10 @@ SERVED_OPS: Dict[str, Callable] = {
     'nms_rotated': nms_rotated,
     'roi_align_rotated_forward': roi_align_rotated_forward,
     'roi_align_rotated_backward': roi_align_rotated_backward,
+    'ms_deform_attn_forward': ms_deform_attn_forward,
+    'ms_deform_attn_backward': ms_deform_attn_backward,
 }
 
 __all__ = ['SERVED_OPS', 'sigmoid_focal_loss_forward', 'sigmoid_focal_loss_backward', 'nms', 'roi_align_forward', 'roi_align_backward',
            'box_iou_rotated', 'nms_rotated', 'roi_align_rotated_forward',
-           'roi_align_rotated_backward']
+           'roi_align_rotated_backward', 'ms_deform_attn_forward', 'ms_deform_attn_backward']
