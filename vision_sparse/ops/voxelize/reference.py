@@ -26,6 +26,7 @@ Semantics (mmcv's ``Voxelization``, made deterministic on every path):
   the others receive no gradient.  Rows with a negative batch / y / x (the
   ``-1`` rows of dynamic voxelisation) are skipped.
 """
+import functools
 from dataclasses import dataclass
 from typing import Sequence, Tuple
 
@@ -100,8 +101,13 @@ def grid_cells(voxel_size, point_cloud_range) -> Tuple[Tuple[float, ...], Tuple[
         ValueError: wrong lengths, non-finite values, a side <= 0, an empty range,
             a voxel larger than twice its range (no cell) or a grid too large.
     """
-    size = _floats(voxel_size, 3, 'voxel_size')
-    rng = _floats(point_cloud_range, 6, 'point_cloud_range')
+    return _grid_cells(_floats(voxel_size, 3, 'voxel_size'),
+                       _floats(point_cloud_range, 6, 'point_cloud_range'))
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_cells(size: Tuple[float, ...], rng: Tuple[float, ...]):
+    """:func:`grid_cells` of checked floats (cached: a model calls it with one setting)."""
     if min(size) <= 0:
         raise ValueError(f'voxel_size must be > 0 on every axis, got {size}')
     for j, axis in enumerate('xyz'):
@@ -233,13 +239,10 @@ def check_bev_inputs(features: Tensor, coors: Tensor, batch_size: int,
         raise ValueError('features must be a floating-point (M, F) tensor, got '
                          f'{features.dtype} {tuple(features.shape)}')
     if (coors.dim() != 2 or coors.shape[1] != 4 or coors.shape[0] != features.shape[0]
-            or coors.dtype not in (torch.int32, torch.int64)):
+            or coors.dtype not in (torch.int32, torch.int64) or coors.device != features.device):
         raise ValueError(f'coors must be an int32 / int64 (M, 4) = (batch, z, y, x) tensor '
-                         f'with M = {features.shape[0]}, got {coors.dtype} '
-                         f'{tuple(coors.shape)}')
-    if coors.device != features.device:
-        raise ValueError(f'coors must be on the device of features ({features.device}), '
-                         f'got {coors.device}')
+                         f'with M = {features.shape[0]} on {features.device}, got '
+                         f'{coors.dtype} {tuple(coors.shape)} on {coors.device}')
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f'batch_size must be an int >= 1, got {batch_size!r}')
     nx, ny = _pair_ints(grid)
