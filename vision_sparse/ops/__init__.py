@@ -31,6 +31,8 @@ from .nms_rotated import (NMS_MIN_THRESHOLD, batched_nms_rotated,
 from .roi_align_rotated import RoIAlignRotated, roi_align_rotated, roi_align_rotated_reference
 from .voxel_render import (DEFAULT_DENSITY_SHIFT, MAX_SAMPLES_PER_RAY, VoxelRender,
                            VoxelRenderFunction, voxel_render, voxel_render_reference)
+from .voxelize import (Voxelization, bev_scatter, bev_scatter_reference, voxelize,
+                       voxelize_reference)
 
 __all__ = [
     'ext_status', 'has_ext', 'has_cuda_ext', 'HAS_EXT', 'HAS_CUDA_EXT',
@@ -40,7 +42,8 @@ __all__ = [
     'voxel_render', 'voxel_render_reference', 'VoxelRender', 'VoxelRenderFunction',
     'DEFAULT_DENSITY_SHIFT', 'MAX_SAMPLES_PER_RAY',
     'project_depth', 'depth_projection_reference',
-    'ms_deform_attn', 'ms_deform_attn_reference', 'MSDeformAttnFunction', 'MSDeformAttnSampler'
+    'ms_deform_attn', 'ms_deform_attn_reference', 'MSDeformAttnFunction', 'MSDeformAttnSampler',
+    'voxelize', 'voxelize_reference', 'bev_scatter', 'bev_scatter_reference', 'Voxelization'
 ]
 
 
