@@ -14,12 +14,12 @@ Usage:
 """
 import argparse
 import math
-import sys
-import time
 import traceback
 
 import numpy as np
 import torch
+
+from common import best_time, fmt_t, run_script
 
 NAN = float('nan')
 
@@ -52,23 +52,6 @@ def keyframe():
         l2c[:3, :3] = rot
         mats.append(k @ l2c)
     return pts, torch.stack(mats), 'synthetic sweep (nuScenes sample not found)'
-
-
-def best_time(fn, repeat, sync=None):
-    out, best = None, float('inf')
-    for _ in range(max(1, repeat)):
-        if sync:
-            sync()
-        t0 = time.perf_counter()
-        out = fn()
-        if sync:
-            sync()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
-
-
-def fmt_t(t):
-    return 'n/a' if t is None or math.isnan(t) else f'{t * 1e3:10.2f} ms'
 
 
 def same(a, b):
@@ -130,7 +113,7 @@ def main(argv=None):
     print()
     print(f'{"benchmark":<28}{"compiled":>14}{"reference":>14}{"ref/comp":>10}')
     for name, tc, tr in rows:
-        print(f'{name:<28}{fmt_t(tc):>14}{fmt_t(tr):>14}{tr / tc:>10.1f}')
+        print(f'{name:<28}{fmt_t(tc, 2):>14}{fmt_t(tr, 2):>14}{tr / tc:>10.1f}')
     print(f'outputs identical (compiled vs reference): {identical}')
     print()
     ok = not math.isnan(speedup) and speedup >= 5 and identical is not False
@@ -141,11 +124,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SystemExit as exc:  # argparse errors / --help
-        if exc.code not in (0, None):
-            print(f'bad arguments ({exc.code})')
-    except Exception:
-        traceback.print_exc()
-    sys.exit(0)
+    run_script(main)

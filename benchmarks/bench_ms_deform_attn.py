@@ -18,11 +18,11 @@ Usage:
 """
 import argparse
 import math
-import sys
-import time
 import traceback
 
 import torch
+
+from common import best_time, fmt_t, run_script
 
 NAN = float('nan')
 STRIDES = (8, 16, 32, 64)
@@ -48,26 +48,11 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def best_time(fn, repeat, device):
-    out, best = None, float('inf')
-    for _ in range(max(1, repeat)):
-        sync(device)
-        t0 = time.perf_counter()
-        out = fn()
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return out, best
-
-
 def fwd_bwd(fn, value, shapes, starts, loc, attn, grad):
     xs = [t.detach().requires_grad_(True) for t in (value, loc, attn)]
     out = fn(xs[0], shapes, starts, xs[1], xs[2])
     out.backward(grad)
     return [out.detach()] + [x.grad for x in xs]
-
-
-def fmt_t(t):
-    return 'n/a' if t is None or math.isnan(t) else f'{t * 1e3:10.1f} ms'
 
 
 def main(argv=None):
@@ -105,16 +90,16 @@ def main(argv=None):
         else:
             fwd_bwd(ms_deform_attn, *inputs)  # warm-up (library load, allocator)
             got, res['fb_c'] = best_time(lambda: fwd_bwd(ms_deform_attn, *inputs), args.repeat,
-                                         device)
+                                         lambda: sync(device))
             want, res['fb_r'] = best_time(lambda: fwd_bwd(ms_deform_attn_reference, *inputs),
-                                          args.repeat, device)
+                                          args.repeat, lambda: sync(device))
             diffs = [float((a - b).abs().max() / b.abs().max().clamp(min=1e-30))
                      for a, b in zip(got, want)]
             with torch.no_grad():
                 _, res['f_c'] = best_time(lambda: ms_deform_attn(*inputs[:5]), args.repeat,
-                                          device)
+                                          lambda: sync(device))
                 _, res['f_r'] = best_time(lambda: ms_deform_attn_reference(*inputs[:5]),
-                                          args.repeat, device)
+                                          args.repeat, lambda: sync(device))
     except Exception:  # report, never fail
         traceback.print_exc()
 
@@ -138,11 +123,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SystemExit as exc:  # argparse errors / --help
-        if exc.code not in (0, None):
-            print(f'bad arguments ({exc.code})')
-    except Exception:
-        traceback.print_exc()
-    sys.exit(0)
+    run_script(main)

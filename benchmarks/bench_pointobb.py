@@ -36,11 +36,12 @@ Usage:
 """
 import argparse
 import math
-import sys
 import time
 import traceback
 
 import torch
+
+from common import best_time, fmt_t, run_script
 
 NAN = float('nan')
 STRIDES = (4, 8, 16, 32)
@@ -48,19 +49,6 @@ FINEST_SCALE = 56  # mmdet's SingleRoIExtractor default
 POINTOBB_CONFIG = 'configs/pointobb/pointobb_xfeat-fpn_150it_synthetic-aerial.py'
 DETECTOR_CONFIG = 'configs/pointobb/pointobb_rotated-fcos-xfeat_600it_synthetic-aerial.py'
 PSEUDO_DETECTOR_CONFIG = 'configs/pointobb/pointobb_rotated-fcos-xfeat_600it_synthetic-aerial-pseudo.py'
-
-
-def best_time(fn, repeat):
-    out, best = None, float('inf')
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
-
-
-def fmt_t(t):
-    return 'n/a' if t is None or math.isnan(t) else f'{t * 1e3:10.1f} ms'
 
 
 def target(name, value, goal, ok, note=''):
@@ -285,7 +273,6 @@ def section_pipeline(args):
 
 def section_memory(args):
     """Resident memory of PointOBB training after 50 and after 500 iterations."""
-    import os.path as osp
     import tempfile
     growth, mem_at = NAN, (50, 500)
     try:
@@ -366,11 +353,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SystemExit as exc:  # argparse errors / --help
-        if exc.code not in (0, None):
-            print(f'bad arguments ({exc.code})')
-    except Exception:
-        traceback.print_exc()
-    sys.exit(0)
+    run_script(main)

@@ -21,11 +21,11 @@ Usage:
 """
 import argparse
 import math
-import sys
-import time
 import traceback
 
 import torch
+
+from common import best_time, fmt_t, run_script
 
 NAN = float('nan')
 
@@ -35,15 +35,6 @@ def rand_boxes(n, generator, img=1024.0, smin=8.0, smax=200.0):
     wh = smin + torch.rand(n, 2, generator=generator, dtype=torch.float64) * (smax - smin)
     t = (torch.rand(n, 1, generator=generator, dtype=torch.float64) * 2 - 1) * math.pi
     return torch.cat([c, wh, t], 1).float()
-
-
-def best_time(fn, repeat):
-    out, best = None, float('inf')
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
 
 
 def shapely_iou(b1, b2, chunk_rows):
@@ -68,10 +59,6 @@ def shapely_iou(b1, b2, chunk_rows):
         union = a1[i:i + chunk_rows, None] + a2[None, :] - inter
         out[i:i + chunk_rows] = inter / np.maximum(union, 1e-6)
     return torch.from_numpy(out)
-
-
-def fmt_t(t):
-    return 'n/a' if t is None or math.isnan(t) else f'{t * 1e3:10.1f} ms'
 
 
 def target(name, value, goal, ok, note=''):
@@ -176,11 +163,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SystemExit as exc:  # argparse errors / --help
-        if exc.code not in (0, None):
-            print(f'bad arguments ({exc.code})')
-    except Exception:
-        traceback.print_exc()
-    sys.exit(0)
+    run_script(main)

@@ -29,11 +29,11 @@ Usage:
 """
 import argparse
 import math
-import sys
-import time
 import traceback
 
 import torch
+
+from common import best_time, run_script
 
 RANGE = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
 SETTINGS = [  # name, voxel size, max points, max voxels
@@ -42,15 +42,6 @@ SETTINGS = [  # name, voxel size, max points, max voxels
     ('dynamic 0.075 m', [0.075, 0.075, 0.2], -1, -1),
     ('dynamic 0.2 m', [0.2, 0.2, 8.0], -1, -1),
 ]
-
-
-def best_time(fn, repeat):
-    out, best = None, float('inf')
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
 
 
 def load_sweep():
@@ -123,5 +114,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
-    sys.exit(0)
+    run_script(main)

@@ -100,7 +100,7 @@ def test_compiled_equals_reference_random(dtype):
                                voxelize_reference(points, size, RANGE, -1))
 
 
-@pytest.mark.skipif(not SWEEPS, reason='no nuScenes sweep in /work/shared/data')
+@pytest.mark.skipif(not SWEEPS, reason='no nuScenes sweep in ../shared/data/lidar_camera/nuscenes (or $VISION_SPARSE_DATA)')
 @pytest.mark.parametrize('size', [[0.075, 0.075, 0.2], [0.2, 0.2, 8.0]])
 @EXT
 def test_compiled_equals_reference_nuscenes(size):
