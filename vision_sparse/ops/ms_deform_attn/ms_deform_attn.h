@@ -180,7 +180,8 @@ inline Dims check_inputs(const at::Tensor& value, const at::Tensor& spatial_shap
 //   using Guard = ...;  // constructed from a device (CUDA: a device guard)
 //   template <typename T> static void forward(value, shapes, starts, loc, attn,
 //       const Dims&, at::Tensor& out);  // out (bs, nq, nh, D), zeroed
-//   static at::Tensor new_grad_value(const at::Tensor& value);  // zeroed, like value
+//   static at::Tensor new_grad_value(const at::Tensor& value);  // like value: zeroed, or
+//       // uninitialised where the backend's backward writes every element (CPU)
 //   template <typename T> static void backward(grad_out, value, shapes, starts,
 //       loc, attn, const Dims&, grad_value, grad_loc, grad_attn);
 //       // grad_loc, grad_attn zeroed; grad_value from new_grad_value

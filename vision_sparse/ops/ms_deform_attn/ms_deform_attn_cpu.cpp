@@ -5,16 +5,14 @@
 // (value[b, key, h, :]).
 // Backward: parallel over the (batch, head) pairs; each walks its queries in
 // order and owns grad_value[b, :, h, :], so no atomics and a result that does
-// not depend on the number of threads (deterministic).  The value gradient is
-// allocated on transparent huge pages where Linux allows (zeros_huge_pages).
+// not depend on the number of threads (deterministic); it sums into a
+// contiguous per-thread scratch and writes its slice once at the end.
 // The location and attention-weight gradients of a sample are its own.
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstdint>
-
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
+#include <vector>
 
 #include "ms_deform_attn.h"
 
@@ -96,39 +94,37 @@ void backward_cpu(const at::Tensor& grad_out, const at::Tensor& value, const at:
   T* GA = grad_attn.data_ptr<T>();
   const int64_t D = d.D, stride = d.nh * d.D;
   at::parallel_for(0, d.bs * d.nh, 1, [&](int64_t t0, int64_t t1) {
+    // the (batch, head)'s value gradient is summed in a contiguous (K, D)
+    // scratch (a few MB: its scattered additions stay in cache and TLB reach),
+    // then written once, in key order, into its strided slice of grad_value
+    std::vector<T> scratch(static_cast<size_t>(d.K * D));
     for (int64_t t = t0; t < t1; ++t) {  // t = b nh + h: owns grad_value[b, :, h, :]
       const int64_t b = t / d.nh, h = t % d.nh;
       const T* rows = v.V + v.first_row(b, h);  // key k: rows + k * stride
-      T* grad_rows = GV + v.first_row(b, h);
+      T* acc = scratch.data();                    // key k: acc + k * D
+      std::fill(scratch.begin(), scratch.end(), T(0));
       for (int64_t q = 0; q < d.nq; ++q) {
         const int64_t i = (b * d.nq + q) * d.nh + h;
         v.for_each_sample(i, [&](int64_t s, const Corners<T>& c, int64_t start, int64_t H,
                                  int64_t W) {
           sample_backward(c, v.A[s], H, W, G + i * D, rows + start * stride, stride,
-                          grad_rows + start * stride, stride, D, GA + s, GL + 2 * s,
+                          acc + start * D, D, D, GA + s, GL + 2 * s,
                           [](T* p, T val) { *p += val; });
         });
       }
+      T* out = GV + v.first_row(b, h);
+      for (int64_t k = 0; k < d.K; ++k)
+        std::copy(acc + k * D, acc + (k + 1) * D, out + k * stride);
     }
   });
 }
 
-// A zeroed tensor like `like`; on Linux its memory is first madvise'd for
-// transparent huge pages where the system allows them (the value gradient is
-// large, e.g. 185 MB, and updated at random rows: 2 MB pages make its zeroing
-// and the scattered additions markedly faster than 4 kB pages).
-at::Tensor zeros_huge_pages(const at::Tensor& like) {
-  at::Tensor t = at::empty(like.sizes(), like.options());
-#ifdef __linux__
-  constexpr uintptr_t kHuge = uintptr_t(1) << 21;
-  if (t.nbytes() >= 2 * kHuge) {
-    const uintptr_t base = reinterpret_cast<uintptr_t>(t.data_ptr());
-    const uintptr_t p0 = (base + kHuge - 1) & ~(kHuge - 1);
-    const uintptr_t p1 = (base + t.nbytes()) & ~(kHuge - 1);
-    if (p1 > p0) madvise(reinterpret_cast<void*>(p0), p1 - p0, MADV_HUGEPAGE);  // a hint
-  }
-#endif
-  return t.zero_();
+// The value gradient (e.g. 185 MB): uninitialised, since backward_cpu writes
+// every element.  No huge-page advice: with the kernel's default THP defrag
+// policy ('madvise') an advised fault may compact memory synchronously, which
+// made the backward time swing 0.09-0.53 s from run to run.
+at::Tensor empty_like_value(const at::Tensor& like) {
+  return at::empty(like.sizes(), like.options());
 }
 
 struct NoGuard {
@@ -138,7 +134,7 @@ struct NoGuard {
 struct CpuKernels {
   static void check_device(const at::Tensor& t) { VS_CHECK_CPU(t); }
   using Guard = NoGuard;
-  static at::Tensor new_grad_value(const at::Tensor& value) { return zeros_huge_pages(value); }
+  static at::Tensor new_grad_value(const at::Tensor& value) { return empty_like_value(value); }
   template <typename T>
   static void forward(const at::Tensor& value, const at::Tensor& shapes, const at::Tensor& starts,
                       const at::Tensor& loc, const at::Tensor& attn, const Dims& d,
