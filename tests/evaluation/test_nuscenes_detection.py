@@ -264,7 +264,8 @@ def _to_devkit(samples, is_pred):
 def test_matches_nuscenes_devkit(seed):
     algo = pytest.importorskip(
         'nuscenes.eval.detection.algo',
-        reason='nuscenes-devkit not installed (pip install --no-deps nuscenes-devkit==1.2.0 pyquaternion)')
+        reason='nuscenes-devkit not installed: pip install --no-deps nuscenes-devkit==1.2.0 pyquaternion '
+               'scikit-learn joblib threadpoolctl cloudpickle cachetools')
     from nuscenes.eval.common.utils import center_distance
     from nuscenes.eval.detection.data_classes import DetectionConfig, DetectionMetrics
     rng = np.random.default_rng(seed)

@@ -137,17 +137,16 @@ class NuScenesDetMetric(BaseMetric):
             data_batch: the loader batch (unused).
             data_samples (Sequence): one per sample, see the class docstring.
         """
-        for i, sample in enumerate(data_samples):
-            self.results.append(self.parse_sample(sample, i))
+        self.results.extend(self.parse_sample(s, i) for i, s in enumerate(data_samples))
 
     def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str, float]:
         """mAP, NDS, mean and per-class TP errors; logs a per-class table.
 
         Args:
-            results (list[dict]): outputs of :meth:`parse_sample`.
+            results (list[dict]): :meth:`parse_sample` outputs of all samples.
 
         Returns:
-            dict[str, float]: see the class docstring.
+            dict[str, float]: the keys listed in the class docstring.
         """
         names = self.class_names
         logger = MMLogger.get_current_instance()
