@@ -6,6 +6,9 @@ from .homography import (estimate_homography, homography_accuracy, homography_au
                          warp_points_homography)
 from .relocalization import (absolute_pose_error, relocalization_errors,
                              relocalization_recall, summarize_relocalization)
+from .nuscenes_detection import (NUSCENES_ATTRIBUTES, NUSCENES_CLASS_RANGE, NUSCENES_DEFAULT_ATTRIBUTE,
+                                 TP_METRICS, accumulate_detections, default_attributes, detection_ap,
+                                 detection_tp_error, nuscenes_detection_eval)
 from .rotated_map import average_precision, eval_rotated_map, polygon_iou, rotated_iou_matrix
 from .pose import (check_intrinsics, epipolar_precision, error_auc, estimate_relative_pose, pose_auc, pose_error,
                    relative_pose_error, symmetric_epipolar_distance)
@@ -19,5 +22,8 @@ __all__ = [
     'symmetric_epipolar_distance', 'epipolar_precision', 'estimate_homography',
     'homography_corner_error', 'homography_accuracy', 'homography_auc',
     'homography_reprojection_error', 'warp_points_homography',
+    'NUSCENES_ATTRIBUTES', 'NUSCENES_CLASS_RANGE', 'NUSCENES_DEFAULT_ATTRIBUTE', 'TP_METRICS',
+    'accumulate_detections', 'default_attributes', 'detection_ap', 'detection_tp_error',
+    'nuscenes_detection_eval',
     'eval_rotated_map', 'average_precision', 'rotated_iou_matrix', 'polygon_iou'
 ]
