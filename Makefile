@@ -28,6 +28,10 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel ninja
 	$(PIP) install -e ".[all]"
+	# the nuScenes devkit (only its detection evaluation, which tests cross-check ours
+	# against) pins numpy<2: installed without its dependencies, plus the few it imports
+	$(PIP) install -q --no-deps nuscenes-devkit==1.2.0 pyquaternion scikit-learn joblib \
+	  threadpoolctl cloudpickle cachetools
 	touch $@
 
 install: $(STAMP)
