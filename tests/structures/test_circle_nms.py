@@ -23,7 +23,8 @@ def test_batched_per_class_and_empty():
     labels = torch.tensor([0, 0, 1])
     assert batched_circle_nms(centers, scores, labels, 1.0).tolist() == [0, 2]
     assert batched_circle_nms(centers, scores, labels, [-1.0, 1.0]).tolist() == [0, 1, 2]
-    empty = batched_circle_nms(torch.zeros(0, 2), torch.zeros(0), torch.zeros(0, dtype=torch.long), 1.0)
+    empty = batched_circle_nms(torch.zeros(0, 2), torch.zeros(0),
+                               torch.zeros(0, dtype=torch.long), 1.0)
     assert empty.shape == (0,)
     with pytest.raises(ValueError, match='centers'):
         circle_nms(torch.zeros(3), torch.zeros(3), 1.0)

@@ -113,7 +113,8 @@ def test_empty_cloud_nan_points_and_degenerate_gt():
     degenerate = GT_BOXES.clone()
     degenerate[1, 3:6] = 0.0
     losses = model(dict(points=[pts, torch.zeros(0, 4)]),
-                   [sample(degenerate), sample(torch.zeros(0, 9), torch.zeros(0, dtype=torch.long))],
+                   [sample(degenerate),
+                    sample(torch.zeros(0, 9), torch.zeros(0, dtype=torch.long))],
                    mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
     preds = model(dict(points=[pts]), [sample()], mode='tensor')
@@ -131,3 +132,5 @@ def test_modalities_and_switches():
         MODELS.build(dict(cfg, pts_middle_encoder='voxels'))
     with pytest.raises(ValueError, match='points'):
         build()(dict(points=[torch.zeros(5, 2)]), [sample()], mode='predict')
+    with pytest.raises(ValueError, match='mode'):
+        build()(dict(points=[scene()]), [sample()], mode='losses')

@@ -16,7 +16,9 @@ def _head(**kw):
                bbox_coder=dict(type='TransFusionBBoxCoder', point_cloud_range=PCR,
                                voxel_size=VS, out_size_factor=2))
     cfg.update(kw)
-    return MODELS.build(cfg)
+    head = MODELS.build(cfg)
+    assert isinstance(head, TransFusionLiDARHead)
+    return head
 
 
 def test_forward_contract_shapes():

@@ -29,7 +29,8 @@ def test_iou_and_class_costs():
     logits = torch.tensor([[-5.0, 5.0], [5.0, -5.0]])  # p0 says class 1, p1 class 0
     out = assigner.assign(preds, logits, _boxes([0.0, 0.0]), torch.tensor([0, 1]), PCR)
     assert out['gt_inds'].tolist() == [1, 0]  # the class cost decides
-    assert torch.allclose(out['iou'], torch.tensor([1.0, 0.95 / 1.05]), atol=1e-5)  # overlap 0.95, union 1.05
+    # shifted by 0.05: overlap 0.95, union 1.05
+    assert torch.allclose(out['iou'], torch.tensor([1.0, 0.95 / 1.05]), atol=1e-5)
     c = focal_cost(logits, torch.tensor([0, 1]))
     assert c[1, 0] < 0 < c[0, 0]
 

@@ -6,7 +6,7 @@ the fusion stage: they call :meth:`TransFusionLiDARHead.loss_by_preds` and
 :meth:`TransFusionLiDARHead.predict_by_preds` on their own dicts (see
 :mod:`vision_sparse.models.task_modules.coders.transfusion_bbox_coder`).
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -275,9 +275,10 @@ class TransFusionLiDARHead(nn.Module):
                               gt_labels_3d: Sequence[Tensor]) -> Tensor:
         """Gaussian focal loss of the (B, K, H, W) dense heatmap logits."""
         b, _, h, w = dense_heatmap.shape
-        target = torch.stack([self.heatmap_targets(*valid_gt(gt_bboxes_3d[i].to(dense_heatmap),
-                                                             gt_labels_3d[i].to(dense_heatmap.device)),
-                                                   (h, w)) for i in range(b)])
+        target = torch.stack([
+            self.heatmap_targets(*valid_gt(gt_bboxes_3d[i].to(dense_heatmap),
+                                           gt_labels_3d[i].to(dense_heatmap.device)), (h, w))
+            for i in range(b)])
         avg = max(float(target.eq(1).sum()), 1.0)
         return self.loss_heatmap(_clip_sigmoid(dense_heatmap), target, avg_factor=avg)
 

@@ -139,13 +139,10 @@ class SparseFusion(BaseModel):
     def forward(self, inputs: dict, data_samples=None, mode: str = 'tensor'):
         """'loss' -> dict of losses; 'predict' -> data samples with ``pred_instances_3d``;
         'tensor' -> the head's prediction dicts."""
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self._forward(inputs, data_samples)
-        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+        run = dict(loss=self.loss, predict=self.predict, tensor=self._forward).get(mode)
+        if run is None:
+            raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+        return run(inputs, data_samples)
 
     def _forward(self, batch_inputs: dict, batch_data_samples=None) -> List[Dict[str, Tensor]]:
         """The LiDAR head's prediction dicts (one per decoder layer)."""

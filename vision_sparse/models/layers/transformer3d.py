@@ -6,7 +6,6 @@ Query tensors are channel-first ``(B, C, Q)`` as in the heads; positions ``(B, Q
 """
 from typing import Dict, Mapping, Optional, Tuple
 
-import torch
 from torch import Tensor, nn
 
 from vision_sparse.registry import MODELS

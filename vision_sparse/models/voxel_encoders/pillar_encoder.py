@@ -1,6 +1,4 @@
 """PointPillars pillar feature net: points of a pillar -> one feature vector."""
-from typing import Sequence
-
 import torch
 from torch import Tensor, nn
 

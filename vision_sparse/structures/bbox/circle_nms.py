@@ -26,16 +26,12 @@ def circle_nms(centers: Tensor, scores: Tensor, radius: float,
         raise ValueError(f'radius must be >= 0, got {radius!r}')
     order = torch.sort(scores, descending=True, stable=True).indices
     xy = centers[order, :2]
-    suppress = torch.cdist(xy.double(), xy.double()) <= radius
-    n = order.numel()
-    keep = torch.ones(n, dtype=torch.bool, device=centers.device)
-    sup = suppress.cpu()
-    keep_cpu = keep.cpu()
-    for i in range(n):
-        if keep_cpu[i]:
-            later = sup[i, i + 1:]
-            keep_cpu[i + 1:] &= ~later
-    kept = order[keep_cpu.to(centers.device)]
+    near = (torch.cdist(xy.double(), xy.double()) <= radius).cpu()
+    keep = torch.ones(order.numel(), dtype=torch.bool)
+    for i in range(order.numel()):  # greedy: only kept boxes suppress
+        if keep[i]:
+            keep[i + 1:] &= ~near[i, i + 1:]
+    kept = order[keep.to(centers.device)]
     return kept[:max_keep] if max_keep >= 0 else kept
 
 
@@ -61,7 +57,9 @@ def batched_circle_nms(centers: Tensor, scores: Tensor, labels: Tensor, radius,
         idx = torch.nonzero(labels == cls).flatten()
         r = radius if isinstance(radius, (int, float)) else radius[cls]
         if r < 0:
-            keep.append(idx if max_keep < 0 else idx[scores[idx].argsort(descending=True)[:max_keep]])
+            if max_keep >= 0:
+                idx = idx[scores[idx].argsort(descending=True)[:max_keep]]
+            keep.append(idx)
             continue
         keep.append(idx[circle_nms(centers[idx], scores[idx], float(r), max_keep)])
     if not keep:

@@ -1,5 +1,5 @@
 """One-to-one (Hungarian) assignment of 3-D box predictions to ground truth."""
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
