@@ -30,7 +30,7 @@ LOCATIONS = {
     'TRANSFORMS': ['vision_sparse.datasets.oriented'],
     # detectors and their heads subclass mmdet.models: registered on first use too
     'MODELS': ['vision_sparse.models', 'vision_sparse.ops', 'vision_sparse.models.dense_heads',
-               'vision_sparse.models.detectors'],
+               'vision_sparse.models.detectors', 'vision_sparse.models.voxel_encoders'],
     'TASK_UTILS': ['vision_sparse.models'],
     'METRICS': ['vision_sparse.evaluation'],
     'EVALUATOR': ['vision_sparse.evaluation'],
