@@ -7,5 +7,7 @@ vision_sparse`` does not import ``mmdet.models``.
 """
 from .pointobb_angle_head import PointOBBAngleHead
 from .rotated_fcos_head import RotatedFCOSHead, distance2rbox, rbox2distance
+from .sparse_camera_head import SparseCameraHead
 
-__all__ = ['PointOBBAngleHead', 'RotatedFCOSHead', 'distance2rbox', 'rbox2distance']
+__all__ = ['PointOBBAngleHead', 'RotatedFCOSHead', 'distance2rbox', 'rbox2distance',
+           'SparseCameraHead']
