@@ -235,7 +235,7 @@ class SemanticTransfer(nn.Module):
         check_lidar2img(lidar2img, b, views)
         anchors = self.cell_anchors(hb, wb, bev_feat.device)  # (Q, Z, 3)
         q, z = anchors.shape[:2]
-        mats = lidar2img.to(anchors.dtype).reshape(b * views, 1, 4, 4)
+        mats = lidar2img.to(anchors.dtype).reshape(b * views, 4, 4)
         loc, vis = project_to_normalized(anchors.reshape(1, q * z, 3), mats, img_shape,
                                          c['min_depth'])
         loc = loc.view(b * views, q, z, 2).to(bev_feat.dtype)
