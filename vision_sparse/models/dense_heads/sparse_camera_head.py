@@ -460,7 +460,7 @@ class SparseCameraHead(nn.Module):
         shapes = [tuple(d.shape[-2:]) for d in preds['dense_heatmap']]
         targets = self.get_targets(gt_boxes, gt_labels, cam, shapes)
         num_obj = max(sum(int(t['view'].numel()) for t in targets), 1)
-        pred_hm = torch.cat([d.flatten(2) for d in preds['dense_heatmap']], -1)
+        pred_hm = torch.cat([d.flatten(3) for d in preds['dense_heatmap']], -1)
         tgt_hm = torch.stack([torch.cat([h.flatten(2) for h in t['heatmaps']], -1)
                               for t in targets])
         losses = dict(loss_heatmap_2d=self.loss_heatmap(
