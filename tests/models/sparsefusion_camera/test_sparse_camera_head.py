@@ -173,3 +173,24 @@ def test_bad_input_raises_naming_it():
         _head(nms_kernel_size=2)
     with pytest.raises(ValueError, match='SparseCameraHead'):
         SparseCameraHead(not_an_option=1)
+
+
+def test_tiny_config_builds_and_chains():
+    """configs/_base_/models/sparsefusion_camera_tiny.py: backbone -> neck -> geometric
+    transfer -> camera head, and the semantic transfer into the BEV."""
+    from pathlib import Path
+
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(Path(__file__).parents[3] / 'configs' / '_base_' / 'models'
+                              / 'sparsefusion_camera_tiny.py'))
+    parts = {k: MODELS.build(v) for k, v in cfg.camera_model.items()}
+    cam2img, l2c, l2i = rig()
+    boxes, labels = scene()
+    imgs = render(boxes, labels, cam2img, l2c)
+    pts = torch.randn(300, 4) * torch.tensor([6.0, 10.0, 1.0, 1.0])
+    feats = parts['img_neck'](parts['img_backbone'](imgs))
+    feats = parts['geometric_transfer'](feats, [pts], l2i[None])
+    preds = parts['camera_head'](feats, _cam_params())
+    assert preds['lidar']['center'].shape == (1, 2, 50)
+    bev = parts['semantic_transfer'](torch.randn(1, 32, 32, 32), feats, l2i[None], IMG_SHAPE)
+    assert bev.shape == (1, 32, 32, 32)
