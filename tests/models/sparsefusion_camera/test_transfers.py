@@ -155,3 +155,26 @@ def test_semantic_transfer_gradients_and_bad_input():
         st(bev[:, :4], feats, l2i[None], IMG_SHAPE)
     with pytest.raises(ValueError, match='levels'):
         st(bev, feats[:1], l2i[None], IMG_SHAPE)
+
+
+def test_semantic_transfer_cell_heights_mode():
+    """Official mode: one anchor at each cell's point height; cells without points
+    (NaN height) get 0; heights move the projection."""
+    _, _, l2i = rig()
+    h, w = IMG_SHAPE
+    st = _identity_transfer(1, heights=(0.0,))
+    heights = torch.full((1, 16, 16), float('nan'))
+    heights[0, 12, 9] = 0.5
+    heights[0, 12, 10] = -1.0
+    feats = torch.zeros(2, 1, h, w)
+    anchors = st.cell_anchors(16, 16).clone()
+    anchors[12 * 16 + 9, 0, 2] = 0.5
+    loc, _ = project_to_normalized(anchors[12 * 16 + 9][None], l2i[0], IMG_SHAPE, 0.1)
+    u, v = (loc[0, 0] * torch.tensor([w, h]) - 0.5).tolist()
+    feats[0, 0, round(v) - 1:round(v) + 2, round(u) - 1:round(u) + 2] = 7.0
+    out = st(torch.randn(1, 1, 16, 16), [feats], l2i[None], IMG_SHAPE, cell_heights=heights)
+    assert out[0, 0, 12, 9].item() == pytest.approx(7.0)
+    nonzero = out[0, 0] != 0
+    assert nonzero.sum() <= 2 and nonzero[12, 9]  # every NaN cell reads 0
+    with pytest.raises(ValueError, match='cell_heights'):
+        st(torch.randn(1, 1, 16, 16), [feats], l2i[None], IMG_SHAPE, cell_heights=heights[0])

@@ -410,8 +410,8 @@ class SparseCameraHead(nn.Module):
                             label=labels.to(dev)[vis_m], code=code))
         return out
 
-    def _match(self, cls_logit: Tensor, uv_n: Tensor, view: Tensor, tgt: Dict) -> Tuple[Tensor,
-                                                                                      Tensor]:
+    def _match(self, cls_logit: Tensor, uv_n: Tensor, view: Tensor,
+               tgt: Dict) -> Tuple[Tensor, Tensor]:
         """Hungarian assignment of one sample's queries to its (box, view) targets."""
         from scipy.optimize import linear_sum_assignment
         if tgt['view'].numel() == 0:

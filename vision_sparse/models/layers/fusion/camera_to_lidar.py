@@ -24,7 +24,7 @@ the yaw): the round trip is exact, and the camera yaw equals the ``ry`` that
 SparseFusion code instead rotates ``(cos ry, 0, -sin ry)`` by the full inverse
 rotation and drops the vertical component, which is off by the camera tilt.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -200,15 +200,13 @@ def boxes_to_bev_preds(boxes: Tensor, point_cloud_range: Sequence[float],
 
 
 def bev_preds_to_boxes(preds: Dict[str, Tensor], point_cloud_range: Sequence[float],
-                       voxel_size: Sequence[float], out_size_factor: int,
-                       index: Optional[int] = None) -> Tensor:
+                       voxel_size: Sequence[float], out_size_factor: int) -> Tensor:
     """Inverse of :func:`boxes_to_bev_preds` (for tests and visualisation;
     the LiDAR branch's ``TransFusionBBoxCoder`` does the same for the model).
 
     Returns:
         Tensor: (B, Q, 9).
     """
-    del index
     cell = preds['center'].new_tensor([voxel_size[0] * out_size_factor,
                                        voxel_size[1] * out_size_factor])
     origin = preds['center'].new_tensor(point_cloud_range[:2])

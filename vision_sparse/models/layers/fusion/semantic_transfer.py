@@ -205,7 +205,7 @@ class SemanticTransfer(nn.Module):
         return torch.cat([xy, zs[None, :, None].expand(xy.shape[0], -1, 1)], -1)
 
     def forward(self, bev_feat: Tensor, img_feats: Sequence[Tensor], lidar2img: Tensor,
-                img_shape: Tuple[int, int]) -> Tensor:
+                img_shape: Tuple[int, int], cell_heights: Optional[Tensor] = None) -> Tensor:
         """Sample image features into BEV.
 
         Args:
@@ -213,6 +213,12 @@ class SemanticTransfer(nn.Module):
             img_feats (Sequence[Tensor]): ``num_levels`` maps (B * V, img_channels, h, w).
             lidar2img (Tensor): (B, V, 4, 4) packed-image projections.
             img_shape (tuple[int, int]): packed (H, W).
+            cell_heights (Tensor, optional): (B, Hb, Wb) metres, e.g. the middle of
+                the cell's LiDAR points (the official code lifts each cell to
+                ``(min z + max z) / 2`` of its points, one anchor); the anchors are
+                then ``cell_heights + heights`` (``heights`` as offsets) and
+                non-finite entries (cells without points) see nothing. None: the
+                anchors are the absolute ``heights``.
 
         Returns:
             Tensor: (B, embed_dims, Hb, Wb); 0 at cells no view sees.
@@ -233,13 +239,21 @@ class SemanticTransfer(nn.Module):
                              f'the batch {b}')
         views = img_feats[0].shape[0] // b
         check_lidar2img(lidar2img, b, views)
-        anchors = self.cell_anchors(hb, wb, bev_feat.device)  # (Q, Z, 3)
-        q, z = anchors.shape[:2]
-        mats = lidar2img.to(anchors.dtype).reshape(b * views, 4, 4)
-        loc, vis = project_to_normalized(anchors.reshape(1, q * z, 3), mats, img_shape,
+        anchors = self.cell_anchors(hb, wb, bev_feat.device)[None]  # (1, Q, Z, 3)
+        q, z = anchors.shape[1:3]
+        if cell_heights is not None:
+            if tuple(cell_heights.shape) != (b, hb, wb):
+                raise ValueError(f'cell_heights must have shape {(b, hb, wb)}, got '
+                                 f'{tuple(cell_heights.shape)}')
+            anchors = anchors.repeat(b, 1, 1, 1)
+            anchors[..., 2] += cell_heights.reshape(b, q, 1).to(anchors)
+        mats = lidar2img.to(anchors.dtype).reshape(b, views, 4, 4)
+        loc, vis = project_to_normalized(anchors.reshape(-1, 1, q * z, 3), mats, img_shape,
                                          c['min_depth'])
-        loc = loc.view(b * views, q, z, 2).to(bev_feat.dtype)
-        vis = vis.view(b * views, q, z)
+        if cell_heights is not None:
+            vis = vis & torch.isfinite(anchors[..., 2]).reshape(b, 1, q * z)
+        loc = loc.reshape(b * views, q, z, 2).nan_to_num().to(bev_feat.dtype)
+        vis = vis.reshape(b * views, q, z)
         pos = self.pos_embed(self._normalised_cells(hb, wb, bev_feat))
         query = self.input_proj(bev_feat.flatten(2).transpose(1, 2)) + pos
         query = query.repeat_interleave(views, 0)
