@@ -176,13 +176,12 @@ def test_bad_input_raises_naming_it():
 
 
 def test_tiny_config_builds_and_chains():
-    """configs/_base_/models/sparsefusion_camera_tiny.py: backbone -> neck -> geometric
-    transfer -> camera head, and the semantic transfer into the BEV."""
+    """sparsefusion_camera_tiny.py (the camera parts of the future detector config):
+    backbone -> neck -> geometric transfer -> camera head, and the semantic transfer."""
     from pathlib import Path
 
     from mmengine.config import Config
-    cfg = Config.fromfile(str(Path(__file__).parents[3] / 'configs' / '_base_' / 'models'
-                              / 'sparsefusion_camera_tiny.py'))
+    cfg = Config.fromfile(str(Path(__file__).with_name('sparsefusion_camera_tiny.py')))
     parts = {k: MODELS.build(v) for k, v in cfg.camera_model.items()}
     cam2img, l2c, l2i = rig()
     boxes, labels = scene()

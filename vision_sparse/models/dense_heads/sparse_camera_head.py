@@ -288,7 +288,7 @@ class SparseCameraHead(nn.Module):
         sel = self._select(dense, b, views)
         value, shapes, start = flatten_levels(feats)  # (B V, N, C)
         flat = value.view(b, views, -1, value.shape[-1])
-        q_feat = flat[torch.arange(b)[:, None], sel['view'], sel['pos']]  # (B, Q, C)
+        q_feat = flat[torch.arange(b, device=flat.device)[:, None], sel['view'], sel['pos']]  # (B, Q, C)
         q_feat = q_feat + self.class_embed(F.one_hot(sel['label'], c['num_classes']).to(q_feat))
         x = self._decode(q_feat, sel, value, shapes, start, b, views)  # (B, C, Q)
         raw = {key: head(x) for key, head in self.pred_heads.items()}

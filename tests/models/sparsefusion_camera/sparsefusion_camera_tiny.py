@@ -1,3 +1,6 @@
+# (Kept next to its test until the SparseFusion detector config exists: configs/_base_
+# may only hold bases that a top-level config uses; move it to
+# configs/_base_/models/ then.)
 # SparseFusion camera-side parts sized for CPU tests: image backbone + neck, the
 # geometric transfer (LiDAR depth into the image features), the semantic transfer
 # (image features into the LiDAR BEV) and the camera head. The detector (issue 12)
