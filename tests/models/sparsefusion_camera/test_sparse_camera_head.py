@@ -193,3 +193,26 @@ def test_tiny_config_builds_and_chains():
     assert preds['lidar']['center'].shape == (1, 2, 50)
     bev = parts['semantic_transfer'](torch.randn(1, 32, 32, 32), feats, l2i[None], IMG_SHAPE)
     assert bev.shape == (1, 32, 32, 32)
+
+
+def test_decoder_keeps_views_apart():
+    """A query attends only to the queries and image features of its own view."""
+    torch.manual_seed(0)
+    head = _head(num_decoder_layers=2).eval()
+    for layer in head.decoder:  # make the offsets query-dependent
+        torch.nn.init.normal_(layer.cross_attn.sampling_offsets.weight, std=0.5)
+    from vision_sparse.models.layers.fusion import flatten_levels
+    feats = [torch.randn(2, 32, 16, 24), torch.randn(2, 32, 8, 12)]  # B = 1, V = 2
+    value, shapes, start = flatten_levels(feats)
+    view = torch.tensor([[0, 1, 1, 0, 1, 0, 0]])
+    sel = dict(view=view, ref=torch.rand(1, 7, 2))
+    q = torch.randn(1, 7, 32)
+    with torch.no_grad():
+        out = head._decode(q, sel, value, shapes, start, 1, 2)
+        q2, value2 = q.clone(), value.clone()
+        q2[0, view[0] == 1] += 1.0
+        value2[1] += 1.0  # view 1's features
+        out2 = head._decode(q2, sel, value2, shapes, start, 1, 2)
+    v0 = view[0] == 0
+    assert torch.allclose(out[..., v0], out2[..., v0], atol=1e-6)
+    assert not torch.allclose(out[..., ~v0], out2[..., ~v0], atol=1e-3)
