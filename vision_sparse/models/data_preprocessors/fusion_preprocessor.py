@@ -3,7 +3,8 @@
 Input: what :class:`~vision_sparse.datasets.det3d.PackFusionInputs` gives, collated by
 ``pseudo_collate`` (``inputs`` a dict of lists) or left as a list of per-sample dicts::
 
-    inputs: points (N_i, C) float32, imgs (V, 3, H, W) uint8 BGR (or a list of V (3, H, W))
+    inputs: points (N_i, C) float32, imgs (V, 3, H, W) uint8 BGR (in a list of per-sample
+            dicts, imgs may also be a list of V (3, H, W) tensors; they must share one size)
     data_samples: DetDataSample with gt_instances_3d and the camera metainfo
 
 Output: ``dict(inputs=dict(points=list of B (N_i, C) float32 tensors,
