@@ -70,8 +70,9 @@ def info_to_results(info: Dict, classes: Sequence[str],
     """The pipeline input of one ``load_det3d_info`` entry (see the module docstring).
 
     Args:
-        info (dict): one entry of :func:`~vision_sparse.datasets.formats.nuscenes_info.load_det3d_info`
-            or :func:`~vision_sparse.datasets.synthetic.multimodal.make_fusion_scene`.
+        info (dict): one entry of
+            :func:`~vision_sparse.datasets.formats.nuscenes_info.load_det3d_info` or
+            :func:`~vision_sparse.datasets.synthetic.multimodal.make_fusion_scene`.
         classes (Sequence[str]): the dataset's classes; labels are re-indexed by name.
         cam_names (Sequence[str], optional): cameras to keep, in this order; default every
             camera with an image (a file or in-memory).

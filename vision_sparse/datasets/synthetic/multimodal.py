@@ -198,7 +198,8 @@ def _sample_boxes(rng: np.random.Generator, classes: Sequence[str], num_objects:
         tries += 1
         label = int(rng.integers(len(classes)))
         spec = CLASS_SPECS[classes[label]]
-        lwh = np.asarray(spec['size']) * (1 + spec['spread'] * rng.standard_normal(3)).clip(0.8, 1.2)
+        jitter = (1 + spec['spread'] * rng.standard_normal(3)).clip(0.8, 1.2)
+        lwh = np.asarray(spec['size']) * jitter
         r = math.sqrt(rng.uniform(radius[0] ** 2, radius[1] ** 2))
         az = rng.uniform(-math.pi, math.pi)
         xy = np.array([r * math.cos(az), r * math.sin(az)])
@@ -302,9 +303,9 @@ def make_fusion_scene(seed: int = 0,
             texture the walls; None: procedural.
 
     Returns:
-        dict: the layout of one :func:`~vision_sparse.datasets.formats.nuscenes_info.load_det3d_info`
-        entry (``sample_idx``, ``dataset='synthetic'``, ``lidar_path=None``,
-        ``num_pts_feats=5``, ``cameras`` with ``cam2img`` (3, 3) for the RENDERED size,
+        dict: the layout of one
+        :func:`~vision_sparse.datasets.formats.nuscenes_info.load_det3d_info` entry
+        (``sample_idx``, ``dataset='synthetic'``, ``lidar_path=None``, ``num_pts_feats=5``, ``cameras`` with ``cam2img`` (3, 3) for the RENDERED size,
         ``lidar2cam``, ``lidar2img``, ``height``, ``width``; ``gt_bboxes_3d``
         :class:`LiDARBoxes3D` ``(M, 7)`` float64, ``gt_labels_3d`` ``(M,)`` int64,
         ``gt_names``, ``class_names``, ``velocity`` ``(M, 2)`` m/s, ``num_lidar_pts``
