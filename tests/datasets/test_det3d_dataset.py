@@ -45,6 +45,7 @@ def test_real_keyframe_loads_and_packs():
     out = ds[0]
     pts, imgs = out['inputs']['points'], out['inputs']['imgs']
     assert pts.shape == (34688, 5) and pts.dtype == torch.float32
+    assert set(pts[:, 4].tolist()) == set(range(32))  # the ring index, kept by default
     assert imgs.shape == (6, 3, 900, 1600) and imgs.dtype == torch.uint8
     sample = out['data_samples']
     gt = sample.gt_instances_3d
@@ -200,6 +201,7 @@ def test_synthetic_config_builds(monkeypatch):
     out = _build(ds_cfg)[0]
     meta = out['data_samples'].metainfo
     assert out['inputs']['imgs'].shape == (6, 3, 112, 200)
+    assert (out['inputs']['points'][:, 4] == 0).all()  # time_dim=4: keyframe time lag
     np.testing.assert_array_equal(meta['point_cloud_range'], cfg.point_cloud_range)
     assert (out['data_samples'].gt_instances_3d.labels_3d >= 0).all()
     Config.fromfile(str(CONFIGS / 'nuscenes-fusion.py'))
@@ -231,6 +233,7 @@ def test_empty_point_cloud_packs_to_an_empty_tensor(tmp_path):
         res = t(res)
     out = PackFusionInputs()(res)
     assert out['inputs']['points'].shape == (0, 5)
+    assert LoadPointsFromFile(use_dim=5, time_dim=4)(res)['points'].shape == (0, 5)
     assert out['data_samples'].gt_instances_3d.bboxes_3d.shape == (0, 9)
     # an empty file too
     f = tmp_path / 'empty.bin'

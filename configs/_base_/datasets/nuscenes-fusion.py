@@ -3,8 +3,8 @@
 # (nuscenes_infos_{train,val}.pkl, made by mmdet3d's create_data.py; image and LiDAR paths
 # are resolved relative to the pickle's folder), range [-54, -54, -5, 54, 54, 3] m, views
 # resized to 800x448, ImageNet normalisation. Points: the keyframe only (5 columns:
-# x, y, z, intensity, ring); the official code adds 9 previous sweeps (not implemented
-# here). The shared sample (one keyframe) can be used by pointing ann_file at
+# x, y, z, intensity, time lag = 0; the file's ring index is overwritten as mmdet3d's sweep
+# loader does); the official code adds 9 previous sweeps (not implemented here). The shared sample (one keyframe) can be used by pointing ann_file at
 # ../shared/data/lidar_camera/nuscenes/n015-2018-07-24-11-22-45+0800.pkl.
 dataset_type = 'NuScenesFusionDataset'
 data_root = 'data/nuscenes/'
@@ -18,7 +18,7 @@ img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                     bgr_to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadPointsFromFile', load_dim=5, use_dim=[0, 1, 2, 3, 4]),
+    dict(type='LoadPointsFromFile', load_dim=5, use_dim=[0, 1, 2, 3, 4], time_dim=4),
     dict(type='LoadMultiViewImages'),
     dict(type='GlobalRotScaleTransFusion', rot_range=[-0.785, 0.785],
          scale_ratio_range=[0.9, 1.1], translation_std=[0.5, 0.5, 0.5]),
@@ -29,7 +29,7 @@ train_pipeline = [
     dict(type='PackFusionInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadPointsFromFile', load_dim=5, use_dim=[0, 1, 2, 3, 4]),
+    dict(type='LoadPointsFromFile', load_dim=5, use_dim=[0, 1, 2, 3, 4], time_dim=4),
     dict(type='LoadMultiViewImages'),
     dict(type='ResizeMultiView', scale=img_size),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),

@@ -19,7 +19,7 @@ img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                     bgr_to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadPointsFromFile', use_dim=[0, 1, 2, 3, 4]),
+    dict(type='LoadPointsFromFile', use_dim=[0, 1, 2, 3, 4], time_dim=4),
     dict(type='LoadMultiViewImages'),
     dict(type='GlobalRotScaleTransFusion', rot_range=[-0.3925, 0.3925],
          scale_ratio_range=[0.95, 1.05], translation_std=[0.2, 0.2, 0.1]),
@@ -29,7 +29,7 @@ train_pipeline = [
     dict(type='PackFusionInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadPointsFromFile', use_dim=[0, 1, 2, 3, 4]),
+    dict(type='LoadPointsFromFile', use_dim=[0, 1, 2, 3, 4], time_dim=4),
     dict(type='LoadMultiViewImages'),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='PackFusionInputs', point_cloud_range=point_cloud_range),

@@ -49,14 +49,23 @@ class LoadPointsFromFile(BaseTransform):
             ``num_pts_feats``.
         use_dim (int | Sequence[int]): columns kept (an int ``k`` keeps ``0..k-1``); the
             first three must be x, y, z.
+        time_dim (int, optional): output column set to 0, the time lag of keyframe points.
+            The nuScenes files hold the ring index (0..31) in column 4; mmdet3d's sweep
+            loader (used by the official SparseFusion config) overwrites it with the time
+            lag, 0 for the keyframe, so ``time_dim=4`` gives the model what the official
+            pipeline gives it for a keyframe-only input.
     """
 
     def __init__(self, load_dim: Optional[int] = None,
-                 use_dim: Union[int, Sequence[int]] = (0, 1, 2, 3, 4)) -> None:
+                 use_dim: Union[int, Sequence[int]] = (0, 1, 2, 3, 4),
+                 time_dim: Optional[int] = None) -> None:
         self.load_dim = load_dim
         self.use_dim = list(range(use_dim)) if isinstance(use_dim, int) else list(use_dim)
         if len(self.use_dim) < 3 or self.use_dim[:3] != [0, 1, 2]:
             raise ValueError(f'use_dim must start with 0, 1, 2 (x, y, z), got {use_dim}')
+        if time_dim is not None and not 3 <= time_dim < len(self.use_dim):
+            raise ValueError(f'time_dim must index a kept column after x, y, z, got {time_dim}')
+        self.time_dim = time_dim
 
     def transform(self, results: Dict) -> Dict:
         from vision_sparse.datasets.formats.nuscenes_info import load_points
@@ -80,7 +89,10 @@ class LoadPointsFromFile(BaseTransform):
                       f'{len(points)} points with NaN / infinite values',
                       logger='current', level=logging.WARNING)
             points = points[finite]
-        results['points'] = np.ascontiguousarray(points, np.float32)
+        points = np.array(points, np.float32)
+        if self.time_dim is not None:
+            points[:, self.time_dim] = 0
+        results['points'] = points
         return results
 
 

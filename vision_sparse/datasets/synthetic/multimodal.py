@@ -305,7 +305,8 @@ def make_fusion_scene(seed: int = 0,
     Returns:
         dict: the layout of one
         :func:`~vision_sparse.datasets.formats.nuscenes_info.load_det3d_info` entry
-        (``sample_idx``, ``dataset='synthetic'``, ``lidar_path=None``, ``num_pts_feats=5``, ``cameras`` with ``cam2img`` (3, 3) for the RENDERED size,
+        (``sample_idx``, ``dataset='synthetic'``, ``lidar_path=None``, ``num_pts_feats=5``,
+        ``cameras`` with ``cam2img`` (3, 3) for the RENDERED size,
         ``lidar2cam``, ``lidar2img``, ``height``, ``width``; ``gt_bboxes_3d``
         :class:`LiDARBoxes3D` ``(M, 7)`` float64, ``gt_labels_3d`` ``(M,)`` int64,
         ``gt_names``, ``class_names``, ``velocity`` ``(M, 2)`` m/s, ``num_lidar_pts``
