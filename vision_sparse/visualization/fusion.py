@@ -18,6 +18,7 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 
 import cv2
 import numpy as np
+import torch
 
 from vision_sparse.structures.bbox.boxes3d import LiDARBoxes3D
 from vision_sparse.structures.cameras import scale_intrinsics
@@ -83,8 +84,8 @@ def point_colors(points, by: str = 'height', value_range: Optional[Sequence[floa
     Args:
         points: ``(P, >=3)`` points (``>= 4`` columns for ``'intensity'``).
         by (str): ``'height'`` or ``'intensity'``.
-        value_range (Sequence[float], optional): ``(lo, hi)`` mapped to the ends of the
-            colour map (blue ... red); default: height ``(-2, 2)`` m (nuScenes LIDAR_TOP
+        value_range (Sequence[float], optional): ``(lo, hi)`` mapped to 0.1 ... 0.9 of the
+            turbo colour map (blue ... red); default: height ``(-2, 2)`` m (nuScenes LIDAR_TOP
             sits ~1.8 m above the road), intensity the 1st-99th percentiles.
 
     Returns:
@@ -114,7 +115,8 @@ def point_colors(points, by: str = 'height', value_range: Optional[Sequence[floa
     if not len(pts):
         return np.zeros((0, 3), np.uint8)
     t = np.clip((values - lo) / max(float(hi - lo), 1e-9), 0.0, 1.0)
-    return _scores_to_colors(t).astype(np.uint8)
+    # the bright middle of the colour map: its dark ends vanish on a black BEV
+    return _scores_to_colors(0.1 + 0.8 * t).astype(np.uint8)
 
 
 def _views(images, lidar2img, cam_names: Optional[Sequence[str]]):
@@ -248,7 +250,8 @@ def draw_fusion_bev(points=None,
 
     A wrapper of :func:`~vision_sparse.visualization.draw_bev` with points coloured by
     :func:`point_colors` and the nuScenes ``LIDAR_TOP`` orientation (``forward_axis='y'``:
-    +y forward points up, +x right).
+    +y forward points up, +x right). Boxes whose centre lies outside the drawn area are
+    left out (their tags would pile up at the border).
 
     Args:
         points: ``(P, >=3)`` LiDAR points (metres) or None.
@@ -276,6 +279,22 @@ def draw_fusion_bev(points=None,
             kwargs['point_color'] = point_colors(pts, color_by)
     pred = as_lidar_boxes(boxes, 'boxes')
     gt = as_lidar_boxes(gt_boxes, 'gt_boxes')
+    labels = None if labels is None else _to_numpy(labels, 'labels').reshape(-1)
+    scores = None if scores is None else _to_numpy(scores, 'scores').reshape(-1)
+    for name, v in (('labels', labels), ('scores', scores)):
+        if v is not None and len(v) != len(pred):
+            raise ValueError(f'{name} must have {len(pred)} entries (one per box), got {len(v)}')
+
+    def inside(b: LiDARBoxes3D) -> np.ndarray:  # centres in the drawn area (tags too)
+        xy = b.tensor[:, :2].numpy()
+        return ((xy[:, 0] >= rng[0]) & (xy[:, 0] < rng[2]) & (xy[:, 1] >= rng[1])
+                & (xy[:, 1] < rng[3]))
+
+    keep = inside(pred)
+    pred = pred[torch.from_numpy(keep)]
+    labels = None if labels is None else labels[keep]
+    scores = None if scores is None else scores[keep]
+    gt = gt[torch.from_numpy(inside(gt))]
     return draw_bev(points, pred if len(pred) else None, gt if len(gt) else None,
                     range_m=tuple(rng), resolution=resolution, labels=labels, scores=scores,
                     class_names=class_names, gt_color=gt_color, thickness=thickness,
