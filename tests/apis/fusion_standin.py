@@ -40,7 +40,7 @@ class StandInFusionModel(BaseModel):
         inside = boxes.points_in_boxes(points[:, :3].double())  # (N, M) bool
         counts = inside.sum(0).float()
         keep = counts >= self.min_points
-        return keep, counts / counts.max().clamp(min=1)
+        return keep, counts / (counts.max().clamp(min=1) if len(counts) else 1.0)
 
     def _camera_keep(self, imgs: torch.Tensor, lidar2img: np.ndarray):
         centres = self.templates[:, :3].double().numpy()

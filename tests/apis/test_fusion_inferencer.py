@@ -49,7 +49,7 @@ def _scene(sizes=None, seed=0):
     ground = np.c_[rng.uniform(-19, 19, (400, 2)), np.full(400, -1.95)]
     ground = ground[~LiDARBoxes3D(BOXES).points_in_boxes(ground).any(1).numpy()]
     xyz = np.concatenate(pts + [ground])
-    points = np.c_[xyz, rng.random(len(xyz)), np.zeros(len(xyz))].astype(np.float32)
+    points = np.c_[xyz, rng.random(len(xyz)), rng.integers(0, 32, len(xyz))].astype(np.float32)
     images, cam2img, lidar2cam = {}, {}, {}
     corners = LiDARBoxes3D(BOXES[:2]).corners.numpy()
     for name, yaw in CAMS.items():
@@ -69,7 +69,8 @@ def _scene(sizes=None, seed=0):
 def _inferencer(modality='fusion', img_size=(200, 120), **kw):
     model = StandInFusionModel(BOXES, LABELS, modality=modality)
     cfg = dict(model=dict(), point_cloud_range=RANGE, class_names=list(CLASSES),
-               test_pipeline=[dict(type='LoadPointsFromFile', use_dim=[0, 1, 2, 3, 4])])
+               test_pipeline=[dict(type='LoadPointsFromFile', use_dim=[0, 1, 2, 3, 4],
+                                   time_dim=4)])
     if img_size is not None:
         cfg['img_size'] = img_size
     return FusionInferencer(cfg, model=model, **kw)
@@ -104,8 +105,9 @@ def test_fusion_finds_the_boxes_both_modalities_see(scene):
     np.testing.assert_allclose(meta['cam2img'][0, :3, :3], K, rtol=1e-6)
     np.testing.assert_allclose(meta['lidar2img'][0], meta['cam2img'][0] @ meta['lidar2cam'][0],
                                rtol=1e-5, atol=1e-4)
-    # points: the use_dim columns inside the range
+    # points: the use_dim columns inside the range, the time column zeroed
     assert tuple(seen['points'].shape) == (len(scene['points']), 5)
+    assert (seen['points'][:, 4] == 0).all() and (seen['points'][:, 3] != 0).any()
 
 
 def test_views_of_different_sizes_are_resized_each_with_its_own_calibration():
@@ -276,6 +278,7 @@ def test_built_from_a_config_and_the_cli(scene, tmp_path):
         rc = main(['fusion', str(cfg), '--info', str(root / 'info.pkl'), '--out', str(out)])
     summary = json.loads(buf.getvalue())
     assert rc == 0 and summary['success'] and summary['num_boxes'] == 2
+    assert summary['boxes_per_class'] == {'car': 1, 'pedestrian': 1}
     assert summary['modality'] == 'fusion'
     for name in ('cameras.png', 'bev.png', 'scene_points.ply', 'scene_boxes.ply'):
         assert (out / name).is_file(), name
@@ -309,3 +312,40 @@ def test_real_keyframe_sample_dict():
     np.testing.assert_allclose(res['bboxes_3d'][:, :7], gt[counts >= 5], atol=1e-4)
     meta = model.seen[-1]['meta']
     assert meta['img_shape'] == (225, 400) and meta['ori_shapes'] == [(900, 1600)] * 6
+
+
+@pytest.mark.skipif(shared_data_path('lidar_camera', 'nuscenes') is None,
+                    reason='no shared nuScenes keyframe')
+def test_same_inputs_as_the_dataset_test_pipeline(tmp_path):
+    """The inferencer's test-pipeline equivalent packs the real keyframe exactly as the
+    dataset's test pipeline (configs/_base_/datasets/nuscenes-fusion.py: views resized to
+    800 x 448, points cut to the range, time column zeroed) does."""
+    pytest.importorskip('vision_sparse.datasets.det3d')
+    from pathlib import Path
+
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from vision_sparse.datasets.formats.nuscenes_info import load_det3d_info
+    from vision_sparse.registry import DATASETS
+    from vision_sparse.utils import register_all_modules
+    base = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'datasets'
+    if not (base / 'nuscenes-fusion.py').is_file():
+        pytest.skip('no nuscenes-fusion dataset config')
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(str(base / 'nuscenes-fusion.py'))
+    pkl = str(next(shared_data_path('lidar_camera', 'nuscenes').glob('*.pkl')))
+    with DefaultScope.overwrite_default_scope('vision_sparse'):
+        item = DATASETS.build(dict(cfg.val_dataset, data_root='', ann_file=pkl))[0]
+    model = StandInFusionModel(np.zeros((0, 7)), np.zeros(0), modality='fusion')
+    inf = FusionInferencer(dict(model=dict(), test_pipeline=cfg.test_pipeline,
+                                point_cloud_range=cfg.point_cloud_range), model=model)
+    inf(load_det3d_info(pkl)[0])
+    seen = model.seen[-1]
+    want = item['data_samples'].metainfo
+    assert seen['meta']['cam_names'] == want['cam_names']
+    assert seen['meta']['img_shape'] == tuple(want['img_shape']) == (448, 800)
+    for key in ('lidar2img', 'cam2img', 'lidar2cam'):
+        np.testing.assert_allclose(seen['meta'][key], want[key], rtol=1e-6, atol=1e-5)
+    assert (seen['imgs'] == item['inputs']['imgs']).all()
+    np.testing.assert_array_equal(seen['points'].numpy(), item['inputs']['points'].numpy())

@@ -215,7 +215,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     summary = summarize(result)
     if args.command == 'fusion':
-        summary['class_names'] = list(result['class_names'])
+        names = list(result['class_names'])
+        summary['boxes_per_class'] = {n: names.count(n) for n in sorted(set(names))}
         if args.out:
             summary['files'] = write(args.out)
     elif args.out:

@@ -91,6 +91,13 @@ def _load_dim(cfg: Config) -> Optional[int]:
     return None
 
 
+def _time_dim(cfg: Config) -> Optional[int]:
+    for t in _pipelines(cfg):
+        if _get(t, 'type') == 'LoadPointsFromFile' and _get(t, 'time_dim') is not None:
+            return int(_get(t, 'time_dim'))
+    return None
+
+
 def _use_dim(cfg: Config) -> Optional[List[int]]:
     for t in _pipelines(cfg):
         if _get(t, 'type') == 'LoadPointsFromFile':
@@ -102,8 +109,8 @@ def _use_dim(cfg: Config) -> Optional[List[int]]:
 
 
 def prepare_points(points: Optional[PointsLike], point_cloud_range: Optional[np.ndarray] = None,
-                   use_dim: Optional[Sequence[int]] = None, load_dim: Optional[int] = None
-                   ) -> Optional[np.ndarray]:
+                   use_dim: Optional[Sequence[int]] = None, load_dim: Optional[int] = None,
+                   time_dim: Optional[int] = None) -> Optional[np.ndarray]:
     """Validate a point cloud and keep the points inside ``point_cloud_range``.
 
     Args:
@@ -114,6 +121,8 @@ def prepare_points(points: Optional[PointsLike], point_cloud_range: Optional[np.
             the test pipeline's ``PointsRangeFilter``; a point on the upper bound is out).
         use_dim (Sequence[int], optional): columns the model reads.
         load_dim (int, optional): values per point of a ``.bin`` file.
+        time_dim (int, optional): output column set to 0 (the keyframe time lag, as the
+            test pipeline's ``LoadPointsFromFile(time_dim=...)``).
 
     Returns:
         np.ndarray | None: ``(M, len(use_dim) or C)`` float32, M may be 0.
@@ -153,6 +162,12 @@ def prepare_points(points: Optional[PointsLike], point_cloud_range: Optional[np.
             raise ValueError(f'points must have at least {max(use_dim) + 1} columns for this '
                              f'model (use_dim={list(use_dim)}), got {pts.shape[1]}')
         pts = pts[:, list(use_dim)]
+    if time_dim is not None:
+        if not 3 <= time_dim < pts.shape[1]:
+            raise ValueError(f'time_dim must index a column after x, y, z of the {pts.shape[1]} '
+                             f'kept, got {time_dim}')
+        pts = pts.copy()
+        pts[:, time_dim] = 0
     if point_cloud_range is not None and len(pts):
         r = point_cloud_range
         inside = ((pts[:, 0] >= r[0]) & (pts[:, 0] < r[3]) & (pts[:, 1] >= r[1])
@@ -281,7 +296,7 @@ class FusionInferencer(BaseInferencer):
     (:func:`resolve_modality`); inputs it does not need are ignored, a missing needed
     input gives ``success`` False with the reason. The test pipeline is reproduced
     here: points are validated and cut to the config's ``point_cloud_range``
-    (columns ``use_dim`` of its ``LoadPointsFromFile``); views are resized to the
+    (columns ``use_dim`` of its ``LoadPointsFromFile``, column ``time_dim`` zeroed); views are resized to the
     model input size (:func:`config_img_size`) with ``lidar2img`` scaled to match;
     both are packed as the dataset's ``PackFusionInputs`` does (``inputs = dict(points
     (N, C) float32, imgs (V, 3, H, W) uint8 BGR)`` + a ``DetDataSample`` with
@@ -369,6 +384,7 @@ class FusionInferencer(BaseInferencer):
         self.point_cloud_range = config_point_cloud_range(self.cfg)
         self.use_dim = _use_dim(self.cfg)
         self.load_dim = _load_dim(self.cfg)
+        self.time_dim = _time_dim(self.cfg)
         cams = cam_names if cam_names is not None else _get(self.cfg, 'cam_names')
         self.cam_names = list(cams) if cams else None
         self.classes = tuple(classes) if classes is not None else self._config_classes()
@@ -468,7 +484,7 @@ class FusionInferencer(BaseInferencer):
                     cam2img = cam2img if cam2img is not None else given.get('cam2img')
                     lidar2cam = lidar2cam if lidar2cam is not None else given.get('lidar2cam')
             pts = prepare_points(points, self.point_cloud_range, self.use_dim,
-                                 load_dim or self.load_dim) if needs_points else None
+                                 load_dim or self.load_dim, self.time_dim) if needs_points else None
             if needs_points and pts is None:
                 return self._fail(f'this {self.modality} model needs a point cloud (points=...)',
                                   timings, t_start)
