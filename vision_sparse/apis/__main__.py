@@ -75,10 +75,11 @@ def summarize(result: Dict[str, Any], max_size: int = 16) -> Dict[str, Any]:
     return out
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser,
+            out_help: str = 'also draw the result into this .png') -> None:
     parser.add_argument('--checkpoint', help='weights to load (optional)')
     parser.add_argument('--device', help="e.g. 'cpu' or 'cuda' (default: the config's choice)")
-    parser.add_argument('--out', help='also draw the result into this .png')
+    parser.add_argument('--out', help=out_help)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. model.matcher.resize_max=480')
 
@@ -133,12 +134,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     f.add_argument('--info', required=True, help='info .pkl (load_det3d_info layout)')
     f.add_argument('--index', type=int, default=0, help='sample of the pickle (default 0)')
     f.add_argument('--score-thr', type=float, default=0.0, help='drop boxes scoring below')
-    f.add_argument('--checkpoint', help='weights to load (optional)')
-    f.add_argument('--device', help="e.g. 'cpu' or 'cuda' (default: the config's choice)")
-    f.add_argument('--out', help='folder for the pictures and .ply files (ground truth drawn '
-                   'too, green)')
-    f.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override config settings')
+    _common(f, out_help='folder for the pictures and .ply files (ground truth drawn too, '
+            'green)')
     return parser.parse_args(argv)
 
 

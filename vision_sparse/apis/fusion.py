@@ -296,9 +296,9 @@ class FusionInferencer(BaseInferencer):
     (:func:`resolve_modality`); inputs it does not need are ignored, a missing needed
     input gives ``success`` False with the reason. The test pipeline is reproduced
     here: points are validated and cut to the config's ``point_cloud_range``
-    (columns ``use_dim`` of its ``LoadPointsFromFile``, column ``time_dim`` zeroed); views are resized to the
-    model input size (:func:`config_img_size`) with ``lidar2img`` scaled to match;
-    both are packed as the dataset's ``PackFusionInputs`` does (``inputs = dict(points
+    (columns ``use_dim`` of its ``LoadPointsFromFile``, column ``time_dim`` zeroed); views
+    are resized to the model input size (:func:`config_img_size`) with ``lidar2img``
+    scaled to match; both are packed as the dataset's ``PackFusionInputs`` does (``inputs = dict(points
     (N, C) float32, imgs (V, 3, H, W) uint8 BGR)`` + a ``DetDataSample`` with
     ``cam_names``, ``lidar2img`` / ``cam2img`` / ``lidar2cam`` (V, 4, 4), ``img_shape``,
     ``ori_shapes``, ``point_cloud_range``, ``box_type_3d='LiDAR'``) and run through

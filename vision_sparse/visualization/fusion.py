@@ -126,7 +126,8 @@ def _views(images, lidar2img, cam_names: Optional[Sequence[str]]):
         imgs = [images[n] for n in names]
     else:
         imgs = list(images)
-        names = list(cam_names) if cam_names is not None else [f'view {i}' for i in range(len(imgs))]
+        names = (list(cam_names) if cam_names is not None
+                 else [f'view {i}' for i in range(len(imgs))])
         if len(names) != len(imgs):
             raise ValueError(f'cam_names must name the {len(imgs)} images, got {len(names)}')
     if isinstance(lidar2img, Mapping):
