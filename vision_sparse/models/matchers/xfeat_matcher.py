@@ -1,5 +1,5 @@
 """XFeat sparse features matched by mutual nearest neighbours or LighterGlue."""
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -68,6 +68,11 @@ class XFeatMatcher(BaseMatcher):
         keep = torch.from_numpy(points_in_mask(kpts.cpu().numpy().astype(np.float64), mask))
         keep = keep.to(kpts.device)
         return {k: v[keep] for k, v in feats.items()}
+
+    def _extract_batch(self, images: List[np.ndarray]) -> List[Dict[str, torch.Tensor]]:
+        """One XFeat network call on a stack of same-shape working images."""
+        batch = torch.cat([self.to_tensor(img) for img in images])
+        return self.xfeat.detectAndCompute(batch, top_k=int(self.conf.top_k))
 
     def _match_features(self, f0, f1, size0, size1) -> Dict[str, Any]:
         n0, n1 = len(f0['keypoints']), len(f1['keypoints'])
