@@ -1,247 +1,378 @@
 #!/usr/bin/env python
-"""A2PM benchmark on the shared ScanNet sample pairs (one run).
+"""A2PM benchmark: learned point matchers bare and inside MESA / DMESA area pairs.
 
-Areas come from the SAM-free ``SegmentationAreaSource`` (once per image). Area
-matching runs once per pair for MESA and for DMESA with one fixed coarse
-matcher (``--coarse``, default XFeat; the official code uses ASpanFormer for
-every point matcher): MESA on 192 px crop pairs with cached crop features,
-DMESA on the whole images. On the first ``--speed-pairs`` pairs MESA is also
-run the official way, one coarse matcher call per crop pair (identical area
-pairs, checked), and that time is the MESA side of the speed target.
+Three pair sets (one run):
 
-Then for each point matcher (default XFeat; ``--matchers xfeat,xfeat-lighterglue`` adds
-XFeat + LighterGlue, ~35 s per pair here) and pair: the bare matcher on the
-full images (resized to 640 inside the matcher) and A2PM inside the MESA and the DMESA area pairs (crops from the full 1296x968
-images, ``--crop-size`` px). All matches are evaluated at 640x480 with the
-ScanNet-1500 protocol (MAGSAC essential matrix, 0.5 px, 0.99999; AUC of
-max(rotation, translation) error at 5/10/20 degrees). Printed: a table (AUC,
-matches, seconds per pair, crop pairs scored), the area-matching time of MESA
-vs DMESA, the total time of A2PM vs the bare matcher, pairs improved / worsened,
-and the TARGET lines::
+* ``scannet``: the 15 shared ScanNet sample pairs (1296x968, evaluated at
+  640x480 with the ScanNet-1500 protocol: MAGSAC essential matrix, 0.5 px,
+  0.99999; AUC of max(rotation, translation) error at 5/10/20 degrees);
+* ``7scenes``: pose pairs of the shared 7-Scenes ``stairs`` frames chosen by
+  their covisible share from the depth maps (``SevenScenesPairsDataset``,
+  640x480, same protocol);
+* ``homography``: 12 ScanNet photos warped by seeded homographies
+  (``homography_eval_pairs``; MAGSAC homography at 3 px, mean corner error;
+  share of pairs within 3 px and median corner error).
 
+Areas come from the SAM-free ``SegmentationAreaSource`` (once per image); area
+matching runs once per pair for MESA and DMESA with one fixed coarse matcher
+(``--coarse``, default XFeat), shared by every point matcher. On the first
+``--speed-pairs`` ScanNet pairs MESA is also run the official way (one coarse
+matcher call per crop pair): that time is the MESA side of the area-matching
+speed target. For each point matcher and pair: the bare matcher on the full
+images and A2PM inside the MESA and DMESA area pairs (``--area-points``:
+``features`` = each image's features once, keypoints matched inside each area
+pair; ``crops`` = ``--crop-size`` px crops, each distinct crop extracted once,
+batched). Slow matchers (LighterGlue, LightGlue) run on the first
+``--slow-pairs`` pairs of each set.
+
+Printed: per matcher and set a table (AUC or homography accuracy, matches,
+s/pair), pairs A2PM broke (bare good -> A2PM bad: pose <= 10 deg -> > 20 deg,
+homography <= 3 px -> > 5 px) and fixed (the reverse), the share of area pairs
+A2PM kept (result keys ``area_pairs_kept`` / ``area_pairs_total`` when the
+A2PM version reports them, else n/a) and the share of returned area pairs that
+are correct (AOR >= 0.5 with the homography / 7-Scenes depth), then::
+
+    TARGET a2pm_auc10_gain_xfeat measured=<pts> goal=>=5 PASS|FAIL
+    TARGET a2pm_auc10_gain_min_learned measured=<pts> goal=>=0 PASS|FAIL
+    TARGET a2pm_pairs_broken measured=<n> goal===0 PASS|FAIL
     TARGET dmesa_area_matching_speedup_vs_mesa measured=<x> goal=>=5 PASS|FAIL
-    TARGET a2pm_auc10_gain_over_bare measured=<pts> goal=>0 PASS|FAIL
+    TARGET dmesa_time_ratio_vs_bare measured=<x> goal=<=5 PASS|FAIL
 
 Always exits 0.
 
-    python benchmarks/bench_a2pm.py [--pairs 15] [--matchers sift,xfeat,xfeat-lighterglue,aliked-lightglue]
+    python benchmarks/bench_a2pm.py [--pairs 15] [--matchers xfeat,xfeat-lighterglue,aliked-lightglue]
 """
 import argparse
-import sys
 import time
 
+import cv2
 import numpy as np
 
+from common import run_script
+from vision_sparse.datasets.eval_pairs import SevenScenesPairsDataset, homography_eval_pairs
 from vision_sparse.datasets.matching_pairs import ScanNetPairsDataset
-from vision_sparse.evaluation.functional.pose import (estimate_relative_pose,
-                                                      pose_auc, pose_error,
-                                                      relative_pose_error)
-from vision_sparse.models.area_matchers import A2PMMatcher
-from vision_sparse.models.area_matchers import SegmentationAreaSource
+from vision_sparse.evaluation.functional.area_metrics import area_overlap_ratios
+from vision_sparse.evaluation.functional.homography import (estimate_homography,
+                                                            homography_corner_error)
+from vision_sparse.evaluation.functional.pose import (estimate_relative_pose, pose_auc,
+                                                      pose_error, relative_pose_error)
+from vision_sparse.models.area_matchers import A2PMMatcher, SegmentationAreaSource
 from vision_sparse.registry import MODELS
+from vision_sparse.structures.cameras import scale_intrinsics
 from vision_sparse.testing import shared_data_root
 
 LEARNED = ('xfeat', 'xfeat-lighterglue', 'aliked-lightglue', 'disk-lightglue')
+SLOW = ('xfeat-lighterglue', 'aliked-lightglue', 'disk-lightglue')
 MATCHERS = {
-    'sift': dict(type='SIFTMatcher', resize_max=640),
-    'xfeat': dict(type='XFeatMatcher', resize_max=640),
-    'xfeat-lighterglue': dict(type='XFeatMatcher', matcher='lighterglue', resize_max=640),
-    'aliked-lightglue': dict(type='LightGlueMatcher', features='aliked', resize_max=640),
-    'disk-lightglue': dict(type='LightGlueMatcher', features='disk', resize_max=640),
+    'sift': dict(type='SIFTMatcher'),
+    'xfeat': dict(type='XFeatMatcher'),
+    'xfeat-lighterglue': dict(type='XFeatMatcher', matcher='lighterglue'),
+    'aliked-lightglue': dict(type='LightGlueMatcher', features='aliked'),
+    'disk-lightglue': dict(type='LightGlueMatcher', features='disk'),
 }
+METHODS = ('bare', 'mesa', 'dmesa')
 EVAL_SIZE = (640, 480)
+POSE_GOOD, POSE_BAD = 10.0, 20.0  # degrees
+H_GOOD, H_BAD = 3.0, 5.0  # px (mean corner error)
+AOR_CORRECT = 0.5
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--pairs', type=int, default=15, help='first N of the 15 pairs')
+    p.add_argument('--pairs', type=int, default=15, help='first N of the 15 ScanNet pairs')
+    p.add_argument('--pairs-7scenes', type=int, default=8, help='7-Scenes pose pairs (max 8)')
+    p.add_argument('--pairs-homography', type=int, default=12, help='homography pairs')
+    p.add_argument('--slow-pairs', type=int, default=8,
+                   help='pairs of each set for the slow matchers (LighterGlue, LightGlue)')
+    p.add_argument('--slow-size', type=int, default=640,
+                   help='working size (longer side, px) of the slow matchers')
     p.add_argument('--speed-pairs', type=int, default=2,
-                   help='pairs on which MESA is also timed with one coarse matcher call '
-                        'per crop pair (the official protocol; slow)')
-    p.add_argument('--matchers', default='xfeat',
+                   help='ScanNet pairs on which MESA is also timed with one coarse matcher '
+                        'call per crop pair (the official protocol; slow)')
+    p.add_argument('--matchers', default='xfeat,xfeat-lighterglue,aliked-lightglue',
                    help=f'comma list of {sorted(MATCHERS)}')
+    p.add_argument('--sets', default='scannet,7scenes,homography', help='pair sets to run')
     p.add_argument('--coarse', default='xfeat',
-                   help='coarse matcher of MESA and DMESA (fixed for every point '
-                        'matcher, as the official code uses ASpan for all)')
-    p.add_argument('--mesa-crop', type=int, default=192,
-                   help='crop side of MESA\'s coarse matcher, px')
+                   help='coarse matcher of MESA and DMESA (fixed for every point matcher)')
+    p.add_argument('--mesa-crop', type=int, default=192, help="MESA's coarse crop side, px")
+    p.add_argument('--area-points', default='features', choices=('features', 'crops'),
+                   help='point matching inside area pairs (A2PM area_points)')
+    p.add_argument('--feature-size', type=int, default=None,
+                   help="A2PM feature_size (area_points='features'; default the matcher's)")
     p.add_argument('--crop-size', type=int, default=480,
-                   help='crop side of the point matcher inside areas, px')
+                   help="crop side of the point matcher inside areas (area_points='crops')")
     p.add_argument('--threads', type=int, default=2, help='torch CPU threads')
     return p.parse_args(argv)
 
 
-def to_eval(kpts, size):
-    """Full-resolution pixels -> EVAL_SIZE pixels (pixel-centre convention)."""
-    s = np.array([EVAL_SIZE[0] / size[1], EVAL_SIZE[1] / size[0]])
-    return (np.asarray(kpts, np.float64) + 0.5) * s - 0.5
-
-
-def eval_K(K, size):
-    sx, sy = EVAL_SIZE[0] / size[1], EVAL_SIZE[1] / size[0]
-    S = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]])
-    return S @ K
+# ---------------------------------------------------------------- evaluation
+def _eval_scale(item, i):
+    h, w = item[f'image{i}'].shape[:2]
+    return EVAL_SIZE[0] / w, EVAL_SIZE[1] / h
 
 
 def pose_err(item, k0, k1):
-    s0, s1 = item['image0'].shape[:2], item['image1'].shape[:2]
-    K0, K1 = eval_K(item['K0'], s0), eval_K(item['K1'], s1)
-    est = estimate_relative_pose(to_eval(k0, s0), to_eval(k1, s1), K0, K1, 0.5, 0.99999)
+    """Pose error (deg, inf on failure) at EVAL_SIZE, pixel-centre scaling."""
+    (sx0, sy0), (sx1, sy1) = _eval_scale(item, 0), _eval_scale(item, 1)
+    k0 = (np.asarray(k0, np.float64) + 0.5) * [sx0, sy0] - 0.5
+    k1 = (np.asarray(k1, np.float64) + 0.5) * [sx1, sy1] - 0.5
+    est = estimate_relative_pose(k0, k1, scale_intrinsics(item['K0'], sx0, sy0),
+                                 scale_intrinsics(item['K1'], sx1, sy1), 0.5, 0.99999)
     if est is None:
         return float('inf')
-    e_r, e_t = relative_pose_error(item['T_0to1'], est['R'], est['t'])
-    return float(pose_error(e_r, e_t))
+    return float(pose_error(*relative_pose_error(item['T_0to1'], est['R'], est['t'])))
+
+
+def homography_err(item, k0, k1):
+    """Mean corner error (px, inf on failure) of a MAGSAC homography at 3 px."""
+    est = estimate_homography(np.asarray(k0, np.float64).reshape(-1, 2),
+                              np.asarray(k1, np.float64).reshape(-1, 2), 3.0)
+    h, w = item['image0'].shape[:2]
+    return float(homography_corner_error(None if est is None else est['H'], item['H_0to1'],
+                                         (w, h)))
+
+
+def depth_in_colour(depth, K_depth, K):
+    """7-Scenes depth resampled to the colour intrinsics (baseline ignored)."""
+    S = K_depth @ np.linalg.inv(K)  # colour px -> depth px
+    return cv2.warpAffine(depth, S[:2], depth.shape[::-1],
+                          flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+
+
+def area_correct(item, res):
+    """(M,) bool: AOR >= AOR_CORRECT of the returned area pairs; None without GT."""
+    b0, b1 = np.asarray(res['areas0']).reshape(-1, 4), np.asarray(res['areas1']).reshape(-1, 4)
+    if item.get('H_0to1') is not None:
+        aor = area_overlap_ratios(b0, b1, H_0to1=item['H_0to1'])
+    elif item.get('depth0') is not None:
+        d0 = depth_in_colour(item['depth0'], item['K_depth'], item['K0'])
+        d1 = depth_in_colour(item['depth1'], item['K_depth'], item['K1'])
+        aor = area_overlap_ratios(b0, b1, depth0=d0, depth1=d1, K0=item['K0'], K1=item['K1'],
+                                  T_0to1=item['T_0to1'])
+    else:
+        return None
+    return np.asarray(aor) >= AOR_CORRECT
+
+
+def kept_share(res):
+    """(kept, total) area pairs when the A2PM result reports them, else None."""
+    if 'area_pairs_kept' not in res or 'area_pairs_total' not in res:
+        return None
+    kept = res['area_pairs_kept']
+    kept = int(np.sum(kept)) if np.ndim(kept) else int(kept)
+    return kept, int(res['area_pairs_total'])
+
+
+def load_sets(args, root):
+    sets = {}
+    names = [s.strip() for s in args.sets.split(',') if s.strip()]
+    if 'scannet' in names:
+        ds = ScanNetPairsDataset(str(root / 'matching' / 'scannet_pairs'),
+                                 'scannet_sample_pairs_with_gt.txt', 'scannet_sample_images',
+                                 resize=None, max_pairs=args.pairs)
+        sets['scannet'] = [ds[i] for i in range(len(ds))]
+    if '7scenes' in names:
+        ds = SevenScenesPairsDataset(str(root / 'relocalization' / '7scenes_stairs' / 'stairs'),
+                                     max_pairs=args.pairs_7scenes, with_depth=True)
+        sets['7scenes'] = [ds[i] for i in range(len(ds))]
+    if 'homography' in names:
+        ds = homography_eval_pairs(args.pairs_homography)
+        sets['homography'] = [ds[i] for i in range(len(ds))]
+    return sets
+
+
+# ---------------------------------------------------------------- stages
+def run_area_matching(args, sets, t_start):
+    """Areas and MESA / DMESA area pairs of every pair (shared by the matchers)."""
+    source = SegmentationAreaSource(keep_masks=False)
+    coarse_mesa = MODELS.build(dict(MATCHERS[args.coarse], resize_max=args.mesa_crop))
+    coarse_dmesa = MODELS.build(dict(MATCHERS[args.coarse], resize_max=640))
+    ams = {'mesa': MODELS.build(dict(type='MESA', crop_size=args.mesa_crop,
+                                     coarse_matcher=coarse_mesa)),
+           'dmesa': MODELS.build(dict(type='DMESA', coarse_matcher=coarse_dmesa))}
+    official = MODELS.build(dict(type='MESA', crop_size=args.mesa_crop,
+                                 coarse_matcher=coarse_mesa, cache_features=False))
+    prep = {}
+    speed = dict(official=[], mesa=[], dmesa=[], same=True)
+    for set_name, items in sets.items():
+        recs = []
+        for k, item in enumerate(items):
+            t = time.perf_counter()
+            a0, a1 = source(item['image0']), source(item['image1'])
+            rec = dict(areas=(a0, a1), t_areas=time.perf_counter() - t, am={}, t_am={})
+            data = dict(image0=item['image0'], image1=item['image1'], areas0=a0, areas1=a1)
+            for m, am in ams.items():
+                t = time.perf_counter()
+                rec['am'][m] = am(data)
+                rec['t_am'][m] = time.perf_counter() - t
+            if set_name == 'scannet' and k < args.speed_pairs:
+                t = time.perf_counter()
+                ref = official(data)
+                speed['official'].append(time.perf_counter() - t)
+                speed['mesa'].append(rec['t_am']['mesa'])
+                speed['dmesa'].append(rec['t_am']['dmesa'])
+                speed['same'] &= bool(np.array_equal(ref['boxes1'], rec['am']['mesa']['boxes1']))
+            recs.append(rec)
+        prep[set_name] = recs
+        n_pairs = np.mean([[len(r['am'][m]['boxes0']) for r in recs] for m in ams], 1)
+        print(f'{set_name}: {len(items)} pairs, areas {np.mean([r["t_areas"] for r in recs]):.2f} '
+              f's/pair, area pairs MESA {n_pairs[0]:.1f} / DMESA {n_pairs[1]:.1f}, area matching '
+              f'MESA {np.mean([r["t_am"]["mesa"] for r in recs]):.2f} / DMESA '
+              f'{np.mean([r["t_am"]["dmesa"] for r in recs]):.2f} s/pair; elapsed '
+              f'{time.perf_counter() - t_start:.0f} s', flush=True)
+    return source, prep, speed
+
+
+def run_matcher(args, name, source, sets, prep, t_start):
+    """Bare / MESA / DMESA errors, matches and times of one point matcher on every set."""
+    size = args.slow_size if name in SLOW else 640
+    pm = MODELS.build(dict(MATCHERS[name], resize_max=size))
+    a2pm = A2PMMatcher(pm, source, 'dmesa', crop_size=args.crop_size,
+                       area_points=args.area_points, feature_size=args.feature_size)
+    first = next(iter(sets.values()))[0]
+    pm(dict(image0=first['image0'], image1=first['image1']))  # warm-up
+    out = {}
+    for set_name, items in sets.items():
+        n = min(len(items), args.slow_pairs) if name in SLOW else len(items)
+        err_fn = homography_err if set_name == 'homography' else pose_err
+        r = dict(err={m: [] for m in METHODS}, nm={m: [] for m in METHODS},
+                 t={m: [] for m in METHODS}, kept={m: [] for m in METHODS[1:]},
+                 correct={m: [] for m in METHODS[1:]})
+        for item, rec in zip(items[:n], prep[set_name][:n]):
+            t = time.perf_counter()
+            bare = pm(dict(image0=item['image0'], image1=item['image1']))
+            t_bare = time.perf_counter() - t
+            r['t']['bare'].append(t_bare)
+            r['err']['bare'].append(err_fn(item, bare['kpts0'], bare['kpts1']))
+            r['nm']['bare'].append(len(bare['kpts0']))
+            full = dict(kpts0=bare['kpts0'], kpts1=bare['kpts1'], scores=bare['scores'])
+            for m in METHODS[1:]:
+                res = a2pm(dict(image0=item['image0'], image1=item['image1'],
+                                areas0=rec['areas'][0], areas1=rec['areas'][1],
+                                full_matches=full, area_matches=rec['am'][m]))
+                # the whole A2PM call: bare matcher + areas + area matching + the rest
+                r['t'][m].append(res['timings']['total'] + t_bare + rec['t_areas']
+                                 + rec['t_am'][m])
+                r['err'][m].append(err_fn(item, res['kpts0'], res['kpts1']))
+                r['nm'][m].append(len(res['kpts0']))
+                r['kept'][m].append(kept_share(res))
+                r['correct'][m].append(area_correct(item, res))
+            print(f'  {name} {set_name} {item["name0"]}: error bare {r["err"]["bare"][-1]:.1f} '
+                  f'mesa {r["err"]["mesa"][-1]:.1f} dmesa {r["err"]["dmesa"][-1]:.1f} '
+                  f'{"px" if set_name == "homography" else "deg"}; elapsed '
+                  f'{time.perf_counter() - t_start:.0f} s', flush=True)
+        out[set_name] = r
+    return out
+
+
+# ---------------------------------------------------------------- summary
+def broken_fixed(set_name, err):
+    good, bad = (H_GOOD, H_BAD) if set_name == 'homography' else (POSE_GOOD, POSE_BAD)
+    b = np.asarray(err['bare'])
+    res = {}
+    for m in METHODS[1:]:
+        a = np.asarray(err[m])
+        res[m] = (np.nonzero((b <= good) & (a > bad))[0].tolist(),
+                  np.nonzero((b > bad) & (a <= good))[0].tolist())
+    return res
+
+
+def summarize(name, set_name, r):
+    """Table rows of one matcher on one set; returns the AUC@10 per method (pose sets)."""
+    auc10 = {}
+    for m in METHODS:
+        e = np.asarray(r['err'][m])
+        if set_name == 'homography':
+            finite = e[np.isfinite(e)]
+            med = float(np.median(e)) if len(e) else float('nan')
+            acc = f'{100 * np.mean(e <= H_GOOD):.1f} % within 3 px, median {med:.2f} px'
+            if not len(finite):
+                acc += ' (all failed)'
+        else:
+            a5, a10, a20 = (100 * x for x in pose_auc(e, (5, 10, 20)))
+            auc10[m] = a10
+            acc = f'AUC@5/10/20 {a5:.2f} / {a10:.2f} / {a20:.2f}'
+        extra = ''
+        if m != 'bare':
+            kept = [k for k in r['kept'][m] if k is not None]
+            share = (f'{100 * sum(k[0] for k in kept) / max(sum(k[1] for k in kept), 1):.0f} %'
+                     if kept else 'n/a')
+            corr = [c for c in r['correct'][m] if c is not None]
+            prec = (f'{100 * np.concatenate(corr).mean():.0f} %'
+                    if corr and sum(len(c) for c in corr) else 'n/a')
+            extra = f'; area pairs kept {share}, correct (AOR >= {AOR_CORRECT}) {prec}'
+        print(f'| {name} | {set_name} | {m} | {acc} | {np.mean(r["nm"][m]):.0f} matches | '
+              f'{np.mean(r["t"][m]):.2f} s/pair{extra} |')
+    for m, (broke, fixed) in broken_fixed(set_name, r['err']).items():
+        print(f'    {name} {set_name} {m}: broke {len(broke)} {broke}, fixed {len(fixed)} {fixed}')
+    return auc10
+
+
+def target(key, value, goal, ok):
+    print(f'TARGET {key} measured={value} goal={goal} {"PASS" if ok else "FAIL"}')
 
 
 def main(argv=None):
     args = parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
-    root = shared_data_root()
-    if root is None:
-        print('shared data (../shared/data) not found: nothing to benchmark')
-        print('TARGET dmesa_area_matching_speedup_vs_mesa measured=nan goal=>=5 FAIL')
-        print('TARGET a2pm_auc10_gain_over_bare measured=nan goal=>0 FAIL')
-        return 0
-    ds = ScanNetPairsDataset(str(root / 'matching' / 'scannet_pairs'),
-                             'scannet_sample_pairs_with_gt.txt', 'scannet_sample_images',
-                             resize=None, max_pairs=args.pairs)
     names = [m.strip() for m in args.matchers.split(',') if m.strip()]
     bad = [m for m in names + [args.coarse] if m not in MATCHERS]
     if bad:
         raise SystemExit(f'unknown matchers {bad}; choose from {sorted(MATCHERS)}')
-    print(f'A2PM benchmark: {len(ds)} of 15 ScanNet sample pairs (full resolution '
-          f'1296x968, evaluated at 640x480), matchers {names}, SAM-free areas, '
-          f'MESA coarse crops {args.mesa_crop} px, area crops {args.crop_size} px, '
-          f'{args.threads} torch threads')
+    root = shared_data_root()
+    nan = float('nan')
+    results, speed = {}, dict(official=[], mesa=[], dmesa=[], same=True)
     t_start = time.perf_counter()
-    source = SegmentationAreaSource(keep_masks=False)
-    items, areas, t_areas = [], [], []
-    for i in range(len(ds)):
-        item = ds[i]
-        t = time.perf_counter()
-        areas.append((source(item['image0']), source(item['image1'])))
-        t_areas.append(time.perf_counter() - t)
-        items.append(item)
-    n_areas = np.mean([len(a) for pair in areas for a in pair])
-    print(f'areas: {n_areas:.1f} per image, {sum(t_areas) / (2 * len(ds)):.2f} s per image')
-
-    # ---- area matching once per pair and method, shared by every point matcher
-    coarse_mesa = MODELS.build(dict(MATCHERS[args.coarse], resize_max=args.mesa_crop))
-    coarse_dmesa = MODELS.build(dict(MATCHERS[args.coarse], resize_max=640))
-    area_matchers = {
-        'mesa': MODELS.build(dict(type='MESA', crop_size=args.mesa_crop,
-                                  coarse_matcher=coarse_mesa)),
-        'dmesa': MODELS.build(dict(type='DMESA', coarse_matcher=coarse_dmesa)),
-    }
-    official = MODELS.build(dict(type='MESA', crop_size=args.mesa_crop,
-                                 coarse_matcher=coarse_mesa, cache_features=False))
-    area_out = {m: [] for m in area_matchers}
-    t_am = {m: [] for m in area_matchers}
-    t_official, same = [], True
-    for k, (item, (a0, a1)) in enumerate(zip(items, areas)):
-        data = dict(image0=item['image0'], image1=item['image1'], areas0=a0, areas1=a1)
-        for m, am in area_matchers.items():
-            t = time.perf_counter()
-            area_out[m].append(am(data))
-            t_am[m].append(time.perf_counter() - t)
-        if k < args.speed_pairs:
-            t = time.perf_counter()
-            ref = official(data)
-            t_official.append(time.perf_counter() - t)
-            same &= bool(np.array_equal(ref['boxes1'], area_out['mesa'][-1]['boxes1'])
-                         and np.array_equal(ref['activity'], area_out['mesa'][-1]['activity']))
-        print(f'  area matching {item["name0"]}: MESA {t_am["mesa"][-1]:.1f} s '
-              f'({area_out["mesa"][-1]["num_matcher_calls"]} crop pairs, '
-              f'{len(area_out["mesa"][-1]["boxes0"])} area pairs), DMESA '
-              f'{t_am["dmesa"][-1]:.1f} s ({len(area_out["dmesa"][-1]["boxes0"])} area pairs)'
-              + (f', MESA one call per crop pair {t_official[-1]:.1f} s' if k < args.speed_pairs
-                 else '') + f'; elapsed {time.perf_counter() - t_start:.0f} s', flush=True)
-
-    # ---- point matchers: bare and inside the MESA / DMESA area pairs
-    rows, stats = [], {}
-    for name in names:
-        pm = MODELS.build(dict(MATCHERS[name]))
-        a2pm = A2PMMatcher(pm, source, 'dmesa', crop_size=args.crop_size)
-        errs = {m: [] for m in ('bare', 'mesa', 'dmesa')}
-        nmatch = {m: [] for m in errs}
-        t_total = {m: 0.0 for m in errs}
-        for k, (item, (a0, a1), t_pair_areas) in enumerate(zip(items, areas, t_areas)):
-            t = time.perf_counter()
-            out = pm(dict(image0=item['image0'], image1=item['image1']))
-            t_bare = time.perf_counter() - t
-            t_total['bare'] += t_bare
-            errs['bare'].append(pose_err(item, out['kpts0'], out['kpts1']))
-            nmatch['bare'].append(len(out['kpts0']))
-            full = dict(kpts0=out['kpts0'], kpts1=out['kpts1'], scores=out['scores'])
-            for method in area_matchers:
-                res = a2pm(dict(image0=item['image0'], image1=item['image1'],
-                                areas0=a0, areas1=a1, full_matches=full,
-                                area_matches=area_out[method][k]))
-                # A2PM reused the shared full-image call, areas and area matches
-                t_total[method] += (res['timings']['total'] + t_bare + t_pair_areas
-                                    + t_am[method][k])
-                errs[method].append(pose_err(item, res['kpts0'], res['kpts1']))
-                nmatch[method].append(len(res['kpts0']))
-            print(f'  {name} {item["name0"]}: pose err bare {errs["bare"][-1]:.1f} '
-                  f'mesa {errs["mesa"][-1]:.1f} dmesa {errs["dmesa"][-1]:.1f} deg; '
-                  f'elapsed {time.perf_counter() - t_start:.0f} s', flush=True)
-        n = len(items)
-        aucs = {m: [100 * a for a in pose_auc(errs[m], (5, 10, 20))] for m in errs}
-        for m in errs:
-            t_area = np.mean(t_am[m]) if m in t_am else float('nan')
-            calls = (np.mean([o['num_matcher_calls'] for o in area_out[m]])
-                     if m in area_out else float('nan'))
-            rows.append((name, m, *aucs[m], np.mean(nmatch[m]), t_area, t_total[m] / n, calls))
-        wins = {m: int(np.sum(np.array(errs[m]) < np.array(errs['bare']))) for m in t_am}
-        losses = {m: int(np.sum(np.array(errs[m]) > np.array(errs['bare']))) for m in t_am}
-        stats[name] = dict(auc=aucs, t_total=t_total, wins=wins, losses=losses)
+    if root is None:
+        print('shared data (../shared/data) not found: nothing to benchmark')
+    else:
+        sets = load_sets(args, root)
+        print(f'A2PM benchmark: sets { {k: len(v) for k, v in sets.items()} }, matchers {names} '
+              f'(slow ones on {args.slow_pairs} pairs per set at {args.slow_size} px), SAM-free '
+              f'areas, area_points={args.area_points!r}, {args.threads} torch threads',
+              flush=True)
+        source, prep, speed = run_area_matching(args, sets, t_start)
+        for name in names:
+            results[name] = run_matcher(args, name, source, sets, prep, t_start)
 
     print()
-    head = ('matcher', 'method', 'AUC@5', 'AUC@10', 'AUC@20', 'matches',
-            'area s/pair', 'total s/pair', 'crop pairs/pair')
-    print('| ' + ' | '.join(head) + ' |')
-    print('|' + '---|' * len(head))
-    for r in rows:
-        print(f'| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.0f} | '
-              f'{r[6]:.2f} | {r[7]:.2f} | {r[8]:.1f} |'.replace('nan', '-'))
-    ns = len(t_official)
-    mesa_off = float(np.sum(t_official))
-    mesa_cached = float(np.sum(t_am['mesa'][:ns]))
-    dmesa_t = float(np.sum(t_am['dmesa'][:ns]))
-    speedup = mesa_off / max(dmesa_t, 1e-9) if ns else float('nan')
-    print(f'\narea matching on the first {ns} pairs: MESA with one coarse call per crop pair '
-          f'(official) {mesa_off:.1f} s, MESA with cached crop features {mesa_cached:.1f} s '
-          f'(same activity maps and area pairs: {same}), DMESA {dmesa_t:.1f} s '
-          f'-> DMESA {speedup:.1f}x faster than official MESA, '
-          f'{mesa_cached / max(dmesa_t, 1e-9):.2f}x than cached MESA')
-    for name, s in stats.items():
-        tt = s['t_total']
-        print(f'total time {name}: bare {tt["bare"] / len(items):.2f} s/pair, '
-              f'A2PM-MESA {tt["mesa"] / len(items):.2f} s/pair '
-              f'({tt["mesa"] / max(tt["bare"], 1e-9):.1f}x), A2PM-DMESA '
-              f'{tt["dmesa"] / len(items):.2f} s/pair '
-              f'({tt["dmesa"] / max(tt["bare"], 1e-9):.1f}x); pairs better / worse than '
-              f'bare: MESA {s["wins"]["mesa"]}/{s["losses"]["mesa"]}, '
-              f'DMESA {s["wins"]["dmesa"]}/{s["losses"]["dmesa"]}')
-    learned = [n for n in stats if n in LEARNED]
-    gains = {n: max(stats[n]['auc']['mesa'][1], stats[n]['auc']['dmesa'][1])
-             - stats[n]['auc']['bare'][1] for n in (learned or stats)}
-    best = max(gains, key=gains.get)
-    gain = gains[best]
-    print(f'best AUC@10 gain over the bare matcher ({"learned" if learned else "any"} '
-          f'matchers): {best} {gain:+.2f} points')
+    gains, n_broken = {}, 0
+    for name, per_set in results.items():
+        for set_name, r in per_set.items():
+            auc10 = summarize(name, set_name, r)
+            if set_name == 'scannet':
+                gains[name] = auc10['dmesa'] - auc10['bare']
+            if set_name == 'homography':
+                n_broken += sum(len(b) for b, _ in broken_fixed(set_name, r['err']).values())
+    ns = len(speed['official'])
+    speedup = (float(np.sum(speed['official']) / max(np.sum(speed['dmesa']), 1e-9))
+               if ns else nan)
+    if ns:
+        print(f'\narea matching on the first {ns} ScanNet pairs: MESA one coarse call per crop '
+              f'pair {np.sum(speed["official"]):.1f} s, MESA cached crop features '
+              f'{np.sum(speed["mesa"]):.1f} s (same area pairs: {speed["same"]}), DMESA '
+              f'{np.sum(speed["dmesa"]):.1f} s')
+    ratio = nan
+    xs = results.get('xfeat', {}).get('scannet')
+    if xs:
+        ratio = float(np.sum(xs['t']['dmesa']) / max(np.sum(xs['t']['bare']), 1e-9))
+        print(f'xfeat ScanNet: bare {np.mean(xs["t"]["bare"]):.2f} s/pair, whole A2PM-DMESA '
+              f'{np.mean(xs["t"]["dmesa"]):.2f} s/pair ({ratio:.1f}x)')
+    learned = [gains[n] for n in gains if n in LEARNED]
+    g_x = gains.get('xfeat', nan)
+    g_min = min(learned) if learned else nan
+    print(f'AUC@10 gain DMESA - bare (ScanNet): '
+          + ', '.join(f'{n} {g:+.2f}' for n, g in gains.items()))
     print(f'benchmark wall time {time.perf_counter() - t_start:.0f} s')
-    print(f'TARGET dmesa_area_matching_speedup_vs_mesa measured={speedup:.2f} goal=>=5 '
-          f'{"PASS" if speedup >= 5 else "FAIL"}')
-    print(f'TARGET a2pm_auc10_gain_over_bare measured={gain:.2f} goal=>0 '
-          f'{"PASS" if gain > 0 else "FAIL"}')
+    target('a2pm_auc10_gain_xfeat', f'{g_x:.2f}', '>=5', g_x >= 5)
+    target('a2pm_auc10_gain_min_learned', f'{g_min:.2f}', '>=0', g_min >= 0)
+    have_h = any('homography' in r for r in results.values())
+    target('a2pm_pairs_broken', n_broken if have_h else 'nan', '==0', have_h and n_broken == 0)
+    target('dmesa_area_matching_speedup_vs_mesa', f'{speedup:.2f}', '>=5', speedup >= 5)
+    target('dmesa_time_ratio_vs_bare', f'{ratio:.2f}', '<=5', ratio <= 5)
     return 0
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SystemExit as err:
-        print(err)
-    sys.exit(0)
+    run_script(main)
