@@ -62,6 +62,9 @@ class A2PMMatcher(nn.Module):
             - ``crop_size`` (int): side of the square crops matched by the point
               matcher, px (areas are grown to squares, content not stretched).
             - ``crop_expand`` (float): area boxes are enlarged by this first.
+            - ``area_points`` (``'crops'`` | ``'features'``), ``feature_size``
+              (int | None), ``batch_size`` (int): how points are matched inside
+              area pairs (see :meth:`match_areas`).
             - ``alpha``, ``consistency`` (``'mean'`` | ``'median'``),
               ``thresh_px``, ``ransac_conf``, ``min_area_inliers``,
               ``collect_factor``, ``nms_radius``, ``max_matches``: fusion
@@ -292,6 +295,9 @@ class A2PMMatcher(nn.Module):
             float64, px ``(x, y)`` in ``img0`` / ``img1``.
         """
         pm, c = self.point_matcher, self.conf
+        if c['area_points'] not in ('crops', 'features'):
+            raise ValueError("area_points must be 'crops' or 'features', got "
+                             f"{c['area_points']!r}")
         pairs = list(zip(np.asarray(boxes0, np.float64).reshape(-1, 4),
                          np.asarray(boxes1, np.float64).reshape(-1, 4)))
         per_image = isinstance(pm, BaseMatcher) and pm.supports_extract
