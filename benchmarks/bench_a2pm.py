@@ -82,7 +82,7 @@ def parse_args(argv=None):
     p.add_argument('--pairs', type=int, default=15, help='first N of the 15 ScanNet pairs')
     p.add_argument('--pairs-7scenes', type=int, default=8, help='7-Scenes pose pairs (max 8)')
     p.add_argument('--pairs-homography', type=int, default=12, help='homography pairs')
-    p.add_argument('--slow-pairs', type=int, default=8,
+    p.add_argument('--slow-pairs', type=int, default=5,
                    help='pairs of each set for the slow matchers (LighterGlue, LightGlue)')
     p.add_argument('--slow-size', type=int, default=640,
                    help='working size (longer side, px) of the slow matchers')
