@@ -126,3 +126,29 @@ def test_points_in_box_expand():
     pts = np.array([[5.0, 5.0], [11.0, 5.0], [-0.5, 5.0]])
     np.testing.assert_array_equal(points_in_box(pts, (0, 0, 10, 10)), [True, False, False])
     np.testing.assert_array_equal(points_in_box(pts, (0, 0, 10, 10), 1.4), [True, True, True])
+
+
+@needs_photo
+def test_feature_cache_skips_the_network_and_keeps_results(pair):
+    matcher = XFeatMatcher(resize_max=CROP, top_k=256, device='cpu')
+    calls = []
+    original = matcher._extract
+    matcher._extract = lambda img, mask: calls.append(img.shape) or original(img, mask)
+    first = matcher.match(pair['image0'], pair['image1'])
+    again = matcher.match(pair['image0'], pair['image1'])
+    assert len(calls) == 2  # the second call found both working images in the cache
+    for key in ('kpts0', 'kpts1', 'scores'):
+        np.testing.assert_array_equal(first[key], again[key])
+    f0 = matcher.extract(pair['image0'])  # same working image: cached
+    assert len(calls) == 2 and f0['feats'] is not None
+    changed = pair['image0'].copy()
+    changed[:20] = 0  # new pixels: extracted again
+    matcher.extract(changed)
+    matcher.extract(pair['image0'], mask=np.ones(pair['image0'].shape[:2], bool))  # masks skip it
+    assert len(calls) == 4
+    matcher.clear_feature_cache()
+    matcher.match(pair['image0'], pair['image1'])
+    assert len(calls) == 6
+    matcher.feature_cache_size = 0
+    matcher.match(pair['image0'], pair['image1'])
+    assert len(calls) == 8

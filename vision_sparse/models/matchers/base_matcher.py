@@ -10,6 +10,8 @@ Pixel convention: ``(x, y)`` with the centre of the top-left pixel at
 ``(0, 0)``.  A working image of size ``(w', h')`` made from an input of size
 ``(w, h)`` maps back with ``x = (x' + 0.5) * w / w' - 0.5`` (same for y).
 """
+import hashlib
+from collections import OrderedDict
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -164,6 +166,11 @@ class BaseMatcher(nn.Module):
     default_conf: Dict[str, Any] = dict(resize_max=640, device='auto', num_threads=None,
                                         min_size=16)
     patch_size: float = 8.0
+    #: features of this many recent unmasked working images are kept (keyed by
+    #: a hash of the working image's pixels), so that matching the same image
+    #: again (A2PM's area pairs after the full-image call) skips the network;
+    #: 0 disables the cache.
+    feature_cache_size: int = 4
 
     def __init__(self, **conf: Any) -> None:
         super().__init__()
@@ -175,6 +182,7 @@ class BaseMatcher(nn.Module):
         if dev == 'auto':
             dev = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.device = torch.device(dev)
+        self._feature_cache: 'OrderedDict[Tuple, Any]' = OrderedDict()
 
     # ------------------------------------------------------------------
     def _match(self, image0: np.ndarray, image1: np.ndarray,
@@ -262,7 +270,7 @@ class BaseMatcher(nn.Module):
         with torch_threads(self.conf.num_threads):
             if type(self)._match is BaseMatcher._match:  # per-image features
                 with timed(timings, 'extract'):
-                    feats = [self._extract(w_img, m) for w_img, m in zip(work, wmasks)]
+                    feats = [self._extract_cached(w_img, m) for w_img, m in zip(work, wmasks)]
                 with timed(timings, 'match'):
                     pred = self._match_features(feats[0], feats[1], work[0].shape[:2],
                                                 work[1].shape[:2])
@@ -314,6 +322,39 @@ class BaseMatcher(nn.Module):
                         size1: Tuple[int, int]) -> Dict[str, Any]:
         """Match two :meth:`_extract` results; ``size`` = working ``(h, w)``."""
         raise NotImplementedError
+
+    def _extract_cached(self, image: np.ndarray, mask: Optional[np.ndarray]) -> Any:
+        """:meth:`_extract` through the feature cache (unmasked images only).
+
+        The key is the working image's shape, dtype and a BLAKE2 digest of its
+        pixels, so an image changed in place is extracted again. The cached
+        features are the ones :meth:`_extract` returned (callers must not
+        modify them).
+        """
+        if mask is not None or self.feature_cache_size <= 0:
+            return self._extract(image, mask)
+        img = np.ascontiguousarray(image)
+        key = (img.shape, img.dtype.str, hashlib.blake2b(img.data, digest_size=16).digest())
+        if key in self._feature_cache:
+            self._feature_cache.move_to_end(key)
+            return self._feature_cache[key]
+        feats = self._extract(img, None)
+        self._feature_cache[key] = feats
+        while len(self._feature_cache) > self.feature_cache_size:
+            self._feature_cache.popitem(last=False)
+        return feats
+
+    def clear_feature_cache(self) -> None:
+        """Forget the cached features (e.g. after changing weights or device)."""
+        self._feature_cache.clear()
+
+    def _apply(self, *args, **kwargs):  # .to(), .cuda(), .float(): cached tensors are stale
+        self.clear_feature_cache()
+        return super()._apply(*args, **kwargs)
+
+    def load_state_dict(self, *args, **kwargs):
+        self.clear_feature_cache()
+        return super().load_state_dict(*args, **kwargs)
 
     def _extract_batch(self, images: List[np.ndarray]) -> List[Any]:
         """Features of several working-size images of one shape (no masks).
@@ -381,7 +422,7 @@ class BaseMatcher(nn.Module):
             return out
         timings: Dict[str, float] = {}
         with torch_threads(self.conf.num_threads), timed(timings, 'extract'):
-            feats = self._extract(work, resize_mask(out['mask'], work.shape[1::-1]))
+            feats = self._extract_cached(work, resize_mask(out['mask'], work.shape[1::-1]))
         return dict(out, feats=feats, timings=timings)
 
     @torch.inference_mode()
