@@ -2,19 +2,23 @@
 
 * :func:`crop_matches_to_image`: matches found on two area crops (made by
   ``crop_resize``) mapped back to the full images, padding matches dropped.
+* :func:`match_in_crops`: every area pair cropped, resized to one square size
+  and matched; matchers with per-image features extract each distinct crop
+  once, the crops stacked through the network in batches.
 * :func:`match_in_boxes`: features of each whole image extracted once; per
   area pair, the keypoints inside the two (enlarged) boxes are matched with
   each other, so ``M`` area pairs cost two extractions and ``M`` small
   matching steps instead of ``2 M`` crop extractions.
 """
-from typing import List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .base_matcher import BaseMatcher
 
-__all__ = ['crop_matches_to_image', 'match_in_boxes', 'points_in_box']
+__all__ = ['crop_matches_to_image', 'match_in_boxes', 'match_in_crops', 'points_in_box']
 
 Matches = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -91,4 +95,55 @@ def match_in_boxes(matcher: BaseMatcher, image0: np.ndarray, image1: np.ndarray,
         res = matcher.match_features(BaseMatcher.select_features(feats[0], keep0),
                                      BaseMatcher.select_features(feats[1], keep1))
         out.append(match_arrays(res))
+    return out
+
+
+def match_in_crops(matcher: Any, image0: np.ndarray, image1: np.ndarray,
+                   box_pairs: Sequence[Tuple[np.ndarray, np.ndarray]], crop_size: int,
+                   expand: float = 1.0, batch_size: int = 8,
+                   progress: bool = False) -> List[Matches]:
+    """Match every area pair on square crops of both images.
+
+    Each box is enlarged by ``expand``, grown to a square (content aspect kept,
+    zero padding outside the image) and resized to ``crop_size``
+    (``crop_resize``). A :class:`BaseMatcher` with per-image features extracts
+    each distinct crop once (:meth:`~BaseMatcher.extract_batch`, ``batch_size``
+    crops per network call) and matches the features of each pair: the same
+    matches as one matcher call per crop pair, to float tolerance. Other
+    matchers (LoFTR, any callable with the matcher contract) are called once
+    per crop pair.
+
+    Args:
+        matcher: the point matcher.
+        image0, image1 (np.ndarray): ``(H, W, 3)`` uint8 full images.
+        box_pairs: ``M`` pairs ``(box0 (4,), box1 (4,))`` xyxy px.
+        crop_size (int): crop side, px.
+        expand (float): box enlargement before squaring.
+        batch_size (int): crops per network call.
+        progress (bool): tqdm bar over the pairs.
+
+    Returns:
+        list: per pair ``(kpts0 (N, 2), kpts1 (N, 2), scores (N,))`` float64
+        full-image px, matches in the crops' padding dropped.
+    """
+    from vision_sparse.models.area_matchers.utils import (crop_resize, match_arrays,
+                                                          run_point_matcher)
+    per_image = isinstance(matcher, BaseMatcher) and matcher.supports_extract
+    crops, feats = [], []
+    for img, k in ((image0, 0), (image1, 1)):
+        boxes = list(dict.fromkeys(tuple(pair[k]) for pair in box_pairs))  # distinct, in order
+        crops.append({b: crop_resize(img, np.array(b), (crop_size, crop_size), expand)
+                      for b in boxes})
+        if per_image:
+            found = matcher.extract_batch([crops[k][b][0] for b in boxes], batch_size)
+            feats.append(dict(zip(boxes, found)))
+    out = []
+    for b0, b1 in tqdm(box_pairs, desc='A2PM area pairs', disable=not progress, leave=False):
+        (c0, a0), (c1, a1) = crops[0][tuple(b0)], crops[1][tuple(b1)]
+        if per_image:
+            k0, k1, sc = match_arrays(matcher.match_features(feats[0][tuple(b0)],
+                                                             feats[1][tuple(b1)]))
+        else:
+            k0, k1, sc = run_point_matcher(matcher, c0, c1)
+        out.append(crop_matches_to_image(k0, k1, sc, a0, a1, image0.shape, image1.shape))
     return out
