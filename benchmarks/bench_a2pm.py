@@ -29,8 +29,11 @@ Printed: per matcher and set a table (AUC or homography accuracy, matches,
 s/pair), pairs A2PM broke (bare good -> A2PM bad: pose <= 10 deg -> > 20 deg,
 homography <= 3 px -> > 5 px) and fixed (the reverse), the share of area pairs
 A2PM kept (result keys ``area_pairs_kept`` / ``area_pairs_total`` when the
-A2PM version reports them, else n/a) and the share of returned area pairs that
-are correct (AOR >= 0.5 with the homography / 7-Scenes depth), then::
+A2PM version reports them, else n/a), the share of matched area pairs that are
+correct (``area_verification.area_pairs_correct`` when the package has it:
+homography, 7-Scenes depth or ScanNet pose; else AOR >= 0.5 with the
+homography / depth) and, with a per-pair verdict (``area_verified``), the
+precision of the kept pairs and the recall of the correct ones, then::
 
     TARGET a2pm_auc10_gain_xfeat measured=<pts> goal=>=5 PASS|FAIL
     TARGET a2pm_auc10_gain_min_learned measured=<pts> goal=>=0 PASS|FAIL
@@ -66,6 +69,11 @@ from vision_sparse.models.area_matchers import A2PMMatcher, SegmentationAreaSour
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.cameras import scale_intrinsics
 from vision_sparse.testing import shared_data_root
+
+try:  # area-pair ground truth of the verified-areas A2PM (issue 13), when present
+    from vision_sparse.models.area_matchers.area_verification import area_pairs_correct
+except ImportError:
+    area_pairs_correct = None
 
 LEARNED = ('xfeat', 'xfeat-lighterglue', 'aliked-lightglue', 'disk-lightglue')
 SLOW = ('xfeat-lighterglue', 'aliked-lightglue', 'disk-lightglue')
@@ -146,27 +154,61 @@ def depth_in_colour(depth, K_depth, K):
 
 
 def area_correct(item, res):
-    """(M,) bool: AOR >= AOR_CORRECT of the returned area pairs; None without GT."""
+    """(M,) bool: which returned area pairs are correct under the ground truth
+    (the A2PM package's ``area_pairs_correct`` when it has one, else AOR >=
+    AOR_CORRECT with a homography or depth); None without usable ground truth."""
     b0, b1 = np.asarray(res['areas0']).reshape(-1, 4), np.asarray(res['areas1']).reshape(-1, 4)
-    if item.get('H_0to1') is not None:
-        aor = area_overlap_ratios(b0, b1, H_0to1=item['H_0to1'])
-    elif item.get('depth0') is not None:
-        d0 = depth_in_colour(item['depth0'], item['K_depth'], item['K0'])
-        d1 = depth_in_colour(item['depth1'], item['K_depth'], item['K1'])
-        aor = area_overlap_ratios(b0, b1, depth0=d0, depth1=d1, K0=item['K0'], K1=item['K1'],
-                                  T_0to1=item['T_0to1'])
-    else:
+    depth = {}
+    if item.get('depth0') is not None:
+        depth = dict(depth0=depth_in_colour(item['depth0'], item['K_depth'], item['K0']),
+                     depth1=depth_in_colour(item['depth1'], item['K_depth'], item['K1']))
+    if area_pairs_correct is not None:
+        if item.get('H_0to1') is not None:
+            return area_pairs_correct(b0, b1, H_0to1=item['H_0to1'])
+        if item.get('T_0to1') is not None:
+            return area_pairs_correct(b0, b1, K0=item['K0'], K1=item['K1'],
+                                      T_0to1=item['T_0to1'], depth0=depth.get('depth0'))
         return None
-    return np.asarray(aor) >= AOR_CORRECT
+    if item.get('H_0to1') is not None:
+        return area_overlap_ratios(b0, b1, H_0to1=item['H_0to1']) >= AOR_CORRECT
+    if depth:
+        return area_overlap_ratios(b0, b1, K0=item['K0'], K1=item['K1'], T_0to1=item['T_0to1'],
+                                   **depth) >= AOR_CORRECT
+    return None
 
 
 def kept_share(res):
-    """(kept, total) area pairs when the A2PM result reports them, else None."""
+    """(kept, total, kept mask (M,) or None) of the area pairs when the A2PM
+    result reports them (``area_pairs_kept``, ``area_pairs_total``,
+    ``area_verified``), else None."""
     if 'area_pairs_kept' not in res or 'area_pairs_total' not in res:
         return None
-    kept = res['area_pairs_kept']
-    kept = int(np.sum(kept)) if np.ndim(kept) else int(kept)
-    return kept, int(res['area_pairs_total'])
+    mask = res.get('area_verified')
+    if mask is not None and len(mask) != len(res['areas0']):
+        mask = None
+    return (int(res['area_pairs_kept']), int(res['area_pairs_total']),
+            None if mask is None else np.asarray(mask, bool))
+
+
+def area_summary(kept, correct):
+    """Kept share, precision of the kept / all pairs and recall over a set."""
+    k = [x for x in kept if x is not None]
+    share = (f'{100 * sum(x[0] for x in k) / max(sum(x[1] for x in k), 1):.0f} %'
+             if k else 'n/a')
+    c_all = [c for c in correct if c is not None]
+    text = f'area pairs kept {share}'
+    if not c_all or not sum(len(c) for c in c_all):
+        return text + ', correct n/a'
+    text += f', correct {100 * np.concatenate(c_all).mean():.0f} % of all'
+    both = [(x[2], c) for x, c in zip(kept, correct)
+            if x is not None and x[2] is not None and c is not None]
+    if both:
+        km = np.concatenate([b[0] for b in both])
+        cm = np.concatenate([b[1] for b in both])
+        prec = f'{100 * cm[km].mean():.0f} %' if km.any() else 'n/a'
+        rec = f'{100 * km[cm].mean():.0f} %' if cm.any() else 'n/a'
+        text += f', precision of kept {prec}, recall {rec}'
+    return text
 
 
 def load_sets(args, root):
@@ -243,6 +285,7 @@ def run_matcher(args, name, source, sets, prep, t_start):
         solo = A2PMMatcher(MODELS.build(dict(MATCHERS[name], resize_max=size)), source, 'dmesa',
                            crop_size=args.crop_size, area_points=args.area_points,
                            feature_size=args.feature_size)
+        time_solo(solo, first)  # warm-up
     out = {}
     for set_name, items in sets.items():
         n = min(len(items), args.slow_pairs) if name in SLOW else len(items)
@@ -323,15 +366,7 @@ def summarize(name, set_name, r):
             a5, a10, a20 = (100 * x for x in pose_auc(e, (5, 10, 20)))
             auc10[m] = a10
             acc = f'AUC@5/10/20 {a5:.2f} / {a10:.2f} / {a20:.2f}'
-        extra = ''
-        if m != 'bare':
-            kept = [k for k in r['kept'][m] if k is not None]
-            share = (f'{100 * sum(k[0] for k in kept) / max(sum(k[1] for k in kept), 1):.0f} %'
-                     if kept else 'n/a')
-            corr = [c for c in r['correct'][m] if c is not None]
-            prec = (f'{100 * np.concatenate(corr).mean():.0f} %'
-                    if corr and sum(len(c) for c in corr) else 'n/a')
-            extra = f'; area pairs kept {share}, correct (AOR >= {AOR_CORRECT}) {prec}'
+        extra = '' if m == 'bare' else '; ' + area_summary(r['kept'][m], r['correct'][m])
         print(f'| {name} | {set_name} | {m} | {acc} | {np.mean(r["nm"][m]):.0f} matches | '
               f'{np.mean(r["t"][m]):.2f} s/pair{extra} |')
     for m, (broke, fixed) in broken_fixed(set_name, r['err']).items():
