@@ -49,7 +49,7 @@ reused by DMESA's coarse calls and by the area pairs).
 
 Always exits 0.
 
-    python benchmarks/bench_a2pm.py [--pairs 15] [--matchers xfeat,xfeat-lighterglue,aliked-lightglue]
+    python benchmarks/bench_a2pm.py [--pairs 15] [--slow-pairs 5] [--area-points features]
 """
 import argparse
 import time

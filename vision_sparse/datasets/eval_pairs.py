@@ -144,8 +144,8 @@ class SevenScenesPairsDataset(Dataset):
 
     def __init__(self, data_root: str, sequences: Optional[Sequence[int]] = None,
                  min_overlap: float = 0.15, max_overlap: float = 0.7,
-                 max_per_sequence_pair: Optional[int] = 2, max_pairs: Optional[int] = None, with_depth: bool = False,
-                 rel_tol: float = 0.1, step: int = 4) -> None:
+                 max_per_sequence_pair: Optional[int] = 2, max_pairs: Optional[int] = None,
+                 with_depth: bool = False, rel_tol: float = 0.1, step: int = 4) -> None:
         super().__init__()
         from .relocalization import load_7scenes
         if not 0 <= min_overlap <= max_overlap <= 1:
