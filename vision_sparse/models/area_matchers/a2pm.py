@@ -61,8 +61,8 @@ class A2PMMatcher(nn.Module):
               matcher, px (areas are grown to squares, content not stretched).
             - ``crop_expand`` (float): area boxes are enlarged by this first.
             - ``area_points`` (``'crops'`` | ``'features'``), ``feature_size``
-              (int | None), ``batch_size`` (int): how points are matched inside
-              area pairs (see :meth:`match_areas`).
+              (int | None), ``batch_size`` (int | None: 8 on CUDA, 1 on CPU):
+              how points are matched inside area pairs (see :meth:`match_areas`).
             - ``alpha``, ``consistency`` (``'mean'`` | ``'median'``),
               ``thresh_px``, ``ransac_conf``, ``min_area_inliers``,
               ``collect_factor``, ``nms_radius``, ``max_matches``: fusion
@@ -83,7 +83,7 @@ class A2PMMatcher(nn.Module):
                         thresh_px=0.5, ransac_conf=0.99999, min_area_inliers=15,
                         collect_factor=2.0, nms_radius=3.0, max_matches=5000,
                         pose_thresh_px=0.5, pose_conf=0.99999, progress=False, min_size=32,
-                        area_points='crops', feature_size=None, batch_size=8)
+                        area_points='crops', feature_size=None, batch_size=None)
 
     def __init__(self,
                  point_matcher,
@@ -306,7 +306,7 @@ class A2PMMatcher(nn.Module):
         if c['area_points'] == 'features' and isinstance(pm, BaseMatcher) and pm.supports_extract:
             return match_in_boxes(pm, img0, img1, pairs, c['crop_expand'], c['feature_size'])
         return match_in_crops(pm, img0, img1, pairs, int(c['crop_size']), c['crop_expand'],
-                              int(c['batch_size']), c['progress'])
+                              c['batch_size'], c['progress'])
 
     def compute_areas(self, image, name: Optional[str] = None) -> AreaSet:
         """Areas of one image with this matcher's area source."""

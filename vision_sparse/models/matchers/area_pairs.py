@@ -10,7 +10,7 @@
   each other, so ``M`` area pairs cost two extractions and ``M`` small
   matching steps instead of ``2 M`` crop extractions.
 """
-from typing import Any, List, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -100,7 +100,7 @@ def match_in_boxes(matcher: BaseMatcher, image0: np.ndarray, image1: np.ndarray,
 
 def match_in_crops(matcher: Any, image0: np.ndarray, image1: np.ndarray,
                    box_pairs: Sequence[Tuple[np.ndarray, np.ndarray]], crop_size: int,
-                   expand: float = 1.0, batch_size: int = 8,
+                   expand: float = 1.0, batch_size: Optional[int] = None,
                    progress: bool = False) -> List[Matches]:
     """Match every area pair on square crops of both images.
 
@@ -119,7 +119,9 @@ def match_in_crops(matcher: Any, image0: np.ndarray, image1: np.ndarray,
         box_pairs: ``M`` pairs ``(box0 (4,), box1 (4,))`` xyxy px.
         crop_size (int): crop side, px.
         expand (float): box enlargement before squaring.
-        batch_size (int): crops per network call.
+        batch_size (int, optional): crops per network call; None = 8 on
+            CUDA, 1 on CPU (stacking 8 XFeat crops of 640 px took 3.0 s on one
+            CPU thread against 2.2 s one by one).
         progress (bool): tqdm bar over the pairs.
 
     Returns:
@@ -129,13 +131,16 @@ def match_in_crops(matcher: Any, image0: np.ndarray, image1: np.ndarray,
     from vision_sparse.models.area_matchers.utils import (crop_resize, match_arrays,
                                                           run_point_matcher)
     per_image = isinstance(matcher, BaseMatcher) and matcher.supports_extract
+    if batch_size is None:
+        on_gpu = per_image and matcher.device.type == 'cuda'
+        batch_size = 8 if on_gpu else 1
     crops, feats = [], []
     for img, k in ((image0, 0), (image1, 1)):
         boxes = list(dict.fromkeys(tuple(pair[k]) for pair in box_pairs))  # distinct, in order
         crops.append({b: crop_resize(img, np.array(b), (crop_size, crop_size), expand)
                       for b in boxes})
         if per_image:
-            found = matcher.extract_batch([crops[k][b][0] for b in boxes], batch_size)
+            found = matcher.extract_batch([crops[k][b][0] for b in boxes], int(batch_size))
             feats.append(dict(zip(boxes, found)))
     out = []
     for b0, b1 in tqdm(box_pairs, desc='A2PM area pairs', disable=not progress, leave=False):
