@@ -123,8 +123,8 @@ def test_empty_cloud_nan_points_and_degenerate_gt():
 
 def test_modalities_and_switches():
     cfg = Config.fromfile(str(BASE)).model
-    for modality in ('camera', 'fusion'):
-        with pytest.raises(NotImplementedError, match='not implemented yet'):
+    for modality in ('camera', 'fusion'):  # the LiDAR-only config has no image parts
+        with pytest.raises(ValueError, match='img_backbone is required'):
             MODELS.build(dict(cfg, modality=modality))
     with pytest.raises(NotImplementedError, match="pts_middle_encoder='pillars'"):
         MODELS.build(dict(cfg, pts_middle_encoder='spconv'))

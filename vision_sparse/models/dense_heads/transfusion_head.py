@@ -347,22 +347,26 @@ class TransFusionLiDARHead(QueryBoxHead):
         return self.loss_heatmap(_clip_sigmoid(dense_heatmap), target, avg_factor=avg)
 
     def loss(self, feats, batch_data_samples) -> Dict[str, Tensor]:
-        """Forward and all losses: ``loss_heatmap``, ``layer_{i}_loss_cls`` / ``_loss_bbox``
-        (the last layer is ``layer_-1``), ``matched_ious``."""
-        outs = self(feats)
+        """Forward and all losses (:meth:`loss_by_outputs`)."""
         gt_boxes, gt_labels = gt_from_samples(batch_data_samples)
+        return self.loss_by_outputs(self(feats), gt_boxes, gt_labels)
+
+    def loss_by_outputs(self, outs: Sequence[Dict[str, Tensor]], gt_bboxes_3d: Sequence[Tensor],
+                        gt_labels_3d: Sequence[Tensor]) -> Dict[str, Tensor]:
+        """All losses of :meth:`forward`'s outputs: ``loss_heatmap``,
+        ``layer_{i}_loss_cls`` / ``_loss_bbox`` (the last layer is ``layer_-1``),
+        ``matched_ious``."""
         losses = dict(loss_heatmap=self.loss_heatmap_by_preds(outs[0]['dense_heatmap'],
-                                                              gt_boxes, gt_labels))
+                                                              gt_bboxes_3d, gt_labels_3d))
         for i, pred in enumerate(outs):
             prefix = 'layer_-1' if i == len(outs) - 1 else f'layer_{i}'
-            part = self.loss_by_preds(pred, gt_boxes, gt_labels)
+            part = self.loss_by_preds(pred, gt_bboxes_3d, gt_labels_3d)
             losses[f'{prefix}_loss_cls'] = part['loss_cls']
             losses[f'{prefix}_loss_bbox'] = part['loss_bbox']
             if i == len(outs) - 1:
                 losses['matched_ious'] = part['matched_ious']
         return losses
 
-    # ------------------------------------------------------------------ inference
     def predict(self, feats, batch_data_samples=None) -> List[InstanceData]:
         """Forward and :meth:`predict_by_preds` of the last decoder layer."""
         return self.predict_by_preds(self(feats)[-1])
