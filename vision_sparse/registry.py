@@ -25,12 +25,13 @@ SCOPE = 'vision_sparse'
 LOCATIONS = {
     # the oriented datasets import mmdet.datasets, so they are registered on first use
     'DATASETS': ['vision_sparse.datasets', 'vision_sparse.datasets.oriented',
-                 'vision_sparse.datasets.synthetic.aerial'],
+                 'vision_sparse.datasets.synthetic.aerial', 'vision_sparse.datasets.det3d'],
     'DATA_SAMPLERS': ['vision_sparse.datasets'],
-    'TRANSFORMS': ['vision_sparse.datasets.oriented'],
+    'TRANSFORMS': ['vision_sparse.datasets.oriented', 'vision_sparse.datasets.det3d'],
     # detectors and their heads subclass mmdet.models: registered on first use too
     'MODELS': ['vision_sparse.models', 'vision_sparse.ops', 'vision_sparse.models.dense_heads',
-               'vision_sparse.models.detectors', 'vision_sparse.models.voxel_encoders'],
+               'vision_sparse.models.detectors', 'vision_sparse.models.voxel_encoders',
+               'vision_sparse.models.data_preprocessors'],
     'TASK_UTILS': ['vision_sparse.models'],
     'METRICS': ['vision_sparse.evaluation'],
     'EVALUATOR': ['vision_sparse.evaluation'],
