@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData
 
 from vision_sparse.registry import MODELS
 
-BASE = Path(__file__).resolve().parents[3] / 'configs/_base_/models/sparsefusion_lidar_tiny.py'
+BASE = Path(__file__).resolve().parent / 'sparsefusion_lidar_tiny.py'
 GT_BOXES = torch.tensor([[3.0, -2.0, -0.8, 4.2, 1.9, 1.6, 0.4, 1.0, 0.5],
                          [-4.0, 5.0, -0.7, 0.8, 0.8, 1.8, -1.0, float('nan'), float('nan')]])
 GT_LABELS = torch.tensor([0, 1])
