@@ -59,6 +59,9 @@ model = dict(
     camera_head=dict(type='SparseCameraHead', in_channels=img_channels, hidden_channels=hidden,
                      num_classes=num_classes, num_levels=2, strides=(4, 8), num_queries=32,
                      num_heads=4, num_points=2, ffn_channels=64, dropout=0.0,
+                     # the official 2-D heatmap weight (its focal loss starts in the hundreds)
+                     loss_heatmap=dict(type='mmdet.GaussianFocalLoss', reduction='mean',
+                                       loss_weight=0.1),
                      point_cloud_range=bev_range, voxel_size=voxel_size,
                      out_size_factor=out_size_factor),
     fusion_layer=dict(type='QueryFusionLayer', hidden_channels=hidden, num_classes=num_classes,
