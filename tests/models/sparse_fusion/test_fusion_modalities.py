@@ -75,6 +75,11 @@ def test_builds_trains_one_step_and_predicts_the_contract(modality):
     total(losses).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    if modality == 'fusion':  # every stage is trained by the summed losses
+        for part in ('semantic_transfer', 'geometric_transfer', 'camera_head', 'fusion_layer',
+                     'lidar_head', 'img_backbone', 'pts_backbone'):
+            g = [p.grad for p in getattr(model, part).parameters() if p.grad is not None]
+            assert g and sum(x.abs().sum() for x in g) > 0, part
     expected = dict(lidar={'loss_heatmap', 'layer_-1_loss_cls', 'layer_-1_loss_bbox'},
                     camera={'loss_heatmap_2d', 'loss_cls_2d', 'loss_bbox_2d', 'cam_loss_cls',
                             'cam_loss_bbox'},

@@ -260,10 +260,16 @@ class SparseFusion(BaseModel):
             cam['img_shape'] = tuple(imgs.shape[-2:])
         return points, imgs, cam
 
-    def _forward_all(self, batch_inputs, batch_data_samples) -> Dict:
-        """Run the modality's stages; returns a dict with ``points``, ``cam_params``,
-        ``has_points`` and the stage outputs ``lidar`` (list of dicts), ``camera``
-        (the camera head's dict), ``fusion`` (list of dicts) where they run."""
+    def forward_stages(self, batch_inputs, batch_data_samples) -> Dict:
+        """Run the modality's stages (public so that benchmarks can time them, e.g. with
+        forward hooks on ``lidar_head`` / ``camera_head`` / ``fusion_layer``).
+
+        Returns:
+            dict: ``points`` (list or None), ``cam_params`` (dict or None),
+            ``has_points`` ((B,) bool, with a LiDAR branch) and the outputs of the
+            stages that ran: ``lidar`` (the LiDAR head's list of prediction dicts),
+            ``camera`` (the camera head's dict), ``fusion`` (list of prediction dicts).
+        """
         points, imgs, cam = self._unpack(batch_inputs, batch_data_samples)
         out = dict(points=points, cam_params=cam)
         img_feats = None
@@ -296,7 +302,7 @@ class SparseFusion(BaseModel):
         'camera': the camera head's output dict (``cam``, ``lidar``, ``boxes``,
         ``dense_heatmap``); 'fusion': ``dict(lidar=..., camera=..., fusion=list of
         prediction dicts over the Q1 + Q2 fused queries)``."""
-        out = self._forward_all(batch_inputs, batch_data_samples)
+        out = self.forward_stages(batch_inputs, batch_data_samples)
         if self.modality == 'fusion':
             return {k: out[k] for k in ('lidar', 'camera', 'fusion')}
         return out[self.modality]
@@ -309,7 +315,7 @@ class SparseFusion(BaseModel):
         ``fusion_{i}_loss_cls`` / ``_loss_bbox`` / ``_matched_ious`` per fusion layer
         (the last is ``fusion_-1``)."""
         from vision_sparse.models.dense_heads import gt_from_samples
-        out = self._forward_all(batch_inputs, batch_data_samples)
+        out = self.forward_stages(batch_inputs, batch_data_samples)
         gt_boxes, gt_labels = gt_from_samples(batch_data_samples)
         losses = {}
         if 'lidar' in out:
@@ -342,7 +348,7 @@ class SparseFusion(BaseModel):
         ('lidar'; a sample with no point in the range gets no box), the camera queries
         ('camera') or the last fusion layer ('fusion'), each scored ``sigmoid(class
         logit) x`` the query's initial heatmap score, per-class circle NMS."""
-        out = self._forward_all(batch_inputs, batch_data_samples)
+        out = self.forward_stages(batch_inputs, batch_data_samples)
         if self.modality == 'lidar':
             results = self.lidar_head.predict_by_preds(out['lidar'][-1])
             device = out['lidar'][-1]['heatmap'].device
