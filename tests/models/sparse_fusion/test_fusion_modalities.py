@@ -183,3 +183,24 @@ def test_stage_loss_weights_scale_the_stages():
     assert torch.allclose(half['loss_heatmap_2d'], 0.5 * ref['loss_heatmap_2d'])
     assert half['fusion_-1_loss_bbox'] == 0
     assert torch.allclose(half['fusion_-1_matched_ious'], ref['fusion_-1_matched_ious'])
+
+
+REAL_INFO = (Path(__file__).resolve().parents[3] / '..' / 'shared' / 'data' / 'lidar_camera'
+             / 'nuscenes' / 'n015-2018-07-24-11-22-45+0800.pkl')
+
+
+@pytest.mark.skipif(not REAL_INFO.is_file(), reason=f'{REAL_INFO} not present')
+@pytest.mark.parametrize('modality', ['lidar', 'camera', 'fusion'])
+def test_real_keyframe_through_the_inferencer(modality):
+    """The real nuScenes keyframe (6 views, calibration) through FusionInferencer and
+    each untrained tiny model: the packed inputs fit the detector."""
+    from vision_sparse.apis import FusionInferencer
+    from vision_sparse.datasets.formats.nuscenes_info import load_det3d_info
+    torch.manual_seed(0)
+    info = load_det3d_info(str(REAL_INFO))
+    sample = info[0] if isinstance(info, list) else info
+    inf = FusionInferencer(str(CONFIGS / f'sparsefusion_tiny-{modality}_600it_synthetic-fusion.py'),
+                           device='cpu')
+    res = inf(sample=sample)
+    assert res['success'], res['reason']
+    assert res['modality'] == modality and res['num_boxes'] > 0
