@@ -34,7 +34,8 @@ def build(modality: str, **overrides):
     return MODELS.build(cfg)
 
 
-def batch(batch_size: int = 1, with_points: bool = True, with_imgs: bool = True):
+def batch(batch_size: int = 1, with_points: bool = True, with_imgs: bool = True,
+          with_img_shape: bool = True):
     """``(inputs, data_samples)`` of the camera tests' two-view scene (3 boxes of
     classes 0 / 1; points with 5 columns like the synthetic sweeps)."""
     boxes, labels = scene()
@@ -47,9 +48,11 @@ def batch(batch_size: int = 1, with_points: bool = True, with_imgs: bool = True)
     imgs = render(boxes, labels, cam2img, l2c)
     samples = []
     for i in range(batch_size):
-        s = DetDataSample(metainfo=dict(
-            sample_idx=i, box_type_3d='LiDAR', lidar2img=l2i.numpy(), cam2img=cam2img.numpy(),
-            lidar2cam=l2c.numpy(), img_shape=IMG_SHAPE, cam_names=['front', 'back']))
+        meta = dict(sample_idx=i, box_type_3d='LiDAR', lidar2img=l2i.numpy(),
+                    cam2img=cam2img.numpy(), lidar2cam=l2c.numpy(), cam_names=['front', 'back'])
+        if with_img_shape:
+            meta['img_shape'] = IMG_SHAPE
+        s = DetDataSample(metainfo=meta)
         s.gt_instances_3d = InstanceData(bboxes_3d=boxes.clone(), labels_3d=labels.clone())
         samples.append(s)
     inputs = {}
@@ -151,6 +154,10 @@ def test_fused_model_names_the_missing_modality():
     inputs, samples = batch(1)
     with pytest.raises(ValueError, match='data_samples'):
         model(inputs, None, mode='tensor')
+    # views of different packed sizes carry no img_shape: the batch tensor's size is used
+    ref = model(*batch(1), mode='tensor')['fusion'][-1]['center']
+    no_shape = model(*batch(1, with_img_shape=False), mode='tensor')['fusion'][-1]['center']
+    assert torch.equal(ref, no_shape)
     # an empty cloud is a valid sample: the camera queries still detect
     inputs['points'] = [torch.zeros(0, 5)]
     out = model(inputs, samples, mode='predict')[0].pred_instances_3d

@@ -256,8 +256,10 @@ class SparseFusion(BaseModel):
                 raise ValueError(f'points has {len(points)} samples but imgs {imgs.shape[0]}')
             from vision_sparse.models.dense_heads.sparse_camera_head import \
                 camera_params_from_samples
-            cam = camera_params_from_samples(batch_data_samples, imgs.device)
-            cam['img_shape'] = tuple(imgs.shape[-2:])
+            shape = tuple(imgs.shape[-2:])  # the batch tensor's (padded) size
+            metas = [dict(getattr(s, 'metainfo', s), img_shape=shape)
+                     for s in batch_data_samples]
+            cam = camera_params_from_samples(metas, imgs.device)
         return points, imgs, cam
 
     def forward_stages(self, batch_inputs, batch_data_samples) -> Dict:
