@@ -9,7 +9,8 @@ from .area_sources import (BaseAreaSource, MaskFileAreaSource, SAMAreaSource,
 from .base_area_matcher import BaseAreaMatcher, merge_area_pairs
 from .dmesa import DMESA
 from .eval_model import A2PMEvalModel
-from .fusion import fuse_matches, geometric_area_filter, nms_matches, sampson_distance
+from .fusion import (CONSENSUS_DEFAULTS, consensus_fusion, fuse_matches,
+                     geometric_area_filter, nms_matches, sampson_distance)
 from .gmm import fit_gmm_em, gmm_density, sample_gmm
 from .mesa import MESA
 
@@ -17,6 +18,6 @@ __all__ = [
     'A2PMMatcher', 'A2PMEvalModel', 'AreaGraph', 'BaseAreaMatcher', 'MESA',
     'DMESA', 'BaseAreaSource', 'SAMAreaSource', 'MaskFileAreaSource',
     'SegmentationAreaSource', 'load_mask_file', 'clean_areas',
-    'merge_area_pairs', 'fuse_matches', 'geometric_area_filter', 'nms_matches',
+    'merge_area_pairs', 'fuse_matches', 'consensus_fusion', 'CONSENSUS_DEFAULTS', 'geometric_area_filter', 'nms_matches',
     'sampson_distance', 'fit_gmm_em', 'gmm_density', 'sample_gmm'
 ]
