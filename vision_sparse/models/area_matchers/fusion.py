@@ -31,11 +31,13 @@ full-image geometry. :func:`consensus_fusion` (the default) counts
 
 1. every source - each area pair and the full image - with at least
    ``min_source_matches`` matches proposes a geometry (essential matrix with
-   intrinsics, fundamental matrix without; MAGSAC, ``thresh_px``);
+   intrinsics, fundamental matrix without; MAGSAC, ``fit_px``);
 2. a source *agrees* with a hypothesis when at least ``min_agree_matches`` of
    its matches, and at least ``agree_share`` of them, lie within ``agree_px``
-   (square root of the Sampson distance, px at a 640 px long side, scaled
-   with the image) - so a source's vote does not grow with its match count;
+   (square root of the Sampson distance; ``fit_px``, ``agree_px`` and
+   ``keep_px`` are px at a 640 px long side, scaled with the larger image,
+   so the same options fit 640 px and 1296 px inputs) - so a source's vote
+   does not grow with its match count;
 3. agreeing sources are visited by decreasing inlier count; one counts as
    *independent* when at least ``novel_share`` of the grid cells
    (``grid`` x ``grid`` per image) holding its inliers are not yet covered by
@@ -43,11 +45,17 @@ full-image geometry. :func:`consensus_fusion` (the default) counts
    hypothesis score is ``independent sources + coverage``, coverage being
    the share of grid cells covered by the agreeing inliers (the smaller of
    the two images), in ``[0, 1]``: the number of independent sources decides,
-   coverage breaks ties; exact ties prefer the full image's hypothesis;
+   coverage breaks ties; exact ties prefer the full image's hypothesis.
+   When the full image agrees with its own hypothesis and an area pair's
+   hypothesis scores higher, the two are compared again on the sources that
+   agree with only one of them (a small or planar area fits many
+   geometries and says nothing about which is right); the area hypothesis
+   must win that comparison outright;
 4. the winner is refitted on the union of the agreeing sources' inliers, at
    most ``max_source_matches`` (best scores) per source; agreement is
    re-tested under the refitted geometry;
-5. output: the inliers of agreeing area pairs and the full-image inliers
+5. output: the matches within ``keep_px`` of the final geometry from the
+   agreeing area pairs and from the full image
    (all full-image matches when no area pair agrees: then A2PM returns what
    the bare matcher returned), NMS and cap as in step 4 above.
 
@@ -307,9 +315,9 @@ def fuse_matches(area_matches: Sequence[MatchSet], full: MatchSet,
 
 
 #: Defaults of :func:`consensus_fusion` (documented in the module docstring).
-CONSENSUS_DEFAULTS = dict(agree_px=2.0, agree_share=0.3, min_agree_matches=8,
+CONSENSUS_DEFAULTS = dict(fit_px=1.0, agree_px=2.0, keep_px=2.0, agree_share=0.3, min_agree_matches=8,
                           min_source_matches=12, max_source_matches=200, grid=8,
-                          novel_share=0.5)
+                          novel_share=0.5, refit=True)
 
 
 def _grid_cells(kpts: np.ndarray, size: Tuple[int, int], grid: int) -> set:
@@ -353,6 +361,19 @@ def _score(sources: Sequence[MatchSet], inl: List[np.ndarray], agree: np.ndarray
     return indep + coverage, indep, coverage
 
 
+def _challenge(best: int, full: int, support: List, sources: Sequence[MatchSet],
+               sizes, grid: int, novel_share: float) -> int:
+    """The full image's hypothesis against the best area hypothesis on the
+    sources that agree with only one of them (a source that fits both - a
+    small or planar area fits many geometries - says nothing about which is
+    right); ties keep the full image."""
+    a_best, a_full = support[best][1], support[full][1]
+    only_best, only_full = a_best & ~a_full, a_full & ~a_best
+    s_best = _score(sources, support[best][0], only_best, sizes, grid, novel_share)[0]
+    s_full = _score(sources, support[full][0], only_full, sizes, grid, novel_share)[0]
+    return best if s_best > s_full else full
+
+
 def _check_sizes(image_size0, image_size1, sources: Sequence[MatchSet]
                  ) -> Tuple[Tuple[int, int], Tuple[int, int]]:
     """``(h, w)`` of both images; from the match extents when not given."""
@@ -373,7 +394,7 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
                      K0: Optional[np.ndarray], K1: Optional[np.ndarray],
                      image_size0: Optional[Tuple[int, int]] = None,
                      image_size1: Optional[Tuple[int, int]] = None,
-                     thresh_px: float = 0.5, conf: float = 0.99999,
+                     conf: float = 0.99999,
                      nms_radius: float = 3.0, max_matches: int = 5000,
                      **options) -> Dict:
     """Consensus fusion of area-pair and full-image matches (module docstring).
@@ -386,14 +407,16 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         K0, K1: ``(3, 3)`` intrinsics (px) or None (fundamental matrices).
         image_size0, image_size1: ``(h, w)`` of the images (grid cells and the
             ``agree_px`` scale); default the extent of the matches.
-        thresh_px (float): MAGSAC threshold of every hypothesis and of the
-            refit, px.
         conf (float): MAGSAC confidence.
         nms_radius (float): px; max_matches (int): cap (best scores).
-        **options: overrides of :data:`CONSENSUS_DEFAULTS`: ``agree_px``
-            (px at a 640 px long side), ``agree_share`` (0-1),
+        **options: overrides of :data:`CONSENSUS_DEFAULTS`: ``fit_px``
+            (MAGSAC threshold of every hypothesis and of the refit; fundamental
+            matrices without intrinsics use twice this), ``agree_px``
+            (agreement), ``keep_px`` (output matches) - all px at a 640 px
+            long side, scaled with the larger image -, ``agree_share`` (0-1),
             ``min_agree_matches``, ``min_source_matches``,
-            ``max_source_matches``, ``grid``, ``novel_share`` (0-1).
+            ``max_source_matches``, ``grid``, ``novel_share`` (0-1),
+            ``refit`` (bool: refit the winner on the agreeing sources).
 
     Returns:
         dict: ``kpts0 (K, 2)``, ``kpts1 (K, 2)``, ``scores (K,)``, ``from_area
@@ -424,25 +447,33 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     sources = [tuple(np.asarray(a, np.float64) for a in src) for src in area_matches]
     sources.append(full)  # the full image is source m
     sizes = _check_sizes(image_size0, image_size1, sources)
-    thr = o['agree_px'] * max(max(sizes[0]), max(sizes[1])) / 640.0
+    scale = max(max(sizes[0]), max(sizes[1])) / 640.0
+    thr = o['agree_px'] * scale
+    thresh_px = o['fit_px'] * scale
     min_agree = int(o['min_agree_matches'])
     grid = int(o['grid'])
 
     hyps: List[Optional[np.ndarray]] = [None] * (m + 1)
+    support: List[Optional[Tuple[List[np.ndarray], np.ndarray]]] = [None] * (m + 1)
     scores = np.full(m + 1, np.nan)
-    best, best_key, best_inl = -2, None, None
     for s, (k0, k1, _) in enumerate(sources):
         if len(k0) < max(int(o['min_source_matches']), 8):
             continue
-        res = estimate_area_geometry(k0, k1, K0, K1, thresh_px, conf)
+        res = estimate_area_geometry(k0, k1, K0, K1, thresh_px, conf, 2 * thresh_px)
         if res is None or res[1].sum() < min_agree:
             continue
         hyps[s] = res[0]
         inl, _, agree = _support(res[0], sources, thr, o['agree_share'], min_agree)
+        support[s] = (inl, agree)
         scores[s], _, _ = _score(sources, inl, agree, sizes, grid, o['novel_share'])
-        key = (round(scores[s], 9), s == m, int(sum(i.sum() for i in inl)))
-        if best_key is None or key > best_key:
-            best, best_key, best_inl = s, key, (inl, agree)
+    best = -2
+    if np.isfinite(scores).any():
+        # highest score; ties: the full image, then the most inliers
+        best = max((s for s in range(m + 1) if hyps[s] is not None),
+                   key=lambda s: (round(scores[s], 9), s == m,
+                                  int(sum(i.sum() for i in support[s][0]))))
+        if best != m and support[m] is not None and support[m][1][m]:
+            best = _challenge(best, m, support, sources, sizes, grid, o['novel_share'])
     out = dict(area_valid=np.array([h is not None for h in hyps[:m]], bool),
                hypothesis_scores=scores)
     if best < 0:
@@ -450,7 +481,7 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
                           'no source has enough matches for a geometry')
 
     # step 4: refit on the union of the agreeing sources (capped per source)
-    inl, agree = best_inl
+    inl, agree = support[best]
     parts0, parts1 = [], []
     for s in np.nonzero(agree)[0]:
         idx = np.nonzero(inl[s])[0]
@@ -459,7 +490,7 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         parts1.append(sources[s][1][idx])
     F = hyps[best]
     refit = estimate_area_geometry(np.concatenate(parts0), np.concatenate(parts1), K0, K1,
-                                   thresh_px, conf) if parts0 else None
+                                   thresh_px, conf, 2 * thresh_px) if parts0 and o['refit'] else None
     if refit is not None:
         inl2, _, agree2 = _support(refit[0], sources, thr, o['agree_share'], min_agree)
         if agree2[best]:  # keep the refit unless it lost the winning source
@@ -475,6 +506,10 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
                           'no area pair agrees with the consensus geometry')
 
     # step 5: inliers of the agreeing sources
+    if o['keep_px'] != o['agree_px']:
+        keep_thr = o['keep_px'] * thr / o['agree_px']
+        inl = [i & (np.sqrt(sampson_distance(F, k0, k1)) <= keep_thr)
+               for i, (k0, k1, _) in zip(inl, sources)]
     parts0, parts1, partss, src = [], [], [], []
     for s in range(m + 1):
         if not agree[s] and s < m:
