@@ -12,6 +12,7 @@ from .areas import draw_areas
 from .bev import draw_bev
 from .boxes3d import draw_boxes3d_on_image
 from .colors import label_color, palette
+from .fusion import draw_fusion_consensus
 from .images import make_grid, put_text_block, save_image, to_rgb
 from .matches import draw_matches
 from .ply import save_boxes3d_ply, save_point_cloud_ply
@@ -19,7 +20,7 @@ from .shapes import draw_points, draw_polygons, draw_rotated_boxes
 from .visualizer import SparseVisualizer
 
 __all__ = [
-    'draw_areas', 'draw_bev', 'draw_boxes3d_on_image', 'draw_matches',
+    'draw_areas', 'draw_bev', 'draw_fusion_consensus', 'draw_boxes3d_on_image', 'draw_matches',
     'draw_points', 'draw_polygons', 'draw_rotated_boxes', 'label_color',
     'make_grid', 'palette', 'put_text_block', 'save_image', 'to_rgb',
     'SparseVisualizer', 'save_boxes3d_ply', 'save_point_cloud_ply'
