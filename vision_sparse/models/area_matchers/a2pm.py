@@ -183,7 +183,7 @@ class A2PMMatcher(nn.Module):
                 - ``area_set0``, ``area_set1`` (:class:`AreaSet`): all areas of
                   each image (before matching).
                 - ``num_area_matcher_calls`` (int), ``timings`` (dict of
-                  seconds: ``areas``, ``area_matching``, ``point_matching``,
+                  seconds: ``areas``, ``area_matching``, ``verification``, ``point_matching``,
                   ``fusion``, ``pose``, ``total``).
                 - with ``K0`` and ``K1``: ``R`` ``(3, 3)``, ``t`` ``(3,)`` (unit,
                   ``X1 = R X0 + t``), ``num_inliers`` (None/0 if degenerate).
