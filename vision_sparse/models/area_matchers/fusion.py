@@ -315,9 +315,9 @@ def fuse_matches(area_matches: Sequence[MatchSet], full: MatchSet,
 
 
 #: Defaults of :func:`consensus_fusion` (documented in the module docstring).
-CONSENSUS_DEFAULTS = dict(fit_px=1.0, agree_px=2.0, keep_px=2.0, agree_share=0.3, min_agree_matches=8,
-                          min_source_matches=12, max_source_matches=200, grid=8,
-                          novel_share=0.5, refit=True)
+CONSENSUS_DEFAULTS = dict(fit_px=1.0, agree_px=2.0, keep_px=2.0, agree_share=0.5,
+                          min_agree_matches=8, min_source_matches=12, max_source_matches=200,
+                          grid=8, novel_share=0.5, source_weight=0.1, refit=True)
 
 
 def _grid_cells(kpts: np.ndarray, size: Tuple[int, int], grid: int) -> set:
@@ -329,22 +329,23 @@ def _grid_cells(kpts: np.ndarray, size: Tuple[int, int], grid: int) -> set:
 
 
 def _support(F: np.ndarray, sources: Sequence[MatchSet], thr: float,
-             agree_share: float, min_agree: int
+             agree_share: float, min_agree: int, ref: np.ndarray
              ) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
-    """Inlier masks, inlier shares and agreement of every source under ``F``."""
+    """Inlier masks, inlier counts relative to ``ref`` (each source's inliers
+    under its own geometry) and agreement of every source under ``F``."""
     inl, share, agree = [], np.zeros(len(sources)), np.zeros(len(sources), bool)
     for s, (k0, k1, _) in enumerate(sources):
         m = (np.sqrt(sampson_distance(F, k0, k1)) <= thr if len(k0)
              else np.zeros(0, bool))
         inl.append(m)
-        share[s] = m.mean() if len(m) else 0.0
+        share[s] = m.sum() / max(ref[s], 1)
         agree[s] = m.sum() >= min_agree and share[s] >= agree_share
     return inl, share, agree
 
 
 def _score(sources: Sequence[MatchSet], inl: List[np.ndarray], agree: np.ndarray,
            sizes: Tuple[Tuple[int, int], Tuple[int, int]], grid: int,
-           novel_share: float) -> Tuple[float, int, float]:
+           novel_share: float, source_weight: float) -> Tuple[float, int, float]:
     """``(score, independent sources, coverage)`` of one hypothesis (step 3)."""
     cov0, cov1 = set(), set()
     indep = 0
@@ -358,19 +359,21 @@ def _score(sources: Sequence[MatchSet], inl: List[np.ndarray], agree: np.ndarray
         cov0 |= c0
         cov1 |= c1
     coverage = min(len(cov0), len(cov1)) / float(grid * grid)
-    return indep + coverage, indep, coverage
+    return coverage + source_weight * indep, indep, coverage
 
 
 def _challenge(best: int, full: int, support: List, sources: Sequence[MatchSet],
-               sizes, grid: int, novel_share: float) -> int:
+               sizes, grid: int, novel_share: float, source_weight: float) -> int:
     """The full image's hypothesis against the best area hypothesis on the
     sources that agree with only one of them (a source that fits both - a
     small or planar area fits many geometries - says nothing about which is
     right); ties keep the full image."""
     a_best, a_full = support[best][1], support[full][1]
     only_best, only_full = a_best & ~a_full, a_full & ~a_best
-    s_best = _score(sources, support[best][0], only_best, sizes, grid, novel_share)[0]
-    s_full = _score(sources, support[full][0], only_full, sizes, grid, novel_share)[0]
+    s_best = _score(sources, support[best][0], only_best, sizes, grid, novel_share,
+                    source_weight)[0]
+    s_full = _score(sources, support[full][0], only_full, sizes, grid, novel_share,
+                    source_weight)[0]
     return best if s_best > s_full else full
 
 
@@ -456,6 +459,7 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     hyps: List[Optional[np.ndarray]] = [None] * (m + 1)
     support: List[Optional[Tuple[List[np.ndarray], np.ndarray]]] = [None] * (m + 1)
     scores = np.full(m + 1, np.nan)
+    ref = np.array([len(src[0]) for src in sources], np.float64)
     for s, (k0, k1, _) in enumerate(sources):
         if len(k0) < max(int(o['min_source_matches']), 8):
             continue
@@ -463,9 +467,14 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         if res is None or res[1].sum() < min_agree:
             continue
         hyps[s] = res[0]
-        inl, _, agree = _support(res[0], sources, thr, o['agree_share'], min_agree)
+        ref[s] = max(int((np.sqrt(sampson_distance(res[0], k0, k1)) <= thr).sum()), 1)
+    for s in range(m + 1):
+        if hyps[s] is None:
+            continue
+        inl, _, agree = _support(hyps[s], sources, thr, o['agree_share'], min_agree, ref)
         support[s] = (inl, agree)
-        scores[s], _, _ = _score(sources, inl, agree, sizes, grid, o['novel_share'])
+        scores[s], _, _ = _score(sources, inl, agree, sizes, grid, o['novel_share'],
+                                  o['source_weight'])
     best = -2
     if np.isfinite(scores).any():
         # highest score; ties: the full image, then the most inliers
@@ -473,7 +482,8 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
                    key=lambda s: (round(scores[s], 9), s == m,
                                   int(sum(i.sum() for i in support[s][0]))))
         if best != m and support[m] is not None and support[m][1][m]:
-            best = _challenge(best, m, support, sources, sizes, grid, o['novel_share'])
+            best = _challenge(best, m, support, sources, sizes, grid, o['novel_share'],
+                                  o['source_weight'])
     out = dict(area_valid=np.array([h is not None for h in hyps[:m]], bool),
                hypothesis_scores=scores)
     if best < 0:
@@ -492,11 +502,12 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     refit = estimate_area_geometry(np.concatenate(parts0), np.concatenate(parts1), K0, K1,
                                    thresh_px, conf, 2 * thresh_px) if parts0 and o['refit'] else None
     if refit is not None:
-        inl2, _, agree2 = _support(refit[0], sources, thr, o['agree_share'], min_agree)
+        inl2, _, agree2 = _support(refit[0], sources, thr, o['agree_share'], min_agree, ref)
         if agree2[best]:  # keep the refit unless it lost the winning source
             F, inl, agree = refit[0], inl2, agree2
-    _, share, _ = _support(F, sources, thr, o['agree_share'], min_agree)
-    _, indep, coverage = _score(sources, inl, agree, sizes, grid, o['novel_share'])
+    _, share, _ = _support(F, sources, thr, o['agree_share'], min_agree, ref)
+    _, indep, coverage = _score(sources, inl, agree, sizes, grid, o['novel_share'],
+                                  o['source_weight'])
     out.update(area_kept=agree[:m].copy(), area_agree_share=share[:m],
                full_agrees=bool(agree[m]), full_agree_share=float(share[m]), F=F,
                winner=-1 if best == m else int(best), num_independent=int(indep),
