@@ -81,9 +81,14 @@ def draw_fusion_consensus(img0: np.ndarray, img1: np.ndarray, result: Dict,
     lines = [f'area pairs: {int(kept.sum())} agree (green), {int((verified & ~kept).sum())} '
              f'outvoted (orange), {int((~verified).sum())} dropped before matching (grey)']
     if highlight >= 0:
-        lines.append(f'red: pair {highlight}, the strongest outvoted geometry '
-                     f'(score {scores[highlight]:.2f} vs winner '
-                     f'{np.nanmax(info.get("hypothesis_scores", [np.nan])):.2f})')
+        all_scores = np.asarray(info.get('hypothesis_scores', np.full(m + 1, np.nan)))
+        win = int(info.get('winner', -2))
+        w_name = 'full image' if win == -1 else f'pair {win}' if win >= 0 else 'none'
+        w_score = all_scores[win] if win >= -1 else np.nan
+        lines.append(f'red: pair {highlight}, the strongest outvoted geometry (score '
+                     f'{scores[highlight]:.2f}; winner {w_name}, score {w_score:.2f}'
+                     + (', won on the sources agreeing with only one of them)'
+                        if scores[highlight] > w_score else ')'))
     lines += [text] if isinstance(text, str) else list(text or [])
     top = put_text_block(top, lines)
     src = np.asarray(result['from_area']).reshape(-1)
