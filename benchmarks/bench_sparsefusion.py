@@ -78,7 +78,6 @@ NAN = float('nan')
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = 'configs/sparsefusion/sparsefusion_tiny-{}_600it_synthetic-fusion.py'
 MODALITIES = ('lidar', 'camera', 'fusion')
-KEYFRAME_DIR = '../shared/data/lidar_camera/nuscenes/'
 #: sub-modules of the fused detector timed as "fusion stage" (names containing these)
 FUSION_STAGE = ('camera_head', 'semantic', 'fusion')
 #: sub-modules that are the camera branch's feature extraction, not the fusion stage
@@ -326,6 +325,14 @@ def find_paper_config(arg):
     return found[0] if found else None
 
 
+def keyframe_pickle():
+    """The info pickle of the shared nuScenes keyframe sample, or None."""
+    from vision_sparse.testing import shared_data_path
+    folder = shared_data_path('lidar_camera', 'nuscenes')
+    found = sorted(folder.glob('*.pkl')) if folder is not None else []
+    return found[0] if found else None
+
+
 def paper_frame(cfg_path):
     """Child process: one no_grad forward of the config's model on the real keyframe;
     prints ``PAPER_FRAME {json}``."""
@@ -335,10 +342,9 @@ def paper_frame(cfg_path):
     t0 = time.perf_counter()
     model, cfg = build_model(cfg_path)
     t_build = time.perf_counter() - t0
-    pkl = sorted(glob.glob(osp.join(KEYFRAME_DIR, '*.pkl')))[0]
+    pkl = keyframe_pickle()
     ds_cfg = cfg.test_dataloader.dataset
-    ds_cfg.update(type='NuScenesFusionDataset', data_root=KEYFRAME_DIR,
-                  ann_file=osp.basename(pkl))
+    ds_cfg.update(type='NuScenesFusionDataset', data_root=str(pkl.parent), ann_file=pkl.name)
     sample = build_dataset(ds_cfg)[0]
     with torch.no_grad():
         t0 = time.perf_counter()
@@ -385,8 +391,9 @@ def section_speed(args):
         if paper is None:
             print('paper-size model: no config found (a non-tiny, non-synthetic '
                   'configs/sparsefusion/*.py, or --paper-config): skipped')
-        elif not glob.glob(osp.join(KEYFRAME_DIR, '*.pkl')):
-            print(f'paper-size model: no keyframe pickle in {KEYFRAME_DIR}: skipped')
+        elif keyframe_pickle() is None:
+            print('paper-size model: the nuScenes keyframe sample (shared data '
+                  'lidar_camera/nuscenes/*.pkl) is absent: skipped')
         else:
             print(f'paper-size model {paper}: one forward on the real keyframe '
                   f'(child process, at most {args.paper_timeout:.0f} s)')
