@@ -346,12 +346,13 @@ def paper_frame(cfg_path):
     ds_cfg = cfg.test_dataloader.dataset
     ds_cfg.update(type='NuScenesFusionDataset', data_root=str(pkl.parent), ann_file=pkl.name)
     sample = build_dataset(ds_cfg)[0]
-    with torch.no_grad():
+    with torch.no_grad(), StageTimer(model) as timer:
         t0 = time.perf_counter()
         out = model.test_step(pseudo_collate([sample]))
         t_fwd = time.perf_counter() - t0
     print('PAPER_FRAME ' + json.dumps(dict(
         build_s=t_build, forward_s=t_fwd, boxes=len(out[0].pred_instances_3d),
+        stages=dict(timer.times),
         params_m=sum(p.numel() for p in model.parameters()) / 1e6,
         points=int(sample['inputs']['points'].shape[0]),
         imgs=list(sample['inputs']['imgs'].shape) if 'imgs' in sample['inputs'] else None,
@@ -408,6 +409,7 @@ def section_speed(args):
                           f'{r["points"]} points, images {r["imgs"]}: built in '
                           f'{r["build_s"]:.1f} s, forward {r["forward_s"]:.1f} s '
                           f'({1 / r["forward_s"]:.3f} frames/s), {r["boxes"]} boxes')
+                    print_stages('    paper-size fused model', r['forward_s'], r['stages'])
                 else:
                     print('    failed:\n' + (proc.stderr or proc.stdout)[-3000:])
             except subprocess.TimeoutExpired:
