@@ -15,6 +15,7 @@ DEMOS = [
     ('a2pm', 'match_demo.py', []),
     ('favor', 'reloc_demo.py', []),
     ('obb', 'obb_demo.py', []),
+    ('fusion', 'fusion_demo.py', ['--synthetic']),
 ]
 
 

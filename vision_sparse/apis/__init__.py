@@ -16,15 +16,20 @@ mmdet's ``init_detector`` / ``inference_detector``.
 * :class:`OBBInferencer`: ``OBBInferencer(cfg, checkpoint)(image, points=['x,y,class', ...])``
   for the PointOBB configs (``configs/pointobb``): one oriented box per annotated point
   (PointOBB) or every box an oriented detector (rotated FCOS) finds.
+* :class:`FusionInferencer`: ``FusionInferencer(cfg, checkpoint)(sample)`` or
+  ``(points=..., images={cam: img}, lidar2img=...)`` for the SparseFusion configs
+  (``configs/sparsefusion``): 3-D boxes from a LiDAR sweep and/or the camera views, as the
+  config's modality (lidar / camera / fusion) says.
 
-From the shell: ``python -m vision_sparse.apis {match,reloc,attention,obb} --help``
+From the shell: ``python -m vision_sparse.apis {match,reloc,attention,obb,fusion} --help``
 (or ``tools/infer.py``) prints a JSON summary and can draw the result.
 """
 from .attention import AttentionInferencer
 from .base import BaseInferencer, load_config, load_image
+from .fusion import FusionInferencer
 from .match import MatchInferencer
 from .obb import OBBInferencer
 from .reloc import RelocInferencer
 
 __all__ = ['BaseInferencer', 'MatchInferencer', 'RelocInferencer', 'AttentionInferencer', 'OBBInferencer',
-           'load_config', 'load_image']
+           'FusionInferencer', 'load_config', 'load_image']

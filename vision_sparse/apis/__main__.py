@@ -13,6 +13,9 @@ Examples (from the repository root)::
         src.jpg tgt.jpg --checkpoint CHECKPOINT --out work_dirs/attention.png
     python -m vision_sparse.apis obb configs/pointobb/pointobb_r50-fpn_24e_dota-v1.py \\
         P0706.png --points 410,300,ship 530,610,harbor --checkpoint CKPT --out work_dirs/obb.png
+    python -m vision_sparse.apis fusion configs/sparsefusion/sparsefusion_tiny_fusion_synthetic.py \
+        --info ../shared/data/lidar_camera/nuscenes/n015-2018-07-24-11-22-45+0800.pkl \
+        --checkpoint CKPT --out work_dirs/fusion
 
 Intrinsics (``--K0``, ``--K1``, ``--K``): ``fx,fy,cx,cy``, nine numbers (row-major
 3x3) or a text file holding either. The exit status is 0 when the result has
@@ -72,16 +75,18 @@ def summarize(result: Dict[str, Any], max_size: int = 16) -> Dict[str, Any]:
     return out
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser,
+            out_help: str = 'also draw the result into this .png') -> None:
     parser.add_argument('--checkpoint', help='weights to load (optional)')
     parser.add_argument('--device', help="e.g. 'cpu' or 'cuda' (default: the config's choice)")
-    parser.add_argument('--out', help='also draw the result into this .png')
+    parser.add_argument('--out', help=out_help)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. model.matcher.resize_max=480')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """The command line: ``match``, ``reloc``, ``attention`` or ``obb`` with their arguments."""
+    """The command line: ``match``, ``reloc``, ``attention``, ``obb`` or ``fusion`` with their
+    arguments."""
     parser = argparse.ArgumentParser(
         prog='python -m vision_sparse.apis',
         description='Run a vision_sparse method from its config on image files; prints a JSON '
@@ -122,7 +127,44 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    '(default class 0)')
     o.add_argument('--score-thr', type=float, default=0.0, help='drop boxes scoring below')
     _common(o)
+    f = sub.add_parser('fusion', help='3-D boxes in one sample of an mmdet3d-style info .pkl '
+                       '(LiDAR sweep and/or six cameras, as the config\'s modality says); --out '
+                       'DIR gets cameras.png, bev.png and scene_{points,boxes}.ply')
+    f.add_argument('config', help='a configs/sparsefusion config')
+    f.add_argument('--info', required=True, help='info .pkl (load_det3d_info layout)')
+    f.add_argument('--index', type=int, default=0, help='sample of the pickle (default 0)')
+    f.add_argument('--score-thr', type=float, default=0.0, help='drop boxes scoring below')
+    _common(f, out_help='folder for the pictures and .ply files (ground truth drawn too, '
+            'green)')
     return parser.parse_args(argv)
+
+
+def _run_fusion(args: argparse.Namespace):
+    """The ``fusion`` command: result and a writer of its pictures into ``--out``."""
+    from vision_sparse.datasets.formats.nuscenes_info import load_det3d_info
+    from .fusion import FusionInferencer
+    samples = load_det3d_info(args.info)
+    if not 0 <= args.index < len(samples):
+        raise ValueError(f'--index must be in [0, {len(samples)}) for {args.info}, '
+                         f'got {args.index}')
+    sample = samples[args.index]
+    inferencer = FusionInferencer(args.config, args.checkpoint, args.device, args.cfg_options)
+    result = inferencer(sample, score_thr=args.score_thr)
+
+    def write(out_dir: str) -> List[str]:
+        from pathlib import Path
+
+        from vision_sparse.visualization import save_fusion_ply, save_image
+        out = Path(out_dir)
+        pics = inferencer.draw(result, sample)
+        files = [str(save_image(out / f'{k}.png', v)) for k, v in pics.items()]
+        given = inferencer.sample_inputs(sample)
+        files += [str(p) for p in save_fusion_ply(
+            out, given['points'], result['bboxes_3d'], sample.get('gt_bboxes_3d'),
+            labels=result['labels']).values()]
+        return files
+
+    return result, write
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -147,6 +189,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                              args.cfg_options, image_size=args.image_size)
             result = inferencer(args.src, args.tgt)
             picture = (lambda: inferencer.draw(result, args.src, args.tgt))
+        elif args.command == 'fusion':
+            result, write = _run_fusion(args)
         elif args.command == 'obb':
             from .obb import OBBInferencer, parse_points
             inferencer = OBBInferencer(args.config, args.checkpoint, args.device,
@@ -167,7 +211,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     summary = summarize(result)
-    if args.out:
+    if args.command == 'fusion':
+        names = list(result['class_names'])
+        summary['boxes_per_class'] = {n: names.count(n) for n in sorted(set(names))}
+        if args.out:
+            summary['files'] = write(args.out)
+    elif args.out:
         from vision_sparse.visualization import save_image
         summary['picture'] = str(save_image(args.out, picture()))
     print(json.dumps(summary, indent=2))

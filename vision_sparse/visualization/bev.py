@@ -74,7 +74,9 @@ def draw_bev(points=None,
         class_names (Sequence[str], optional): names for label text.
         box_color: colour(s) of ``boxes`` (see :func:`draw_rotated_boxes`).
         gt_color (Color): colour of ``gt_boxes``.
-        point_color (Color): colour of the points.
+        point_color: one colour for all points, or ``(P, 3)`` uint8 RGB, one
+            per point (e.g. coloured by height; see
+            :func:`~vision_sparse.visualization.fusion.point_colors`).
         background (Color): canvas colour.
         thickness (int): box line thickness.
         ring_step_m (float, optional): distance rings around the origin every
@@ -138,12 +140,18 @@ def draw_bev(points=None,
             if pts.ndim != 2 or pts.shape[1] < 2:
                 raise ValueError(f'points must have shape (P, >=2), '
                                  f'got {pts.shape}')
+            per_point = (isinstance(point_color, np.ndarray)
+                         and point_color.ndim == 2)
+            if per_point and point_color.shape != (len(pts), 3):
+                raise ValueError(f'point_color must be one colour or ({len(pts)}, 3) '
+                                 f'per-point colours, got {point_color.shape}')
             px = np.floor(to_px(pts[:, :2].astype(np.float64))).astype(
                 np.int64)
             keep = ((px[:, 0] >= 0) & (px[:, 0] < width) & (px[:, 1] >= 0)
                     & (px[:, 1] < height))
-            px = px[keep]
-            canvas[px[:, 1], px[:, 0]] = _color(point_color, 'point_color')
+            canvas[px[keep, 1], px[keep, 0]] = (
+                point_color[keep].astype(np.uint8) if per_point
+                else _color(point_color, 'point_color'))
 
     def draw_set(bev: np.ndarray, colors: List[Color], lw: int,
                  texts: Optional[List[Optional[str]]]) -> None:
