@@ -60,15 +60,12 @@ def same(a, b):
     return torch.equal(a, b)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--repeat', type=int, default=20, help='runs per timing (best)')
-    ap.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
-    ap.add_argument('--height', type=int, default=900)
-    ap.add_argument('--width', type=int, default=1600)
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def measure(repeat=20, height=900, width=1600):
+    """Time compiled vs reference (the table is printed); returns ``dict(speedup=...,
+    identical=..., note=..., rows=[(name, compiled s, reference s), ...])``: ``speedup``
+    is the depth-only CPU ratio reference / compiled (NaN when not measured),
+    ``identical`` whether every compiled output equals the reference (None when
+    nothing ran), ``note`` where the sweep came from."""
     rows, speedup, note, identical = [], NAN, '', None
     try:
         from vision_sparse.ops import depth_projection_reference, project_depth
@@ -76,7 +73,7 @@ def main(argv=None):
         print(ext_status())
         print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
         pts, mats, note = keyframe()
-        size = (args.height, args.width)
+        size = (height, width)
         print(f'{note}: {len(pts)} points, {len(mats)} views of {size[0]} x {size[1]}')
         devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
         if not has_ext():
@@ -94,8 +91,8 @@ def main(argv=None):
                     return depth_projection_reference(p, m, size, return_index=with_index)
 
                 comp(), ref()  # warm-up
-                oc, tc = best_time(comp, args.repeat, sync)
-                orf, tr = best_time(ref, max(1, args.repeat // 2), sync)
+                oc, tc = best_time(comp, repeat, sync)
+                orf, tr = best_time(ref, max(1, repeat // 2), sync)
                 identical &= same(oc, orf)
                 rows.append((f'{dev}, depth{" + index" if with_index else ""}', tc, tr))
                 if dev == 'cpu' and not with_index:
@@ -105,8 +102,8 @@ def main(argv=None):
                     def pool(fn):
                         return lambda: torch.nn.functional.max_pool2d(fn()[:, None], 8)
 
-                    _, tcp = best_time(pool(comp), args.repeat, sync)
-                    _, trp = best_time(pool(ref), max(1, args.repeat // 2), sync)
+                    _, tcp = best_time(pool(comp), repeat, sync)
+                    _, trp = best_time(pool(ref), max(1, repeat // 2), sync)
                     rows.append((f'{dev}, depth, then max-pool 8', tcp, trp))
     except Exception:  # report, never fail
         traceback.print_exc()
@@ -116,12 +113,25 @@ def main(argv=None):
         print(f'{name:<28}{fmt_t(tc, 2):>14}{fmt_t(tr, 2):>14}{tr / tc:>10.1f}')
     print(f'outputs identical (compiled vs reference): {identical}')
     print()
+    return dict(speedup=speedup, identical=identical, note=note, rows=rows)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--repeat', type=int, default=20, help='runs per timing (best)')
+    ap.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
+    ap.add_argument('--height', type=int, default=900)
+    ap.add_argument('--width', type=int, default=1600)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = measure(args.repeat, args.height, args.width)
+    speedup, identical, note = res['speedup'], res['identical'], res['note']
     ok = not math.isnan(speedup) and speedup >= 5 and identical is not False
     shown = 'nan' if math.isnan(speedup) else f'{speedup:.1f}'
     line = f'TARGET depth_projection_speedup measured={shown} goal=>=5 {"PASS" if ok else "FAIL"}'
     print(line + (f'  # {note}' if note and not note.startswith('real') else ''))
     return 0
-
 
 if __name__ == '__main__':
     run_script(main)

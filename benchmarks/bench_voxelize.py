@@ -64,6 +64,58 @@ def same(a, b):
     return all(torch.equal(x, y) for x, y in zip(a, b))
 
 
+def measure(repeat=20, threads=1):
+    """Run the table (printed as it goes); returns ``dict(speedup=..., speedups=[...],
+    identical=[...], source=...)``: ``speedup`` is the first row's reference / compiled
+    time (hard 0.075 m), NaN when the extension is missing or a step failed.
+
+    ``threads``: torch threads while measuring (0 or None: keep the current count);
+    the previous count is restored afterwards.
+    """
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    speedups, identical, source = [], [], ''
+    try:
+        from vision_sparse.ops import (bev_scatter, bev_scatter_reference, voxelize,
+                                       voxelize_reference)
+        from vision_sparse.ops._ext import ext_status, has_ext
+        print(ext_status())
+        print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
+        points, source = load_sweep()
+        print(f'points: {tuple(points.shape)} from {source}')
+        if not has_ext():
+            print('vision_sparse._C is not built: nothing to compare.')
+        else:
+            print(f'{"setting":<22}{"voxels":>9}{"reference ms":>14}{"compiled ms":>13}'
+                  f'{"speedup":>9}{"identical":>11}')
+            for label, size, mp, mv in SETTINGS:
+                ref, t_r = best_time(lambda: voxelize_reference(points, size, RANGE, mp, mv),
+                                     repeat)
+                out, t_c = best_time(lambda: voxelize(points, size, RANGE, mp, mv), repeat)
+                n = int((out[:, 0] >= 0).sum()) if mp == -1 else out[1].shape[0]
+                speedups.append(t_r / t_c)
+                identical.append(same(out, ref))
+                print(f'{label:<22}{n:>9}{t_r * 1e3:>14.2f}{t_c * 1e3:>13.2f}'
+                      f'{t_r / t_c:>9.1f}{str(identical[-1]):>11}')
+            _, coors, _ = voxelize(points, [0.2, 0.2, 8.0], RANGE, 20, 30000)
+            pc = torch.cat([coors.new_zeros(coors.shape[0], 1), coors], 1)
+            feats = torch.randn(coors.shape[0], 64, generator=torch.Generator().manual_seed(1))
+            ref, t_r = best_time(lambda: bev_scatter_reference(feats, pc, 1, (540, 540)),
+                                 repeat)
+            out, t_c = best_time(lambda: bev_scatter(feats, pc, 1, (540, 540)), repeat)
+            print(f'{"bev_scatter 64 ch":<22}{coors.shape[0]:>9}{t_r * 1e3:>14.2f}'
+                  f'{t_c * 1e3:>13.2f}{t_r / t_c:>9.1f}{str(torch.equal(out, ref)):>11}')
+    except Exception:  # report, never crash
+        traceback.print_exc()
+    finally:
+        torch.set_num_threads(previous)
+    if len(speedups) == len(SETTINGS):
+        print(f'smallest ratio over the voxelisation rows: {min(speedups):.3g}')
+    return dict(speedup=speedups[0] if speedups else math.nan, speedups=speedups,
+                identical=identical, source=source)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--repeat', type=int, default=20, help='runs per measurement (best)')
@@ -72,46 +124,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    speedups = []
-    try:
-        from vision_sparse.ops import (bev_scatter, bev_scatter_reference, voxelize,
-                                       voxelize_reference)
-        from vision_sparse.ops._ext import ext_status, has_ext
-        print(ext_status())
-        print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
-        points, name = load_sweep()
-        print(f'points: {tuple(points.shape)} from {name}')
-        if not has_ext():
-            print('vision_sparse._C is not built: nothing to compare.')
-        else:
-            print(f'{"setting":<22}{"voxels":>9}{"reference ms":>14}{"compiled ms":>13}'
-                  f'{"speedup":>9}{"identical":>11}')
-            for label, size, mp, mv in SETTINGS:
-                ref, t_r = best_time(lambda: voxelize_reference(points, size, RANGE, mp, mv),
-                                     args.repeat)
-                out, t_c = best_time(lambda: voxelize(points, size, RANGE, mp, mv),
-                                     args.repeat)
-                n = int((out[:, 0] >= 0).sum()) if mp == -1 else out[1].shape[0]
-                speedups.append(t_r / t_c)
-                print(f'{label:<22}{n:>9}{t_r * 1e3:>14.2f}{t_c * 1e3:>13.2f}'
-                      f'{t_r / t_c:>9.1f}{str(same(out, ref)):>11}')
-            _, coors, _ = voxelize(points, [0.2, 0.2, 8.0], RANGE, 20, 30000)
-            pc = torch.cat([coors.new_zeros(coors.shape[0], 1), coors], 1)
-            feats = torch.randn(coors.shape[0], 64, generator=torch.Generator().manual_seed(1))
-            ref, t_r = best_time(lambda: bev_scatter_reference(feats, pc, 1, (540, 540)),
-                                 args.repeat)
-            out, t_c = best_time(lambda: bev_scatter(feats, pc, 1, (540, 540)), args.repeat)
-            print(f'{"bev_scatter 64 ch":<22}{coors.shape[0]:>9}{t_r * 1e3:>14.2f}'
-                  f'{t_c * 1e3:>13.2f}{t_r / t_c:>9.1f}{str(torch.equal(out, ref)):>11}')
-    except Exception:  # report, never crash
-        traceback.print_exc()
-    if len(speedups) == len(SETTINGS):
-        print(f'smallest ratio over the voxelisation rows: {min(speedups):.3g}')
-    value = speedups[0] if speedups else math.nan
+    value = measure(args.repeat, args.threads)['speedup']
     ok = not math.isnan(value) and value >= 5
     shown = 'nan' if math.isnan(value) else f'{value:.3g}'
     print(f'TARGET voxelize_speedup measured={shown} goal=>=5 {"PASS" if ok else "FAIL"}')
-
 
 if __name__ == '__main__':
     run_script(main)

@@ -13,6 +13,7 @@ from .areas import draw_areas
 from .bev import draw_bev
 from .boxes3d import draw_boxes3d_on_image
 from .colors import label_color, palette
+from .a2pm_fusion import draw_fusion_consensus
 from .fusion import (NUSCENES_CAMERA_LAYOUT, draw_camera_mosaic, draw_fusion_bev, point_colors,
                      save_fusion_ply, scale_lidar2img)
 from .images import make_grid, put_text_block, save_image, to_rgb
@@ -22,7 +23,7 @@ from .shapes import draw_points, draw_polygons, draw_rotated_boxes
 from .visualizer import SparseVisualizer
 
 __all__ = [
-    'draw_areas', 'draw_bev', 'draw_boxes3d_on_image', 'draw_matches',
+    'draw_areas', 'draw_bev', 'draw_fusion_consensus', 'draw_boxes3d_on_image', 'draw_matches',
     'draw_points', 'draw_polygons', 'draw_rotated_boxes', 'label_color',
     'make_grid', 'palette', 'put_text_block', 'save_image', 'to_rgb',
     'SparseVisualizer', 'save_boxes3d_ply', 'save_point_cloud_ply',

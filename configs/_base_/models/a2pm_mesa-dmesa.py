@@ -27,4 +27,8 @@ model = dict(
     # a coarse_matcher it uses the point matcher.
     dmesa=dict(coarse_matcher=dict(type='SIFTMatcher', resize_max=640, ratio=0.9),
                match_level=3, em_iters=5),
-    a2pm=dict(crop_size=640, crop_expand=1.2, alpha=3.0, max_matches=5000))
+    # fusion='consensus' (votes of independent sources; 'legacy' = the paper's
+    # match-counting filter, which then uses alpha); verify_areas checks each area
+    # pair against the full-image matches before the point matcher runs in it.
+    a2pm=dict(crop_size=640, crop_expand=1.2, alpha=3.0, max_matches=5000,
+              fusion='consensus', verify_areas=True))

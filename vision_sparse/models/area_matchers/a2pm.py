@@ -17,7 +17,8 @@ from vision_sparse.models.matchers.base_matcher import BaseMatcher
 from vision_sparse.models.matchers.area_pairs import match_in_boxes, match_in_crops
 
 from .base_area_matcher import BaseAreaMatcher
-from .fusion import fuse_matches, nms_matches
+from .area_verification import VERIFY_DEFAULTS, verify_area_pairs
+from .fusion import CONSENSUS_DEFAULTS, consensus_fusion, fuse_matches, nms_matches
 from .utils import run_point_matcher
 
 __all__ = ['A2PMMatcher', 'estimate_pose']
@@ -57,6 +58,21 @@ class A2PMMatcher(nn.Module):
             default the point matcher.
         **conf: overrides of :attr:`default_conf`:
 
+            - ``fusion`` (str): ``'consensus'`` (default,
+              :func:`~vision_sparse.models.area_matchers.fusion.consensus_fusion`:
+              votes of independent sources, a wrong area pair cannot replace
+              a well-supported full-image geometry) or ``'legacy'`` (the
+              paper's match-counting filter,
+              :func:`~vision_sparse.models.area_matchers.fusion.fuse_matches`).
+            - ``consensus`` (dict): overrides of
+              :data:`~vision_sparse.models.area_matchers.fusion.CONSENSUS_DEFAULTS`.
+            - ``verify_areas`` (bool, default True): check every area pair
+              against the full-image matches and the area graph before the
+              point matcher runs in it
+              (:func:`~vision_sparse.models.area_matchers.area_verification.verify_area_pairs`);
+              dropped pairs are not matched.
+            - ``verification`` (dict): overrides of
+              :data:`~vision_sparse.models.area_matchers.area_verification.VERIFY_DEFAULTS`.
             - ``crop_size`` (int): side of the square crops matched by the point
               matcher, px (areas are grown to squares, content not stretched).
             - ``crop_expand`` (float): area boxes are enlarged by this first.
@@ -65,8 +81,11 @@ class A2PMMatcher(nn.Module):
               how points are matched inside area pairs (see :meth:`match_areas`).
             - ``alpha``, ``consistency`` (``'mean'`` | ``'median'``),
               ``thresh_px``, ``ransac_conf``, ``min_area_inliers``,
-              ``collect_factor``, ``nms_radius``, ``max_matches``: fusion
-              (:func:`~vision_sparse.models.area_matchers.fusion.fuse_matches`).
+              ``collect_factor``: legacy fusion
+              (:func:`~vision_sparse.models.area_matchers.fusion.fuse_matches`);
+              ``alpha``, ``consistency``, ``thresh_px`` are legacy only;
+              ``ransac_conf``, ``nms_radius``, ``max_matches`` are used by both
+              fusions.
             - ``pose_thresh_px``, ``pose_conf``: final pose RANSAC.
             - ``progress`` (bool): tqdm bar over area pairs.
             - ``min_size`` (int): an input image whose shorter side is below
@@ -83,7 +102,9 @@ class A2PMMatcher(nn.Module):
                         thresh_px=0.5, ransac_conf=0.99999, min_area_inliers=15,
                         collect_factor=2.0, nms_radius=3.0, max_matches=5000,
                         pose_thresh_px=0.5, pose_conf=0.99999, progress=False, min_size=32,
-                        area_points='crops', feature_size=None, batch_size=None)
+                        fusion='consensus', consensus=None, verify_areas=True,
+                        verification=None, area_points='crops', feature_size=None,
+                        batch_size=None)
 
     def __init__(self,
                  point_matcher,
@@ -95,6 +116,13 @@ class A2PMMatcher(nn.Module):
         self.conf = merge_conf(self.default_conf, conf, type(self).__name__)
         if int(self.conf['crop_size']) < 32:
             raise ValueError(f"crop_size must be >= 32, got {self.conf['crop_size']}")
+        if self.conf['fusion'] not in ('consensus', 'legacy'):
+            raise ValueError(f"fusion must be 'consensus' or 'legacy', got {self.conf['fusion']!r}")
+        # nested options: merged with their own defaults (unknown names refused)
+        self.conf['consensus'] = merge_conf(CONSENSUS_DEFAULTS, self.conf['consensus'],
+                                            'A2PMMatcher consensus')
+        self.conf['verification'] = merge_conf(VERIFY_DEFAULTS, self.conf['verification'],
+                                               'A2PMMatcher verification')
         if point_matcher is None:
             raise ValueError('A2PMMatcher needs a point_matcher (config or module)')
         self.point_matcher = build_from_cfg_or_obj(point_matcher, MODELS, name='point_matcher')
@@ -141,11 +169,26 @@ class A2PMMatcher(nn.Module):
                   a match came from, -1 = full-image match).
                 - ``areas0`` ``(M, 4)`` / ``areas1`` ``(M, 4)``: matched area
                   boxes xyxy px; ``area_scores`` ``(M,)``; ``area_kept``
-                  ``(M,)`` bool (passed the geometric filter).
+                  ``(M,)`` bool (passed verification and fusion: its matches
+                  are among the output).
+                - ``area_pairs_total`` (int, M), ``area_pairs_kept`` (int:
+                  pairs that passed verification and were point-matched),
+                  ``area_verified`` ``(M,)`` bool, ``area_verification``
+                  (dict: the evidence of
+                  :func:`~vision_sparse.models.area_matchers.area_verification.verify_area_pairs`
+                  per pair, including ``reason``; ``{}`` with
+                  ``verify_areas=False``).
+                - ``fusion_info`` (dict): consensus fusion only - ``winner``
+                  (area pair index whose geometry won, -1 full image, -2
+                  none), ``full_agrees``, ``full_agree_share``,
+                  ``num_independent``, ``coverage``, ``hypothesis_scores``
+                  ``(M + 1,)`` (last = full image; NaN = no hypothesis or
+                  pair dropped), ``F`` ``(3, 3)`` (final geometry, px) or None;
+                  ``{}`` for legacy fusion.
                 - ``area_set0``, ``area_set1`` (:class:`AreaSet`): all areas of
                   each image (before matching).
                 - ``num_area_matcher_calls`` (int), ``timings`` (dict of
-                  seconds: ``areas``, ``area_matching``, ``point_matching``,
+                  seconds: ``areas``, ``area_matching``, ``verification``, ``point_matching``,
                   ``fusion``, ``pose``, ``total``).
                 - with ``K0`` and ``K1``: ``R`` ``(3, 3)``, ``t`` ``(3,)`` (unit,
                   ``X1 = R X0 + t``), ``num_inliers`` (None/0 if degenerate).
@@ -193,21 +236,37 @@ class A2PMMatcher(nn.Module):
                                             areas1=areas1))
             else:
                 am = self._check_area_matches(am)
+        m_all = len(am['boxes0'])
+        with timed(timings, 'verification'):
+            if c['verify_areas'] and m_all:
+                ver = verify_area_pairs(am['boxes0'], am['boxes1'], full[0], full[1],
+                                        **c['verification'])
+                verified = ver['kept']
+            else:
+                ver, verified = {}, np.ones(m_all, bool)
+        sel = np.nonzero(verified)[0]
         with timed(timings, 'point_matching'):
-            area_matches = self.match_areas(img0, img1, am['boxes0'], am['boxes1'])
+            area_matches = self.match_areas(img0, img1, am['boxes0'][sel], am['boxes1'][sel])
         with timed(timings, 'fusion'):
-            fused = fuse_matches(area_matches, full, K0, K1, c['alpha'], c['thresh_px'],
-                                 c['ransac_conf'], c['min_area_inliers'], c['collect_factor'],
-                                 c['nms_radius'], c['max_matches'], c['consistency'])
+            fused, info = self._fuse(area_matches, full, K0, K1, img0.shape[:2],
+                                     img1.shape[:2], sel, m_all)
+        area_kept = np.zeros(m_all, bool)
+        area_kept[sel] = fused['area_kept']
         out = dict(areas0=am['boxes0'], areas1=am['boxes1'],
-                   area_scores=am['scores'], area_kept=fused['area_kept'],
+                   area_scores=am['scores'], area_kept=area_kept,
+                   area_pairs_total=int(m_all), area_pairs_kept=int(len(sel)),
+                   area_verified=verified, area_verification=ver, fusion_info=info,
                    num_area_matcher_calls=int(am['num_matcher_calls']),
                    area_set0=areas0, area_set1=areas1, fallback='', reason='')
         if fused['area_kept'].any():
-            kp0, kp1, sc, src = (fused['kpts0'], fused['kpts1'],
-                                 fused['scores'], fused['from_area'])
+            kp0, kp1, sc = fused['kpts0'], fused['kpts1'], fused['scores']
+            src = np.where(fused['from_area'] >= 0,
+                           sel[np.clip(fused['from_area'], 0, None)] if len(sel) else -1, -1)
         else:
-            reason = am.get('reason') or 'no area pair passed the geometric filter'
+            reason = (am.get('reason') or fused.get('fallback')
+                      or 'no area pair passed the geometric filter')
+            if m_all and not len(sel):
+                reason = 'no area pair passed the verification'
             out['fallback'] = f'{reason}; returning the full-image matches'
             idx = nms_matches(full[0], full[1], full[2], c['nms_radius'],
                               c['max_matches'])
@@ -225,6 +284,28 @@ class A2PMMatcher(nn.Module):
         out['timings'] = timings
         return finalize_result(out, success=len(kp0) > 0)
 
+    def _fuse(self, area_matches: List, full, K0, K1, size0, size1, sel: np.ndarray,
+              m_all: int):
+        """``(fusion result, fusion_info)`` with the configured fusion."""
+        c = self.conf
+        if c['fusion'] == 'legacy':
+            fused = fuse_matches(area_matches, full, K0, K1, c['alpha'], c['thresh_px'],
+                                 c['ransac_conf'], c['min_area_inliers'], c['collect_factor'],
+                                 c['nms_radius'], c['max_matches'], c['consistency'])
+            return fused, {}
+        fused = consensus_fusion(area_matches, full, K0, K1, size0, size1,
+                                 c['ransac_conf'], c['nms_radius'], c['max_matches'],
+                                 **c['consensus'])
+        scores = np.full(m_all + 1, np.nan)
+        scores[sel] = fused['hypothesis_scores'][:-1]
+        scores[-1] = fused['hypothesis_scores'][-1]
+        winner = fused['winner']
+        info = dict(winner=int(sel[winner]) if winner >= 0 else int(winner),
+                    full_agrees=fused['full_agrees'], full_agree_share=fused['full_agree_share'],
+                    num_independent=fused['num_independent'], coverage=fused['coverage'],
+                    hypothesis_scores=scores, F=fused['F'])
+        return fused, info
+
     @staticmethod
     def _empty(reason: str, img0: np.ndarray, img1: np.ndarray, with_pose: bool,
                timings: Dict[str, float], t_start: float) -> Dict:
@@ -233,6 +314,8 @@ class A2PMMatcher(nn.Module):
                    scores=np.zeros((0,), np.float32), from_area=np.zeros((0,), np.int64),
                    areas0=np.zeros((0, 4)), areas1=np.zeros((0, 4)),
                    area_scores=np.zeros((0,)), area_kept=np.zeros((0,), bool),
+                   area_pairs_total=0, area_pairs_kept=0, area_verified=np.zeros((0,), bool),
+                   area_verification={}, fusion_info={},
                    area_set0=AreaSet.empty(img0.shape[:2]), area_set1=AreaSet.empty(img1.shape[:2]),
                    num_area_matcher_calls=0, fallback='', reason=reason)
         if with_pose:

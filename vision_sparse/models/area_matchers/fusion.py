@@ -21,6 +21,48 @@ Sampson distances are in px^2 of the original images. The official code
 compares ``c_a`` with ``alpha`` x the mean *self* distance ``d_a``, measured on
 points re-normalised per call (so the units of both sides differ, and the
 per-match test of step 3 becomes constant); see ``docs/a2pm.md``.
+
+The steps above are the paper's fusion (``fusion='legacy'`` in
+:class:`~vision_sparse.models.area_matchers.A2PMMatcher`). It counts
+*matches*: a wrong area pair (repetitive texture, a textureless wall, a
+non-planar object) gives dense, self-consistent matches that can outvote the
+full-image geometry. :func:`consensus_fusion` (the default) counts
+*independent sources* instead:
+
+1. every source - each area pair and the full image - with at least
+   ``min_source_matches`` matches proposes a geometry (essential matrix with
+   intrinsics, fundamental matrix without; MAGSAC, ``fit_px``);
+2. a source *agrees* with a hypothesis when at least ``min_agree_matches`` of
+   its matches, and at least ``agree_share`` of them, lie within ``agree_px``
+   (square root of the Sampson distance; ``fit_px``, ``agree_px`` and
+   ``keep_px`` are px at a 640 px long side, scaled with the larger image,
+   so the same options fit 640 px and 1296 px inputs) - so a source's vote
+   does not grow with its match count;
+3. agreeing sources are visited by decreasing inlier count; one counts as
+   *independent* when at least ``novel_share`` of the grid cells
+   (``grid`` x ``grid`` per image) holding its inliers are not yet covered by
+   earlier sources (nested area pairs of the same region count once); the
+   hypothesis score is ``independent sources + coverage``, coverage being
+   the share of grid cells covered by the agreeing inliers (the smaller of
+   the two images), in ``[0, 1]``: the number of independent sources decides,
+   coverage breaks ties; exact ties prefer the full image's hypothesis.
+   When the full image agrees with its own hypothesis and an area pair's
+   hypothesis scores higher, the two are compared again on the sources that
+   agree with only one of them (a small or planar area fits many
+   geometries and says nothing about which is right); the area hypothesis
+   must win that comparison outright;
+4. the winner is refitted on the union of the agreeing sources' inliers, at
+   most ``max_source_matches`` (best scores) per source; agreement is
+   re-tested under the refitted geometry;
+5. output: the matches within ``keep_px`` of the final geometry from the
+   agreeing area pairs and from the full image
+   (all full-image matches when no area pair agrees: then A2PM returns what
+   the bare matcher returned), NMS and cap as in step 4 above.
+
+So a single wrong area pair, however dense, is one source covering one
+region: it cannot beat a full image whose matches cover the image and agree
+with each other, while several area pairs agreeing on one geometry beat a
+poor full image.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -28,9 +70,12 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vision_sparse.utils.config import merge_conf
+
 __all__ = [
     'sampson_distance', 'estimate_area_geometry', 'geometric_area_filter',
-    'collect_full_matches', 'nms_matches', 'fuse_matches'
+    'collect_full_matches', 'nms_matches', 'fuse_matches', 'consensus_fusion',
+    'CONSENSUS_DEFAULTS'
 ]
 
 MatchSet = Tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -267,3 +312,243 @@ def fuse_matches(area_matches: Sequence[MatchSet], full: MatchSet,
                 area_consistency=filt['consistency'],
                 area_self_sampson=filt['self_sampson'],
                 num_full_collected=int(keep_full.sum()))
+
+
+#: Defaults of :func:`consensus_fusion` (documented in the module docstring).
+CONSENSUS_DEFAULTS = dict(fit_px=1.0, agree_px=2.0, keep_px=2.0, agree_share=0.5,
+                          min_agree_matches=8, min_source_matches=12, max_source_matches=200,
+                          grid=8, novel_share=0.5, source_weight=0.1, refit=True)
+
+
+def _grid_cells(kpts: np.ndarray, size: Tuple[int, int], grid: int) -> set:
+    """Ids of the ``grid x grid`` cells of an ``(h, w)`` image holding points."""
+    h, w = size
+    cx = np.clip((kpts[:, 0] / max(w, 1) * grid).astype(int), 0, grid - 1)
+    cy = np.clip((kpts[:, 1] / max(h, 1) * grid).astype(int), 0, grid - 1)
+    return set((cy * grid + cx).tolist())
+
+
+def _support(F: np.ndarray, sources: Sequence[MatchSet], thr: float,
+             agree_share: float, min_agree: int, ref: np.ndarray
+             ) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
+    """Inlier masks, inlier counts relative to ``ref`` (each source's inliers
+    under its own geometry) and agreement of every source under ``F``."""
+    inl, share, agree = [], np.zeros(len(sources)), np.zeros(len(sources), bool)
+    for s, (k0, k1, _) in enumerate(sources):
+        m = (np.sqrt(sampson_distance(F, k0, k1)) <= thr if len(k0)
+             else np.zeros(0, bool))
+        inl.append(m)
+        share[s] = m.sum() / max(ref[s], 1)
+        agree[s] = m.sum() >= min_agree and share[s] >= agree_share
+    return inl, share, agree
+
+
+def _score(sources: Sequence[MatchSet], inl: List[np.ndarray], agree: np.ndarray,
+           sizes: Tuple[Tuple[int, int], Tuple[int, int]], grid: int,
+           novel_share: float, source_weight: float) -> Tuple[float, int, float]:
+    """``(score, independent sources, coverage)`` of one hypothesis (step 3)."""
+    cov0, cov1 = set(), set()
+    indep = 0
+    order = sorted(np.nonzero(agree)[0], key=lambda s: (-int(inl[s].sum()), -s))
+    for s in order:
+        c0 = _grid_cells(sources[s][0][inl[s]], sizes[0], grid)
+        c1 = _grid_cells(sources[s][1][inl[s]], sizes[1], grid)
+        novel = len(c0 - cov0) + len(c1 - cov1)
+        if novel >= novel_share * max(len(c0) + len(c1), 1):
+            indep += 1
+        cov0 |= c0
+        cov1 |= c1
+    coverage = min(len(cov0), len(cov1)) / float(grid * grid)
+    return coverage + source_weight * indep, indep, coverage
+
+
+def _challenge(best: int, full: int, support: List, sources: Sequence[MatchSet],
+               sizes, grid: int, novel_share: float, source_weight: float) -> int:
+    """The full image's hypothesis against the best area hypothesis on the
+    sources that agree with only one of them (a source that fits both - a
+    small or planar area fits many geometries - says nothing about which is
+    right); ties keep the full image."""
+    a_best, a_full = support[best][1], support[full][1]
+    only_best, only_full = a_best & ~a_full, a_full & ~a_best
+    s_best = _score(sources, support[best][0], only_best, sizes, grid, novel_share,
+                    source_weight)[0]
+    s_full = _score(sources, support[full][0], only_full, sizes, grid, novel_share,
+                    source_weight)[0]
+    return best if s_best > s_full else full
+
+
+def _check_sizes(image_size0, image_size1, sources: Sequence[MatchSet]
+                 ) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """``(h, w)`` of both images; from the match extents when not given."""
+    out = []
+    for i, size in enumerate((image_size0, image_size1)):
+        if size is None:
+            pts = [src[i] for src in sources if len(src[i])]
+            ext = np.concatenate(pts).max(0) + 1 if pts else np.array([640.0, 480.0])
+            size = (int(np.ceil(ext[1])), int(np.ceil(ext[0])))
+        size = tuple(int(v) for v in size[:2])
+        if len(size) != 2 or min(size) <= 0:
+            raise ValueError(f'image_size{i} must be (h, w) > 0, got {size}')
+        out.append(size)
+    return out[0], out[1]
+
+
+def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
+                     K0: Optional[np.ndarray], K1: Optional[np.ndarray],
+                     image_size0: Optional[Tuple[int, int]] = None,
+                     image_size1: Optional[Tuple[int, int]] = None,
+                     conf: float = 0.99999,
+                     nms_radius: float = 3.0, max_matches: int = 5000,
+                     **options) -> Dict:
+    """Consensus fusion of area-pair and full-image matches (module docstring).
+
+    Args:
+        area_matches: per area pair ``(kpts0 (N_a, 2), kpts1 (N_a, 2), scores
+            (N_a,))`` in full-image px.
+        full: ``(kpts0 (N, 2), kpts1 (N, 2), scores (N,))`` of the point matcher
+            on the full images.
+        K0, K1: ``(3, 3)`` intrinsics (px) or None (fundamental matrices).
+        image_size0, image_size1: ``(h, w)`` of the images (grid cells and the
+            ``agree_px`` scale); default the extent of the matches.
+        conf (float): MAGSAC confidence.
+        nms_radius (float): px; max_matches (int): cap (best scores).
+        **options: overrides of :data:`CONSENSUS_DEFAULTS`: ``fit_px``
+            (MAGSAC threshold of every hypothesis and of the refit; fundamental
+            matrices without intrinsics use twice this), ``agree_px``
+            (agreement), ``keep_px`` (output matches) - all px at a 640 px
+            long side, scaled with the larger image -, ``agree_share`` (0-1),
+            ``min_agree_matches``, ``min_source_matches``,
+            ``max_source_matches``, ``grid``, ``novel_share`` (0-1),
+            ``refit`` (bool: refit the winner on the agreeing sources).
+
+    Returns:
+        dict: ``kpts0 (K, 2)``, ``kpts1 (K, 2)``, ``scores (K,)``, ``from_area
+        (K,)`` int (-1 = full image); ``area_kept (M,)`` bool (agrees with the
+        final geometry), ``area_valid (M,)`` bool (proposed a hypothesis),
+        ``area_agree_share (M,)`` (inlier share under the final geometry),
+        ``full_agrees`` (bool), ``full_agree_share`` (float), ``F`` ``(3, 3)``
+        or None (final geometry, px), ``winner`` (int: the source whose
+        hypothesis won, -1 = full image, -2 = none), ``hypothesis_scores
+        (M + 1,)`` (last = full image; NaN without a hypothesis),
+        ``num_independent`` (int), ``coverage`` (float),
+        ``num_full_collected`` (int), ``fallback`` (str, ``''`` or why the
+        full-image matches are returned unchanged).
+
+    Raises:
+        ValueError: for unknown options or values out of range.
+    """
+    o = merge_conf(CONSENSUS_DEFAULTS, options, 'consensus_fusion')
+    for k in ('agree_share', 'novel_share'):
+        if not 0 <= o[k] <= 1:
+            raise ValueError(f'{k} must be in [0, 1], got {o[k]}')
+    if o['agree_px'] <= 0 or int(o['grid']) < 1:
+        raise ValueError(f"agree_px must be > 0 and grid >= 1, got {o['agree_px']}, "
+                         f"{o['grid']}")
+    cv2.setRNGSeed(0)
+    m = len(area_matches)
+    full = tuple(np.asarray(a, np.float64) for a in full)
+    sources = [tuple(np.asarray(a, np.float64) for a in src) for src in area_matches]
+    sources.append(full)  # the full image is source m
+    sizes = _check_sizes(image_size0, image_size1, sources)
+    scale = max(max(sizes[0]), max(sizes[1])) / 640.0
+    thr = o['agree_px'] * scale
+    thresh_px = o['fit_px'] * scale
+    min_agree = int(o['min_agree_matches'])
+    grid = int(o['grid'])
+
+    hyps: List[Optional[np.ndarray]] = [None] * (m + 1)
+    support: List[Optional[Tuple[List[np.ndarray], np.ndarray]]] = [None] * (m + 1)
+    scores = np.full(m + 1, np.nan)
+    ref = np.array([len(src[0]) for src in sources], np.float64)
+    for s, (k0, k1, _) in enumerate(sources):
+        if len(k0) < max(int(o['min_source_matches']), 8):
+            continue
+        res = estimate_area_geometry(k0, k1, K0, K1, thresh_px, conf, 2 * thresh_px)
+        if res is None or res[1].sum() < min_agree:
+            continue
+        hyps[s] = res[0]
+        ref[s] = max(int((np.sqrt(sampson_distance(res[0], k0, k1)) <= thr).sum()), 1)
+    for s in range(m + 1):
+        if hyps[s] is None:
+            continue
+        inl, _, agree = _support(hyps[s], sources, thr, o['agree_share'], min_agree, ref)
+        support[s] = (inl, agree)
+        scores[s], _, _ = _score(sources, inl, agree, sizes, grid, o['novel_share'],
+                                  o['source_weight'])
+    best = -2
+    if np.isfinite(scores).any():
+        # highest score; ties: the full image, then the most inliers
+        best = max((s for s in range(m + 1) if hyps[s] is not None),
+                   key=lambda s: (round(scores[s], 9), s == m,
+                                  int(sum(i.sum() for i in support[s][0]))))
+        if best != m and support[m] is not None and support[m][1][m]:
+            best = _challenge(best, m, support, sources, sizes, grid, o['novel_share'],
+                                  o['source_weight'])
+    out = dict(area_valid=np.array([h is not None for h in hyps[:m]], bool),
+               hypothesis_scores=scores)
+    if best < 0:
+        return _full_only(full, m, nms_radius, max_matches, out,
+                          'no source has enough matches for a geometry')
+
+    # step 4: refit on the union of the agreeing sources (capped per source)
+    inl, agree = support[best]
+    parts0, parts1 = [], []
+    for s in np.nonzero(agree)[0]:
+        idx = np.nonzero(inl[s])[0]
+        idx = idx[np.argsort(-sources[s][2][idx], kind='stable')][:int(o['max_source_matches'])]
+        parts0.append(sources[s][0][idx])
+        parts1.append(sources[s][1][idx])
+    F = hyps[best]
+    refit = estimate_area_geometry(np.concatenate(parts0), np.concatenate(parts1), K0, K1,
+                                   thresh_px, conf, 2 * thresh_px) if parts0 and o['refit'] else None
+    if refit is not None:
+        inl2, _, agree2 = _support(refit[0], sources, thr, o['agree_share'], min_agree, ref)
+        if agree2[best]:  # keep the refit unless it lost the winning source
+            F, inl, agree = refit[0], inl2, agree2
+    _, share, _ = _support(F, sources, thr, o['agree_share'], min_agree, ref)
+    _, indep, coverage = _score(sources, inl, agree, sizes, grid, o['novel_share'],
+                                  o['source_weight'])
+    out.update(area_kept=agree[:m].copy(), area_agree_share=share[:m],
+               full_agrees=bool(agree[m]), full_agree_share=float(share[m]), F=F,
+               winner=-1 if best == m else int(best), num_independent=int(indep),
+               coverage=float(coverage))
+    if not agree[:m].any():
+        return _full_only(full, m, nms_radius, max_matches, out,
+                          'no area pair agrees with the consensus geometry')
+
+    # step 5: inliers of the agreeing sources
+    if o['keep_px'] != o['agree_px']:
+        keep_thr = o['keep_px'] * thr / o['agree_px']
+        inl = [i & (np.sqrt(sampson_distance(F, k0, k1)) <= keep_thr)
+               for i, (k0, k1, _) in zip(inl, sources)]
+    parts0, parts1, partss, src = [], [], [], []
+    for s in range(m + 1):
+        if not agree[s] and s < m:
+            continue
+        k0, k1, sc = sources[s]
+        parts0.append(k0[inl[s]])
+        parts1.append(k1[inl[s]])
+        partss.append(sc[inl[s]])
+        src.append(np.full(int(inl[s].sum()), s if s < m else -1))
+    k0 = np.concatenate(parts0).reshape(-1, 2)
+    k1 = np.concatenate(parts1).reshape(-1, 2)
+    sc = np.concatenate(partss).reshape(-1)
+    from_area = np.concatenate(src).astype(np.int64)
+    idx = nms_matches(k0, k1, sc, nms_radius, max_matches)
+    out.update(kpts0=k0[idx], kpts1=k1[idx], scores=sc[idx], from_area=from_area[idx],
+               num_full_collected=int(inl[m].sum()), fallback='')
+    return out
+
+
+def _full_only(full: MatchSet, m: int, nms_radius: float, max_matches: int,
+               out: Dict, why: str) -> Dict:
+    """Consensus result made of the full-image matches only (NMS, cap)."""
+    idx = nms_matches(full[0], full[1], full[2], nms_radius, max_matches)
+    res = dict(area_kept=np.zeros(m, bool), area_agree_share=np.full(m, np.nan),
+               full_agrees=False, full_agree_share=float('nan'), F=None, winner=-2,
+               num_independent=0, coverage=0.0)
+    res.update(out)
+    res.update(kpts0=full[0][idx].reshape(-1, 2), kpts1=full[1][idx].reshape(-1, 2),
+               scores=full[2][idx].reshape(-1), from_area=np.full(len(idx), -1, np.int64),
+               num_full_collected=int(len(idx)), fallback=why)
+    return res

@@ -8,7 +8,7 @@ vision_sparse`` does not import ``mmdet.models``.
 from .pointobb_angle_head import PointOBBAngleHead
 from .rotated_fcos_head import RotatedFCOSHead, distance2rbox, rbox2distance
 from .sparse_camera_head import SparseCameraHead
-from .transfusion_head import TransFusionLiDARHead, gt_from_samples, valid_gt
+from .transfusion_head import QueryBoxHead, TransFusionLiDARHead, gt_from_samples, valid_gt
 
 __all__ = ['PointOBBAngleHead', 'RotatedFCOSHead', 'distance2rbox', 'rbox2distance',
-           'TransFusionLiDARHead', 'gt_from_samples', 'valid_gt', 'SparseCameraHead']
+           'QueryBoxHead', 'TransFusionLiDARHead', 'gt_from_samples', 'valid_gt', 'SparseCameraHead']

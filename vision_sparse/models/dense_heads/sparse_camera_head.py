@@ -309,6 +309,7 @@ class SparseCameraHead(nn.Module):
         info = camera_info_vector(k_q, t_q, (h, w))
         lidar = self.view_transformer(x, boxes, info)
         lidar['query_heatmap_score'] = sel['score']
+        lidar['query_labels'] = sel['label']
         return dict(cam=cam_out, lidar=lidar, boxes=boxes,
                     dense_heatmap=[d.view(b, views, *d.shape[1:]) for d in dense])
 

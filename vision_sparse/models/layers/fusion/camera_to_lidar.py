@@ -174,9 +174,16 @@ def camera_repr_to_lidar(uv: Tensor, depth: Tensor, dims: Tensor, rot: Tensor, v
     return torch.cat([ctr, dims[..., [0, 2, 1]], yaw.unsqueeze(-1), vel_l], -1)
 
 
+def _coder(point_cloud_range: Sequence[float], voxel_size: Sequence[float],
+           out_size_factor: int):
+    from ...task_modules.coders import TransFusionBBoxCoder
+    return TransFusionBBoxCoder(point_cloud_range, voxel_size, out_size_factor)
+
+
 def boxes_to_bev_preds(boxes: Tensor, point_cloud_range: Sequence[float],
                        voxel_size: Sequence[float], out_size_factor: int) -> Dict[str, Tensor]:
-    """LiDAR boxes ``(B, Q, 9)`` -> the head prediction-dict regression entries.
+    """LiDAR boxes ``(B, Q, 9)`` -> the head prediction-dict regression entries
+    (:meth:`TransFusionBBoxCoder.encode`, split by :data:`BOX_CODE_KEYS`).
 
     Args:
         boxes (Tensor): (B, Q, 9) gravity-centre boxes, positive dims.
@@ -190,29 +197,22 @@ def boxes_to_bev_preds(boxes: Tensor, point_cloud_range: Sequence[float],
         ``dim`` (B, 3, Q) ``log(l, w, h)``, ``rot`` (B, 2, Q) ``(sin, cos)``,
         ``vel`` (B, 2, Q).
     """
-    cell = boxes.new_tensor([voxel_size[0] * out_size_factor, voxel_size[1] * out_size_factor])
-    origin = boxes.new_tensor(point_cloud_range[:2])
-    center = (boxes[..., :2] - origin) / cell
-    yaw = boxes[..., 6:7]
-    out = dict(center=center, height=boxes[..., 2:3], dim=boxes[..., 3:6].clamp_min(1e-6).log(),
-               rot=torch.cat([yaw.sin(), yaw.cos()], -1), vel=boxes[..., 7:9])
-    return {key: val.transpose(1, 2) for key, val in out.items()}
+    from ...task_modules.coders import BOX_CODE_KEYS
+    b, q = boxes.shape[:2]
+    code = _coder(point_cloud_range, voxel_size, out_size_factor).encode(boxes.reshape(b * q, -1))
+    parts = code.reshape(b, q, -1).transpose(1, 2).split([n for _, n in BOX_CODE_KEYS], 1)
+    return {key: part for (key, _), part in zip(BOX_CODE_KEYS, parts)}
 
 
 def bev_preds_to_boxes(preds: Dict[str, Tensor], point_cloud_range: Sequence[float],
                        voxel_size: Sequence[float], out_size_factor: int) -> Tensor:
-    """Inverse of :func:`boxes_to_bev_preds` (for tests and visualisation;
-    the LiDAR branch's ``TransFusionBBoxCoder`` does the same for the model).
+    """Inverse of :func:`boxes_to_bev_preds` (:meth:`TransFusionBBoxCoder.decode`).
 
     Returns:
         Tensor: (B, Q, 9).
     """
-    cell = preds['center'].new_tensor([voxel_size[0] * out_size_factor,
-                                       voxel_size[1] * out_size_factor])
-    origin = preds['center'].new_tensor(point_cloud_range[:2])
-    t = {key: preds[key].transpose(1, 2) for key in ('center', 'height', 'dim', 'rot', 'vel')}
-    yaw = torch.atan2(t['rot'][..., :1], t['rot'][..., 1:2])
-    return torch.cat([t['center'] * cell + origin, t['height'], t['dim'].exp(), yaw, t['vel']], -1)
+    return _coder(point_cloud_range, voxel_size, out_size_factor).decode(
+        dict(preds, heatmap=preds['center'][:, :1]))[0]
 
 
 def camera_info_vector(cam2img: Tensor, lidar2cam: Tensor, img_shape: Sequence[int],

@@ -1,3 +1,5 @@
+# (A test-only config: the 2-box scene of test_sparse_fusion_lidar.py on a 25.6 m square.
+# The tiny model of the configs is configs/_base_/models/sparsefusion_tiny.py.)
 # SparseFusion, LiDAR branch only (TransFusion-L), sized for a CPU: 0.4 m pillars on a
 # 25.6 m square (64 x 64 pillars), a two-stage BEV backbone (stride 2 and 4) whose
 # neck returns 32 channels at stride 2 (32 x 32 BEV cells), 3 classes, 20 queries,
