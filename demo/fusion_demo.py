@@ -38,7 +38,7 @@ from vision_sparse.testing.data import shared_data_path
 from vision_sparse.visualization import (draw_camera_mosaic, draw_fusion_bev, save_fusion_ply,
                                          save_image)
 
-DEFAULT_CONFIG = 'configs/sparsefusion/sparsefusion_tiny_fusion_synthetic.py'
+DEFAULT_CONFIG = 'configs/sparsefusion/sparsefusion_tiny-fusion_600it_synthetic-fusion.py'
 BEV_RANGE = (-50, -50, -5, 50, 50, 3)
 ZOOM_RANGE = (-20, -20, -5, 20, 20, 3)  # a close-up: boxes on their point clusters
 

@@ -60,3 +60,13 @@ def test_demo_writes_the_pictures(demo, tmp_path, capsys):
     o3d = pytest.importorskip('open3d')
     assert len(o3d.io.read_point_cloud(str(tmp_path / 'gt_points.ply')).points) == 34688
     assert len(o3d.io.read_line_set(str(tmp_path / 'gt_boxes.ply')).lines) == 69 * 14
+
+
+def test_demo_runs_the_default_fusion_model(demo, tmp_path, capsys):
+    """The default config (tiny fused model, untrained) on the keyframe given only
+    lidar2img: the camera branch gets K and the extrinsics split from it."""
+    demo.main(['--out', str(tmp_path)])
+    text = capsys.readouterr().out
+    assert 'model (fusion): success=True' in text, text
+    for name in ('pred_cameras.png', 'pred_bev.png'):
+        assert (tmp_path / name).is_file(), name

@@ -287,3 +287,26 @@ def test_colmap_quaternion_order_by_reprojection():
         errors.append(np.linalg.norm(uv - o[:, :2], axis=1))
     err = np.concatenate(errors)
     assert len(err) > 1000 and np.median(err) < 0.5  # README: ~0.25 px
+
+
+def test_decompose_projection_recovers_intrinsics_and_extrinsics():
+    """P = s K [R | t] split back into K (positive diagonal, K[2, 2] = 1) and a rigid T,
+    whatever the scale's sign; a singular P is a ValueError."""
+    from scipy.spatial.transform import Rotation
+
+    from vision_sparse.structures.cameras import decompose_projection
+    rng = np.random.default_rng(0)
+    for scale in (1.0, 2.5, -0.7):
+        K = np.array([[1266.4, 0.3, 816.3], [0.0, 1260.1, 491.5], [0.0, 0.0, 1.0]])
+        T = np.eye(4)
+        T[:3, :3] = Rotation.from_rotvec(rng.normal(size=3)).as_matrix()
+        T[:3, 3] = rng.normal(size=3) * 3
+        P = np.eye(4)
+        P[:3] = scale * K @ T[:3]
+        K2, T2 = decompose_projection(P)
+        np.testing.assert_allclose(K2, K, atol=1e-8)
+        np.testing.assert_allclose(T2, T, atol=1e-10)
+    with pytest.raises(ValueError, match='singular'):
+        decompose_projection(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match='P must be'):
+        decompose_projection(np.eye(3))

@@ -13,7 +13,7 @@ Examples (from the repository root)::
         src.jpg tgt.jpg --checkpoint CHECKPOINT --out work_dirs/attention.png
     python -m vision_sparse.apis obb configs/pointobb/pointobb_r50-fpn_24e_dota-v1.py \\
         P0706.png --points 410,300,ship 530,610,harbor --checkpoint CKPT --out work_dirs/obb.png
-    python -m vision_sparse.apis fusion configs/sparsefusion/sparsefusion_tiny_fusion_synthetic.py \
+    python -m vision_sparse.apis fusion configs/sparsefusion/sparsefusion_tiny-fusion_600it_synthetic-fusion.py \
         --info ../shared/data/lidar_camera/nuscenes/n015-2018-07-24-11-22-45+0800.pkl \
         --checkpoint CKPT --out work_dirs/fusion
 

@@ -9,6 +9,7 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from vision_sparse.structures.cameras import decompose_projection
 from vision_sparse.structures.results import timed
 from .base import BaseInferencer, ConfigLike, ImageLike, load_config, load_image
 
@@ -233,7 +234,8 @@ def prepare_views(images: Mapping[str, ImageLike], names: Sequence[str],
     Returns:
         dict: ``imgs`` list of V ``(H, W, 3)`` RGB uint8 (resized), ``lidar2img``,
         ``cam2img``, ``lidar2cam`` ``(V, 4, 4)`` float64 for the resized images
-        (``cam2img`` / ``lidar2cam`` identity-filled when only ``lidar2img`` was given),
+        (``cam2img`` / ``lidar2cam`` split from ``lidar2img`` by
+        :func:`~vision_sparse.structures.cameras.decompose_projection` when not given),
         ``ori_shapes`` list of (H, W) as loaded, ``img_shape`` (H, W) of the resized views.
 
     Raises:
@@ -260,6 +262,13 @@ def prepare_views(images: Mapping[str, ImageLike], names: Sequence[str],
             _invertible(E, f'lidar2cam[{name!r}]')
         if l2i[v] is not None:
             P = _matrix(l2i[v], f'lidar2img[{name!r}]', [(4, 4)])
+            if K is None or E is None:  # the camera branch needs K and the extrinsics
+                _invertible(P, f'lidar2img[{name!r}]')
+                K3, E3 = decompose_projection(P)
+                if K is None:
+                    K = np.eye(4)
+                    K[:3, :3] = K3
+                E = E3 if E is None else E
         elif K is not None and E is not None:
             P = K @ E
         else:
@@ -275,8 +284,8 @@ def prepare_views(images: Mapping[str, ImageLike], names: Sequence[str],
             K = None if K is None else S @ K
         out['imgs'].append(np.ascontiguousarray(img))
         out['lidar2img'].append(P)
-        out['cam2img'].append(K if K is not None else P)
-        out['lidar2cam'].append(E if E is not None else np.eye(4))
+        out['cam2img'].append(K)
+        out['lidar2cam'].append(E)
         out['ori_shapes'].append((h, w))
     shapes = {im.shape[:2] for im in out['imgs']}
     if len(shapes) > 1:

@@ -33,7 +33,7 @@ __all__ = [
     'project_points', 'unproject', 'world_to_camera', 'camera_to_world',
     'rotation_angle_error_deg', 'translation_angle_error_deg',
     'translation_error', 'is_rigid_transform', 'skew', 'essential_from_pose',
-    'quaternion_to_rotation', 'rotation_to_quaternion'
+    'quaternion_to_rotation', 'rotation_to_quaternion', 'decompose_projection'
 ]
 
 
@@ -169,6 +169,49 @@ def scale_intrinsics(K: ArrayLike, sx: float, sy: Optional[float] = None) -> np.
 #: poses stored with 6 decimals or in float32, tight enough to refuse scaled,
 #: sheared or singular matrices.
 RIGID_ATOL = 1e-3
+
+
+def decompose_projection(P: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
+    """Split a projection ``P = s K [R | t]`` into intrinsics and extrinsics.
+
+    The RQ decomposition of OpenCV (``cv2.decomposeProjectionMatrix``), with the signs
+    fixed so that ``K`` has a positive diagonal and ``R`` is a rotation, and the scale
+    ``s`` divided out (``K[2, 2] = 1``; ``s = 1`` for ``P = K @ T`` built from
+    intrinsics with ``K[2, 2] = 1``, e.g. ``lidar2img = cam2img @ lidar2cam``).
+
+    Args:
+        P: ``(3, 4)`` or ``(4, 4)`` (the last row is ignored) projection from a frame
+            (e.g. the LiDAR) to pixels.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``K (3, 3)`` and ``T (4, 4)`` (frame -> camera),
+        float64, with ``s K @ T[:3] == P[:3]`` up to rounding.
+
+    Raises:
+        ValueError: if ``P`` is not ``(3, 4)`` / ``(4, 4)``, not finite, or its left
+            ``3 x 3`` block is singular.
+    """
+    import cv2
+    M = np.asarray(P, np.float64)
+    if M.shape not in ((3, 4), (4, 4)):
+        raise ValueError(f'P must be (3, 4) or (4, 4), got {M.shape}')
+    M = M[:3]
+    if not np.isfinite(M).all():
+        raise ValueError('P must be finite')
+    if abs(np.linalg.det(M[:, :3])) <= 1e-12 * max(1.0, np.abs(M[:, :3]).max()) ** 3:
+        raise ValueError('P: its left 3 x 3 block is singular (not a pinhole projection)')
+    K, R = cv2.decomposeProjectionMatrix(M)[:2]
+    S = np.diag(np.sign(np.diag(K)))  # (K S)(S R) = K R, with a positive diagonal
+    K, R = K @ S, S @ R
+    if np.linalg.det(R) < 0:  # P was given with a negative scale
+        R = -R
+        K = -K
+    scale = K[2, 2]
+    K = K / scale
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = np.linalg.solve(K, M[:, 3] / scale)
+    return K, T
 
 
 def _check_rigid(t: Tensor, name: str, atol: float) -> None:
