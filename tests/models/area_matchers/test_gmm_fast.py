@@ -45,6 +45,9 @@ def test_grid_density_equals_point_density(k, step, shape, origin, stds):
     assert fast.shape == ref.shape
     # documented bound: K * exp(-radius^2 / 2) of the maximum (radius 7)
     np.testing.assert_allclose(fast, ref, rtol=0, atol=k * np.exp(-24.5) * ref.max())
+    # memory chunks (a few components at a time) give the same sum
+    np.testing.assert_allclose(gmm_grid_density(w, m, c, origin, step, shape, chunk=300), fast,
+                               rtol=1e-12, atol=1e-15 * fast.max())
     # an isotropic component far from everything is exact to rounding
     iso = gmm_grid_density([1.0], [[20.0, 30.0]], [np.eye(2) * 36.0], (0.5, 0.5), 1.0,
                            (60, 50))

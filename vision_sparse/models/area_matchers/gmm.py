@@ -74,7 +74,8 @@ def gmm_density(points, weights, means, covs, chunk: int = 65536) -> np.ndarray:
 
 
 def gmm_grid_density(weights, means, covs, origin, step: float,
-                     shape: Tuple[int, int], radius: float = 7.0) -> np.ndarray:
+                     shape: Tuple[int, int], radius: float = 7.0,
+                     chunk: int = 1 << 21) -> np.ndarray:
     """Mixture density on a regular grid, each component evaluated only near
     its mean.
 
@@ -86,7 +87,7 @@ def gmm_grid_density(weights, means, covs, origin, step: float,
     :func:`gmm_density` on the same points by at most ``K * exp(-radius^2 /
     2)`` times the density maximum (radius 7, 256 components: 6e-9).
     Components are batched by footprint size (rounded up to powers of
-    ``sqrt(2)`` cells) and accumulated with one ``np.bincount``.
+    ``sqrt(2)`` cells) and accumulated with ``np.bincount``.
 
     Args:
         weights: ``(K,)`` weights.
@@ -96,6 +97,7 @@ def gmm_grid_density(weights, means, covs, origin, step: float,
         step (float): cell spacing, px (> 0).
         shape (tuple): ``(rows, cols)`` of the grid.
         radius (float): truncation radius in standard deviations (> 0).
+        chunk (int): at most this many component-cell values at once (memory).
 
     Returns:
         np.ndarray: ``(rows, cols)`` densities (per px^2 when px).
@@ -110,6 +112,7 @@ def gmm_grid_density(weights, means, covs, origin, step: float,
     a, b, d = c[:, 0, 0], c[:, 0, 1], c[:, 1, 1]
     det = a * d - b * b
     norm = w / (2.0 * np.pi * np.sqrt(det))
+    inv = (d / det, b / det, a / det)  # -0.5 maha = -0.5 (ixx dx^2 + iyy dy^2) + ixy dx dy
     # component footprint in cells, clipped to the grid
     u = (m - np.asarray(origin, np.float64).reshape(1, 2)) / step  # (K, 2) cell coords
     half = radius * np.sqrt(np.stack([a, d], 1)) / step
@@ -119,37 +122,41 @@ def gmm_grid_density(weights, means, covs, origin, step: float,
     live = (n > 0).all(1)
     if not live.any():
         return out.reshape(gh, gw)
-    # bucket sizes: next power of sqrt(2) (padding cells are evaluated exactly
-    # and masked when they leave the grid)
+    # bucket sizes: next power of sqrt(2) cells (the padding cells are
+    # evaluated exactly too), at most the grid
     nb = np.ceil(np.sqrt(2.0) ** np.ceil(2 * np.log2(np.maximum(n, 1)))
                  - 1e-9).astype(np.int64)
     nb = np.minimum(nb, [gw, gh])
     keys = nb[:, 0] * (gh + 1) + nb[:, 1]
-    idx_all, val_all = [], []
     for key in np.unique(keys[live]):
-        sel = np.nonzero(live & (keys == key))[0]
-        nx, ny = nb[sel[0]]
-        # shift windows that would run past the grid's end back inside
-        x0 = np.minimum(lo[sel, 0], gw - nx)
-        y0 = np.minimum(lo[sel, 1], gh - ny)
-        cols = x0[:, None] + np.arange(nx)[None]  # (S, nx)
-        rows = y0[:, None] + np.arange(ny)[None]  # (S, ny)
-        dx = origin[0] + cols * step - m[sel, 0:1]
-        dy = origin[1] + rows * step - m[sel, 1:2]
-        ia, ib, idd = (a[sel] / det[sel])[:, None], (b[sel] / det[sel])[:, None], \
-            (d[sel] / det[sel])[:, None]
-        # -0.5 * Mahalanobis^2 = ex(x) + ey(y) + cross(x, y)
-        ex = -0.5 * idd * dx * dx  # (S, nx)
-        ey = -0.5 * ia * dy * dy  # (S, ny)
-        q = ey[:, :, None] + ex[:, None, :]
-        if np.any(b[sel] != 0):
-            q += (ib * dy)[:, :, None] * dx[:, None, :]
-        val = np.exp(q) * norm[sel, None, None]
-        idx_all.append((rows[:, :, None] * gw + cols[:, None, :]).ravel())
-        val_all.append(val.ravel())
-    out += np.bincount(np.concatenate(idx_all), np.concatenate(val_all),
-                       minlength=gh * gw)
+        group = np.nonzero(live & (keys == key))[0]
+        nx, ny = nb[group[0]]
+        # at most ~2M cells evaluated at once (bounded memory for wide components)
+        per = max(1, chunk // int(nx * ny))
+        for s0 in range(0, len(group), per):
+            out += _grid_block(group[s0:s0 + per], nx, ny, lo, inv, norm, m, origin,
+                               step, gh, gw)
     return out.reshape(gh, gw)
+
+
+def _grid_block(sel, nx, ny, lo, inv, norm, m, origin, step, gh, gw):
+    """Flat ``(gh * gw,)`` sum of the components ``sel`` over ``(ny, nx)``
+    cell windows starting at ``lo`` (shifted back inside the grid where they
+    would run past its end; the windows cover the footprints)."""
+    x0 = np.minimum(lo[sel, 0], gw - nx)
+    y0 = np.minimum(lo[sel, 1], gh - ny)
+    cols = x0[:, None] + np.arange(nx)[None]  # (S, nx)
+    rows = y0[:, None] + np.arange(ny)[None]  # (S, ny)
+    dx = origin[0] + cols * step - m[sel, 0:1]
+    dy = origin[1] + rows * step - m[sel, 1:2]
+    ixx, ixy, iyy = (v[sel, None] for v in inv)  # inverse covariance entries
+    # -0.5 * Mahalanobis^2 = x part + y part + cross term
+    q = (-0.5 * iyy * dy * dy)[:, :, None] + (-0.5 * ixx * dx * dx)[:, None, :]
+    if np.any(ixy != 0):
+        q += (ixy * dy)[:, :, None] * dx[:, None, :]
+    val = np.exp(q) * norm[sel, None, None]
+    return np.bincount((rows[:, :, None] * gw + cols[:, None, :]).ravel(), val.ravel(),
+                       minlength=gh * gw)
 
 
 def sample_gmm(n_per_component: int, means, covs,
