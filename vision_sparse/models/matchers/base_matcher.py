@@ -171,6 +171,10 @@ class BaseMatcher(nn.Module):
     #: again (A2PM's area pairs after the full-image call) skips the network;
     #: 0 disables the cache.
     feature_cache_size: int = 4
+    #: the matches of this many recent pairs of *cached* features are kept too
+    #: (DMESA's coarse call repeats A2PM's full-image call on the same working
+    #: images); cleared with the feature cache.
+    match_cache_size: int = 2
 
     def __init__(self, **conf: Any) -> None:
         super().__init__()
@@ -183,6 +187,7 @@ class BaseMatcher(nn.Module):
             dev = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.device = torch.device(dev)
         self._feature_cache: 'OrderedDict[Tuple, Any]' = OrderedDict()
+        self._match_cache: 'OrderedDict[Tuple, Tuple]' = OrderedDict()
 
     # ------------------------------------------------------------------
     def _match(self, image0: np.ndarray, image1: np.ndarray,
@@ -272,8 +277,7 @@ class BaseMatcher(nn.Module):
                 with timed(timings, 'extract'):
                     feats = [self._extract_cached(w_img, m) for w_img, m in zip(work, wmasks)]
                 with timed(timings, 'match'):
-                    pred = self._match_features(feats[0], feats[1], work[0].shape[:2],
-                                                work[1].shape[:2])
+                    pred = self._match_features_cached(feats, wmasks, work)
             else:
                 with timed(timings, 'match'):
                     pred = self._match(work[0], work[1], wmasks[0], wmasks[1])
@@ -344,9 +348,33 @@ class BaseMatcher(nn.Module):
             self._feature_cache.popitem(last=False)
         return feats
 
+    def _match_features_cached(self, feats: List[Any], masks: List[Optional[np.ndarray]],
+                               work: List[np.ndarray]) -> Dict[str, Any]:
+        """:meth:`_match_features` of two working images, through the match
+        cache when both features came from the feature cache (unmasked): the
+        same feature objects give the same matches. The cached prediction is
+        returned as is (:meth:`_to_input` does not modify it)."""
+        sizes = (work[0].shape[:2], work[1].shape[:2])
+        if any(m is not None for m in masks) or self.match_cache_size <= 0 \
+                or self.feature_cache_size <= 0:
+            return self._match_features(feats[0], feats[1], *sizes)
+        key = (id(feats[0]), id(feats[1])) + sizes
+        hit = self._match_cache.get(key)
+        if hit is not None and hit[0] is feats[0] and hit[1] is feats[1]:
+            self._match_cache.move_to_end(key)
+            return hit[2]
+        pred = self._match_features(feats[0], feats[1], *sizes)
+        # the entry holds the features, so their ids stay unique while it lives
+        self._match_cache[key] = (feats[0], feats[1], pred)
+        while len(self._match_cache) > self.match_cache_size:
+            self._match_cache.popitem(last=False)
+        return pred
+
     def clear_feature_cache(self) -> None:
-        """Forget the cached features (e.g. after changing weights or device)."""
+        """Forget the cached features and matches (e.g. after changing weights
+        or device)."""
         self._feature_cache.clear()
+        self._match_cache.clear()
 
     def _apply(self, *args, **kwargs):  # .to(), .cuda(), .float(): cached tensors are stale
         self.clear_feature_cache()
