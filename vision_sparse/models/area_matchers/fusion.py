@@ -51,6 +51,18 @@ full-image geometry. :func:`consensus_fusion` (the default) counts
    agree with only one of them (a small or planar area fits many
    geometries and says nothing about which is right); the area hypothesis
    must win that comparison outright;
+   *Weak full image* (``select='auto'``): when the full image's own geometry
+   explains fewer than ``weak_full_share`` of its matches (within
+   ``agree_px``), that geometry is unreliable - a weak matcher's
+   MAGSAC can lock onto a wrong structure which the areas, at a loose
+   threshold, also "agree" with. The hypotheses are then scored on held-out
+   evidence instead: every source rates a hypothesis by its MSAC-like soft
+   support (``sum max(0, 1 - d / agree_px^2)``) relative to its support of
+   its own hypothesis, capped at 1 (one vote per source whatever its match
+   count), and a hypothesis is scored on the *other* sources only (a source
+   cannot vouch for the geometry it produced); an area hypothesis must beat
+   the full image's by ``heldout_margin`` votes. ``select='coverage'`` /
+   ``'heldout'`` force one rule;
 4. the winner is refitted on the union of the agreeing sources' inliers, at
    most ``max_source_matches`` (best scores) per source; agreement is
    re-tested under the refitted geometry;
@@ -450,7 +462,11 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
             long side, scaled with the larger image -, ``agree_share`` (0-1),
             ``min_agree_matches``, ``min_source_matches``,
             ``max_source_matches``, ``grid``, ``novel_share`` (0-1),
-            ``refit`` (bool: refit the winner on the agreeing sources).
+            ``refit`` (bool: refit the winner on the agreeing sources),
+            ``select`` (``'auto'`` | ``'coverage'`` | ``'heldout'``: how the
+            winning hypothesis is chosen), ``weak_full_share`` (0-1: below it
+            ``'auto'`` uses the held-out vote), ``heldout_margin`` (votes,
+            >= 0).
 
     Returns:
         dict: ``kpts0 (K, 2)``, ``kpts1 (K, 2)``, ``scores (K,)``, ``from_area
@@ -463,7 +479,11 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         (M + 1,)`` (last = full image; NaN without a hypothesis),
         ``num_independent`` (int), ``coverage`` (float),
         ``num_full_collected`` (int), ``fallback`` (str, ``''`` or why the
-        full-image matches are returned unchanged).
+        full-image matches are returned unchanged), ``full_inlier_share``
+        (float, NaN without a full-image hypothesis), ``selection``
+        (``'coverage'`` or ``'heldout'``: the rule that chose the winner;
+        ``hypothesis_scores`` are that rule's scores, held-out ones less the
+        margin for area pairs).
 
     Raises:
         ValueError: for unknown options or values out of range.
