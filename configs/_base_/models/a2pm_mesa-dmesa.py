@@ -29,6 +29,7 @@ model = dict(
                match_level=3, em_iters=5),
     # fusion='consensus' (votes of independent sources; 'legacy' = the paper's
     # match-counting filter, which then uses alpha); verify_areas checks each area
-    # pair against the full-image matches before the point matcher runs in it.
+    # pair against the full-image matches before the point matcher runs in it
+    # (off: neutral to negative on the pose, docs/a2pm.md).
     a2pm=dict(crop_size=640, crop_expand=1.2, alpha=3.0, max_matches=5000,
-              fusion='consensus', verify_areas=True))
+              fusion='consensus', verify_areas=False))

@@ -144,7 +144,8 @@ def test_a2pm_consensus_and_verification_on_a_scannet_pair(tmp_path):
                                'scannet_sample_images', resize=None, max_pairs=5)[4]
     xfeat = dict(type='XFeatMatcher', resize_max=320, device='cpu')
     m = A2PMMatcher(xfeat, area_matcher=dict(type='DMESA', coarse_matcher=MODELS.build(xfeat)),
-                    area_source=dict(type='SegmentationAreaSource', max_side=320), crop_size=256)
+                    area_source=dict(type='SegmentationAreaSource', max_side=320), crop_size=256,
+                    verify_areas=True)
     args = (item['image0'], item['image1'])
     out = m.match(*args, K0=item['K0'], K1=item['K1'])
     check_result(out)

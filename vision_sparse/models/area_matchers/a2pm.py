@@ -66,9 +66,10 @@ class A2PMMatcher(nn.Module):
               :func:`~vision_sparse.models.area_matchers.fusion.fuse_matches`).
             - ``consensus`` (dict): overrides of
               :data:`~vision_sparse.models.area_matchers.fusion.CONSENSUS_DEFAULTS`.
-            - ``verify_areas`` (bool, default True): check every area pair
-              against the full-image matches and the area graph before the
-              point matcher runs in it
+            - ``verify_areas`` (bool, default False: it did not help the pose
+              on the ScanNet caches, see ``docs/a2pm.md``): check every area
+              pair against the full-image matches and the area graph before
+              the point matcher runs in it
               (:func:`~vision_sparse.models.area_matchers.area_verification.verify_area_pairs`);
               dropped pairs are not matched.
             - ``verification`` (dict): overrides of
@@ -102,7 +103,7 @@ class A2PMMatcher(nn.Module):
                         thresh_px=0.5, ransac_conf=0.99999, min_area_inliers=15,
                         collect_factor=2.0, nms_radius=3.0, max_matches=5000,
                         pose_thresh_px=0.5, pose_conf=0.99999, progress=False, min_size=32,
-                        fusion='consensus', consensus=None, verify_areas=True,
+                        fusion='consensus', consensus=None, verify_areas=False,
                         verification=None, area_points='features', feature_size=None,
                         batch_size=None)
 
@@ -183,7 +184,10 @@ class A2PMMatcher(nn.Module):
                   none), ``full_agrees``, ``full_agree_share``,
                   ``num_independent``, ``coverage``, ``hypothesis_scores``
                   ``(M + 1,)`` (last = full image; NaN = no hypothesis or
-                  pair dropped), ``F`` ``(3, 3)`` (final geometry, px) or None;
+                  pair dropped), ``F`` ``(3, 3)`` (final geometry, px) or None,
+                  ``full_inlier_share`` (share of the full-image matches its own
+                  geometry explains) and ``selection`` (``'coverage'`` or
+                  ``'heldout'``: the rule that chose the winner);
                   ``{}`` for legacy fusion.
                 - ``area_set0``, ``area_set1`` (:class:`AreaSet`): all areas of
                   each image (before matching).
@@ -303,7 +307,9 @@ class A2PMMatcher(nn.Module):
         info = dict(winner=int(sel[winner]) if winner >= 0 else int(winner),
                     full_agrees=fused['full_agrees'], full_agree_share=fused['full_agree_share'],
                     num_independent=fused['num_independent'], coverage=fused['coverage'],
-                    hypothesis_scores=scores, F=fused['F'])
+                    hypothesis_scores=scores, F=fused['F'],
+                    full_inlier_share=fused.get('full_inlier_share'),
+                    selection=fused.get('selection', ''))
         return fused, info
 
     @staticmethod

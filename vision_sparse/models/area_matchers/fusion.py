@@ -51,6 +51,18 @@ full-image geometry. :func:`consensus_fusion` (the default) counts
    agree with only one of them (a small or planar area fits many
    geometries and says nothing about which is right); the area hypothesis
    must win that comparison outright;
+   *Weak full image* (``select='auto'``): when the full image's own geometry
+   explains fewer than ``weak_full_share`` of its matches (within
+   ``agree_px``), that geometry is unreliable - a weak matcher's
+   MAGSAC can lock onto a wrong structure which the areas, at a loose
+   threshold, also "agree" with. The hypotheses are then scored on held-out
+   evidence instead: every source rates a hypothesis by its MSAC-like soft
+   support (``sum max(0, 1 - d / agree_px^2)``) relative to its support of
+   its own hypothesis, capped at 1 (one vote per source whatever its match
+   count), and a hypothesis is scored on the *other* sources only (a source
+   cannot vouch for the geometry it produced); an area hypothesis must beat
+   the full image's by ``heldout_margin`` votes. ``select='coverage'`` /
+   ``'heldout'`` force one rule;
 4. the winner is refitted on the union of the agreeing sources' inliers, at
    most ``max_source_matches`` (best scores) per source; agreement is
    re-tested under the refitted geometry;
@@ -317,7 +329,8 @@ def fuse_matches(area_matches: Sequence[MatchSet], full: MatchSet,
 #: Defaults of :func:`consensus_fusion` (documented in the module docstring).
 CONSENSUS_DEFAULTS = dict(fit_px=1.0, agree_px=2.0, keep_px=2.0, agree_share=0.5,
                           min_agree_matches=8, min_source_matches=12, max_source_matches=200,
-                          grid=8, novel_share=0.5, source_weight=0.1, refit=True)
+                          grid=8, novel_share=0.5, source_weight=0.1, refit=True,
+                          select='auto', weak_full_share=0.3, heldout_margin=1.0)
 
 
 def _grid_cells(kpts: np.ndarray, size: Tuple[int, int], grid: int) -> set:
@@ -360,6 +373,36 @@ def _score(sources: Sequence[MatchSet], inl: List[np.ndarray], agree: np.ndarray
         cov1 |= c1
     coverage = min(len(cov0), len(cov1)) / float(grid * grid)
     return coverage + source_weight * indep, indep, coverage
+
+
+def _heldout_scores(hyps: List[Optional[np.ndarray]], sources: Sequence[MatchSet],
+                    thr: float) -> np.ndarray:
+    """Held-out score of every hypothesis (``(S,)``, NaN without one).
+
+    Each match contributes the truncated quadratic ``max(0, 1 - d / thr^2)``
+    (``d`` its Sampson distance, px^2; MSAC-like); a source's support of a
+    hypothesis is the sum over its matches, relative to its support of its
+    own hypothesis and capped at 1, so that every source casts at most one
+    vote whatever its match count. Hypothesis ``s`` is scored on the other
+    sources only: a source cannot vouch for the geometry it produced.
+    """
+    n = len(sources)
+    soft = np.zeros((n, n))
+    for s in range(n):
+        if hyps[s] is None:
+            continue
+        for t, (k0, k1, _) in enumerate(sources):
+            if len(k0):
+                soft[s, t] = np.clip(1 - sampson_distance(hyps[s], k0, k1) / thr ** 2,
+                                     0, None).sum()
+    own = np.diag(soft)
+    usable = np.array([h is not None for h in hyps]) & (own > 0)
+    share = np.minimum(1.0, soft / np.maximum(own, 1e-12)[None, :])
+    share[:, ~usable] = 0.0
+    np.fill_diagonal(share, 0.0)
+    out = share.sum(1)
+    out[[h is None for h in hyps]] = np.nan
+    return out
 
 
 def _challenge(best: int, full: int, support: List, sources: Sequence[MatchSet],
@@ -419,7 +462,11 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
             long side, scaled with the larger image -, ``agree_share`` (0-1),
             ``min_agree_matches``, ``min_source_matches``,
             ``max_source_matches``, ``grid``, ``novel_share`` (0-1),
-            ``refit`` (bool: refit the winner on the agreeing sources).
+            ``refit`` (bool: refit the winner on the agreeing sources),
+            ``select`` (``'auto'`` | ``'coverage'`` | ``'heldout'``: how the
+            winning hypothesis is chosen), ``weak_full_share`` (0-1: below it
+            ``'auto'`` uses the held-out vote), ``heldout_margin`` (votes,
+            >= 0).
 
     Returns:
         dict: ``kpts0 (K, 2)``, ``kpts1 (K, 2)``, ``scores (K,)``, ``from_area
@@ -432,7 +479,11 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         (M + 1,)`` (last = full image; NaN without a hypothesis),
         ``num_independent`` (int), ``coverage`` (float),
         ``num_full_collected`` (int), ``fallback`` (str, ``''`` or why the
-        full-image matches are returned unchanged).
+        full-image matches are returned unchanged), ``full_inlier_share``
+        (float, NaN without a full-image hypothesis), ``selection``
+        (``'coverage'`` or ``'heldout'``: the rule that chose the winner;
+        ``hypothesis_scores`` are that rule's scores, held-out ones less the
+        margin for area pairs).
 
     Raises:
         ValueError: for unknown options or values out of range.
@@ -441,6 +492,11 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     for k in ('agree_share', 'novel_share'):
         if not 0 <= o[k] <= 1:
             raise ValueError(f'{k} must be in [0, 1], got {o[k]}')
+    if o['select'] not in ('auto', 'coverage', 'heldout'):
+        raise ValueError(f"select must be 'auto', 'coverage' or 'heldout', got {o['select']!r}")
+    if not 0 <= o['weak_full_share'] <= 1 or o['heldout_margin'] < 0:
+        raise ValueError(f"weak_full_share must be in [0, 1] and heldout_margin >= 0, got "
+                         f"{o['weak_full_share']}, {o['heldout_margin']}")
     if o['agree_px'] <= 0 or int(o['grid']) < 1:
         raise ValueError(f"agree_px must be > 0 and grid >= 1, got {o['agree_px']}, "
                          f"{o['grid']}")
@@ -476,7 +532,18 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         scores[s], _, _ = _score(sources, inl, agree, sizes, grid, o['novel_share'],
                                   o['source_weight'])
     best = -2
-    if np.isfinite(scores).any():
+    # a weak full image: its own geometry explains few of its matches
+    full_share = ref[m] / max(len(full[0]), 1) if hyps[m] is not None else float('nan')
+    heldout = o['select'] == 'heldout' or (o['select'] == 'auto' and hyps[m] is not None
+                                           and full_share < o['weak_full_share'])
+    if heldout:
+        # an area hypothesis must beat the full image's by heldout_margin votes
+        scores = _heldout_scores(hyps, sources, thr)
+        scores[:m] -= o['heldout_margin']
+        if np.isfinite(scores).any():
+            best = max((s for s in range(m + 1) if hyps[s] is not None),
+                       key=lambda s: (round(scores[s], 9), s == m))
+    elif np.isfinite(scores).any():
         # highest score; ties: the full image, then the most inliers
         best = max((s for s in range(m + 1) if hyps[s] is not None),
                    key=lambda s: (round(scores[s], 9), s == m,
@@ -485,7 +552,8 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
             best = _challenge(best, m, support, sources, sizes, grid, o['novel_share'],
                                   o['source_weight'])
     out = dict(area_valid=np.array([h is not None for h in hyps[:m]], bool),
-               hypothesis_scores=scores)
+               hypothesis_scores=scores, full_inlier_share=float(full_share),
+               selection='heldout' if heldout else 'coverage')
     if best < 0:
         return _full_only(full, m, nms_radius, max_matches, out,
                           'no source has enough matches for a geometry')
