@@ -41,7 +41,7 @@ import traceback
 
 import torch
 
-from common import best_time, fmt_t, run_script
+from common import best_time, fmt_t, run_script, run_sections
 
 NAN = float('nan')
 STRIDES = (4, 8, 16, 32)
@@ -338,17 +338,7 @@ def main(argv=None):
     except Exception:
         traceback.print_exc()
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
-    lines = []
-    for name in args.sections:
-        fn, desc = SECTIONS[name]
-        print(f'\n== {name}: {desc}')
-        try:
-            lines += fn(args)
-        except Exception:  # a section never stops the others
-            traceback.print_exc()
-    print()
-    for line in lines:
-        print(line)
+    run_sections(SECTIONS, args.sections, args)
     return 0
 
 

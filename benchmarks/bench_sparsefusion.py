@@ -85,7 +85,7 @@ import torch
 import bench_depth_projection
 import bench_ms_deform_attn
 import bench_voxelize
-from common import fmt_t, run_script
+from common import fmt_t, run_script, run_sections
 
 NAN = float('nan')
 REPO = Path(__file__).resolve().parents[1]
@@ -477,19 +477,7 @@ def main(argv=None):
         paper_frame(args.paper_frame)
         return 0
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
-    lines = []
-    for name in args.sections:
-        fn, desc = SECTIONS[name]
-        print(f'\n== {name}: {desc}')
-        t0 = time.perf_counter()
-        try:
-            lines += fn(args)
-        except Exception:  # a section never stops the others
-            traceback.print_exc()
-        print(f'({name}: {time.perf_counter() - t0:.0f} s)')
-    print()
-    for line in lines:
-        print(line)
+    run_sections(SECTIONS, args.sections, args)
     return 0
 
 

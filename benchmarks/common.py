@@ -6,7 +6,7 @@ import time
 import traceback
 from typing import Callable, Optional
 
-__all__ = ['best_time', 'fmt_t', 'run_script']
+__all__ = ['best_time', 'fmt_t', 'run_sections', 'run_script']
 
 
 def best_time(fn: Callable, repeat: int, sync: Optional[Callable[[], None]] = None):
@@ -42,3 +42,25 @@ def run_script(main: Callable) -> None:
     except Exception:
         traceback.print_exc()
     sys.exit(0)
+
+
+def run_sections(sections: dict, names, args) -> None:
+    """Run the named sections of a benchmark, then print their ``TARGET`` lines together.
+
+    ``sections`` maps a name to ``(function(args) -> list of TARGET lines, description)``.
+    Each section is announced and timed; an exception in one is printed and the others
+    still run (its TARGET lines are then missing: the script still exits 0).
+    """
+    lines = []
+    for name in names:
+        fn, desc = sections[name]
+        print(f'\n== {name}: {desc}')
+        t0 = time.perf_counter()
+        try:
+            lines += fn(args)
+        except Exception:  # a section never stops the others
+            traceback.print_exc()
+        print(f'({name}: {time.perf_counter() - t0:.0f} s)')
+    print()
+    for line in lines:
+        print(line)
