@@ -262,19 +262,18 @@ def prepare_views(images: Mapping[str, ImageLike], names: Sequence[str],
             _invertible(E, f'lidar2cam[{name!r}]')
         if l2i[v] is not None:
             P = _matrix(l2i[v], f'lidar2img[{name!r}]', [(4, 4)])
-            if K is None or E is None:  # the camera branch needs K and the extrinsics
-                _invertible(P, f'lidar2img[{name!r}]')
-                K3, E3 = decompose_projection(P)
-                if K is None:
-                    K = np.eye(4)
-                    K[:3, :3] = K3
-                E = E3 if E is None else E
         elif K is not None and E is not None:
             P = K @ E
         else:
             raise ValueError(f'camera {name!r} has no calibration: give lidar2img, or cam2img '
                              'and lidar2cam')
         _invertible(P, f'lidar2img[{name!r}]')
+        if K is None or E is None:  # the camera branch needs K and the extrinsics
+            K3, E3 = decompose_projection(P)
+            if K is None:
+                K = np.eye(4)
+                K[:3, :3] = K3
+            E = E3 if E is None else E
         if img_size is not None and (w, h) != tuple(img_size):
             W, H = img_size
             img = cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA if W < w
