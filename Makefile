@@ -1,6 +1,7 @@
 # vision_sparse: two commands for users.
 #   make demo   create .venv if missing, install, build the ops, run every demo -> work_dirs/demo/
 #   make test   create .venv if missing, install, build the ops, run the whole test suite
+#   make app    the interactive web app on http://127.0.0.1:7860 (APP_ARGS='--port 8000')
 # Other targets: install, ops, bench, clean.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -22,7 +23,7 @@ TORCH_CUDA_ARCH_LIST ?= 9.0+PTX
 MAX_JOBS ?= 2
 PYTEST_ARGS ?= -q -ra
 
-.PHONY: install ops test demo bench clean
+.PHONY: install ops test demo app bench clean
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,9 @@ test: ops
 
 demo: ops
 	$(PY) demo/run_all.py --out work_dirs/demo
+
+app: ops
+	$(PY) demo/app.py $(APP_ARGS)
 
 bench: ops
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
