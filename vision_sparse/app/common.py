@@ -17,6 +17,7 @@ traceback on the server and shows their one-line summary: the page never shows a
 trace and the app keeps serving.
 """
 import functools
+import inspect
 import logging
 import os
 import os.path as osp
@@ -134,28 +135,62 @@ def status_error(message: str) -> str:
     return f'**Error:** {message}'
 
 
+#: ``{tab module: [(H, W), ...]}``: sizes of the pictures the tab's last guarded callback
+#: returned (the browser test checks that the page shows a picture of one of these sizes)
+last_picture_sizes: Dict[str, list] = {}
+
+
+def _record_pictures(module: str, outputs: Any) -> None:
+    items = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    sizes = [tuple(o.shape[:2]) for o in items if isinstance(o, np.ndarray) and o.ndim in (2, 3)]
+    if sizes:
+        last_picture_sizes[module.rsplit('.', 1)[-1]] = sizes
+
+
 def guarded(n_outputs: int, status_index: int = -1) -> Callable:
     """Decorate a UI callback: exceptions become an error status instead of a stack trace.
 
     The callback returns a tuple of ``n_outputs`` values, one of which (``status_index``) is
     the status markdown. On :class:`AppError` / ``ValueError`` the outputs are ``None`` and
     the status says what is wrong; on any other exception the traceback is logged on the
-    server and the page shows ``Error: <type>: <message>``. Cancellation (Gradio stopping the
-    generator / task) is not caught.
+    server and the page shows ``Error: <type>: <message>``. A generator callback (yielding
+    outputs step by step, so that the page's Stop button cancels between steps) is wrapped the
+    same way: an exception becomes one last error yield. The sizes of returned pictures are
+    recorded in :data:`last_picture_sizes` for the browser test.
     """
+    def error_outputs(fn: Callable, exc: BaseException) -> tuple:
+        if isinstance(exc, (AppError, ValueError)):
+            message = str(exc)
+        else:
+            logger.error('app handler %s failed:\n%s', fn.__name__,
+                         ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+            message = f'{type(exc).__name__}: {exc}'
+        outputs = [None] * n_outputs
+        outputs[status_index] = status_error(message)
+        return tuple(outputs)
+
     def deco(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen_wrapper(*args, **kwargs):
+                try:
+                    for outputs in fn(*args, **kwargs):
+                        _record_pictures(fn.__module__, outputs)
+                        yield outputs
+                except GeneratorExit:  # cancelled by the page: stop quietly
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the app must keep serving
+                    yield error_outputs(fn, exc)
+            return gen_wrapper
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             try:
-                return fn(*args, **kwargs)
-            except (AppError, ValueError) as exc:
-                message = str(exc)
+                outputs = fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the app must keep serving
-                logger.error('app handler %s failed:\n%s', fn.__name__, traceback.format_exc())
-                message = f'{type(exc).__name__}: {exc}'
-            outputs = [None] * n_outputs
-            outputs[status_index] = status_error(message)
-            return tuple(outputs)
+                return error_outputs(fn, exc)
+            _record_pictures(fn.__module__, outputs)
+            return outputs
         return wrapper
     return deco
 
