@@ -163,6 +163,15 @@ def test_mask_files_are_checked_and_used(tmp_path):
         assert (np.abs(ys[..., None] - np.array([0, h / 2, h])).min(-1) <= 1).all()
 
 
+def test_a_file_that_is_no_sam_checkpoint_is_named_in_the_error(tmp_path):
+    fake = tmp_path / 'sam_vit_b_01ec64.pth'
+    fake.write_text('not a checkpoint')
+    with pytest.raises(AppError, match=r"SAM checkpoint: could not run SAM from "
+                       r"'sam_vit_b_01ec64.pth' \(vit_b\)"):
+        M.run_matching(sample=M.SYNTHETIC, area_source=M.AREA_SOURCES[1],
+                       sam_checkpoint=str(fake))
+
+
 def test_tab_builds():
     app = build_app(tabs=['matching'])
     ids = {getattr(b, 'elem_id', None) for b in app.blocks.values()}

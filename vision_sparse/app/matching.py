@@ -27,7 +27,7 @@ import traceback
 import uuid
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -486,8 +486,16 @@ def iter_matching(img0: Any = None, img1: Any = None, sample: Optional[str] = No
     res = None
     if method != 'matcher':
         yield step(0.15, f'{area_matcher}: areas, area matching, point matching, fusion')
-        res = inferencer(gt['img0'], gt['img1'], K0=K0, K1=K1, method=method,
-                         name0=names[0], name1=names[1])
+        try:
+            res = inferencer(gt['img0'], gt['img1'], K0=K0, K1=K1, method=method,
+                             name0=names[0], name1=names[1])
+        except Exception as err:  # noqa: BLE001 - SAM loads its checkpoint on the first call
+            if source_cfg is None or source_cfg['type'] != 'SAMAreaSource':
+                raise
+            raise AppError(f'SAM checkpoint: could not run SAM from '
+                           f'{osp.basename(source_cfg["checkpoint"])!r} '
+                           f'({source_cfg["model_type"]}): {type(err).__name__}: '
+                           f'{str(err)[:300]}') from err
         timings.add({k: v for k, v in res['timings'].items()
                      if k in ('areas', 'area_matching', 'point_matching', 'fusion')},
                     prefix=f'{area_matcher} ')
@@ -641,10 +649,15 @@ def build(gr) -> None:
                 k1 = gr.Textbox(label='K1', placeholder='fx, fy, cx, cy  or 9 numbers',
                                 elem_id='matching-K1')
             matcher = gr.Dropdown(list(MATCHERS), value='XFeat', label='Point matcher',
+                                  info='XFeat is the fastest; the LightGlue variants are more '
+                                  'accurate but take about 1 (LighterGlue) to 3 (ALIKED) '
+                                  'minutes on a small CPU',
                                   elem_id='matching-matcher')
             area_matcher = gr.Radio(list(AREA_MATCHERS), value='DMESA', label='Area matcher',
                                     elem_id='matching-area-matcher')
             area_source = gr.Radio(list(AREA_SOURCES), value=AREA_SOURCES[0], label='Areas',
+                                   info='SAM needs a checkpoint file (slow on a CPU); mask '
+                                   'files: one per image, SAM .npy or a label .npy / .png',
                                    elem_id='matching-area-source')
             with gr.Accordion('SAM / mask files', open=False):
                 sam_ckpt = gr.Textbox(label='SAM checkpoint (path on this machine)',
