@@ -38,7 +38,8 @@ MAX_IMAGE_PIXELS = 40_000_000
 #: smallest accepted image side (px)
 MIN_IMAGE_SIDE = 32
 
-__all__ = ['AppError', 'read_image', 'guarded', 'Timings', 'status_ok', 'status_error',
+__all__ = ['AppError', 'read_image', 'upload_path', 'record_pictures', 'last_picture_sizes',
+           'guarded', 'Timings', 'status_ok', 'status_error',
            'output_dir', 'fit_width', 'MAX_IMAGE_SIDE', 'MAX_IMAGE_PIXELS', 'MIN_IMAGE_SIDE']
 
 
@@ -46,8 +47,9 @@ class AppError(ValueError):
     """A problem the user can fix (bad upload, missing option); its text is shown in the page."""
 
 
-def _upload_path(value: Any) -> Optional[str]:
-    """The file path of a Gradio upload value (str, dict with 'path'/'name', or an object)."""
+def upload_path(value: Any) -> Optional[str]:
+    """The file path of an upload: str / PathLike, a Gradio ``{'path': ...}`` dict or a file
+    object; None for anything else (arrays, None)."""
     if isinstance(value, (str, os.PathLike)):
         return os.fspath(value)
     if isinstance(value, dict):
@@ -78,7 +80,7 @@ def read_image(value: Any, field: str, max_side: int = MAX_IMAGE_SIDE,
     """
     if value is None:
         raise AppError(f'{field}: no image given - upload one or pick a sample')
-    path = None if isinstance(value, np.ndarray) else _upload_path(value)
+    path = None if isinstance(value, np.ndarray) else upload_path(value)
     if path is not None:
         if not osp.isfile(path):
             raise AppError(f'{field}: file {osp.basename(path)!r} does not exist')
@@ -140,7 +142,8 @@ def status_error(message: str) -> str:
 last_picture_sizes: Dict[str, list] = {}
 
 
-def _record_pictures(module: str, outputs: Any) -> None:
+def record_pictures(module: str, outputs: Any) -> None:
+    """Remember the sizes of the pictures among ``outputs`` (for tab ``module``'s browser check)."""
     items = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
     sizes = [tuple(o.shape[:2]) for o in items if isinstance(o, np.ndarray) and o.ndim in (2, 3)]
     if sizes:
@@ -175,7 +178,7 @@ def guarded(n_outputs: int, status_index: int = -1) -> Callable:
             def gen_wrapper(*args, **kwargs):
                 try:
                     for outputs in fn(*args, **kwargs):
-                        _record_pictures(fn.__module__, outputs)
+                        record_pictures(fn.__module__, outputs)
                         yield outputs
                 except GeneratorExit:  # cancelled by the page: stop quietly
                     raise
@@ -189,7 +192,7 @@ def guarded(n_outputs: int, status_index: int = -1) -> Callable:
                 outputs = fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the app must keep serving
                 return error_outputs(fn, exc)
-            _record_pictures(fn.__module__, outputs)
+            record_pictures(fn.__module__, outputs)
             return outputs
         return wrapper
     return deco

@@ -215,23 +215,11 @@ def _inferencer(matcher: str, source_cfg: Optional[Dict[str, Any]]) -> Tuple[Any
         return inferencer, False
 
 
-def _path_of(value: Any) -> Optional[str]:
-    """The file path of an upload (str / PathLike, a Gradio ``{'path': ...}`` dict or file
-    object); None for anything else (arrays, None)."""
-    if isinstance(value, (str, os.PathLike)):
-        return os.fspath(value)
-    if isinstance(value, dict):
-        value = value.get('path') or value.get('name')
-        return value if isinstance(value, str) else None
-    path = getattr(value, 'path', None) or getattr(value, 'name', None)
-    return path if isinstance(path, str) else None
-
-
 def _stage_mask(value: Any, index: int, image: np.ndarray) -> str:
     """Copy an uploaded mask file into :func:`_mask_root`; returns its file name there."""
     from vision_sparse.models.area_matchers.area_sources import load_mask_file
     field = f'Mask {index}'
-    path = _path_of(value)
+    path = common.upload_path(value)
     if not path:
         raise AppError(f'{field}: no mask file given - upload one per image (.npy SAM masks or '
                        'a label .npy / .png) or choose another area source')
@@ -442,7 +430,7 @@ def _inputs(img0, img1, sample, K0_text, K1_text) -> Dict[str, Any]:
     b = read_image(img1, 'Image 1')
     names = []
     for value, default in ((img0, 'image0.png'), (img1, 'image1.png')):
-        path = _path_of(value)
+        path = common.upload_path(value)
         names.append(osp.basename(path) if path else default)
     K0 = parse_intrinsics(K0_text, 'K0 (intrinsics of image 0)')
     K1 = parse_intrinsics(K1_text, 'K1 (intrinsics of image 1)')
@@ -710,7 +698,9 @@ def build(gr) -> None:
                     continue
                 slider = gr.Slider(minimum=-1, maximum=max(item['num_pairs'] - 1, 0),
                                    value=item['pair_index'], step=1)
-                yield tuple([item[k] for k in OUTPUT_KEYS] + [item['state'], slider])
+                outputs_now = [item[k] for k in OUTPUT_KEYS]
+                common.record_pictures(__name__, outputs_now)
+                yield tuple(outputs_now + [item['state'], slider])
         except (AppError, ValueError) as exc:
             failed = [None] * n_out
             failed[status_index] = common.status_error(str(exc))
