@@ -43,11 +43,13 @@ def test_read_points_bin_npy_and_the_column_guess(sweep, tmp_path):
 
 
 @pytest.mark.parametrize('content, match', [
-    (b'not a point cloud!!', 'not a whole number of points'),
+    (b'\x00\x01\x02', 'not a whole number of points'),
+    (b'not a point cloud at all, just text', 'text file'),
+    (b'\x89PNG\r\n\x1a\n' + bytes(24), 'PNG image'),
     (np.full(20, np.nan, np.float32).tobytes(), 'NaN|not a point cloud'),
-    (np.full(20, 1e9, np.float32).tobytes(), 'not a point cloud|not a LiDAR'),
+    (np.full(20, 3e9, np.float32).tobytes(), 'not a point cloud|not a LiDAR'),
     (b'', 'empty'),
-])
+], ids=['size', 'text', 'png', 'nan', 'huge', 'empty'])
 def test_bad_point_files_are_named(tmp_path, content, match):
     path = tmp_path / 'bad.bin'
     path.write_bytes(content)
@@ -122,6 +124,9 @@ def test_default_sample_is_the_real_keyframe_with_ground_truth_only():
         F.run_fusion(checkpoint='/nonexistent/model.pth')
     with pytest.raises(AppError, match='info .pkl'):
         F.run_fusion(info_pkl='/nonexistent/info.pkl')
+    # the user's own info pickle (here: the same keyframe's)
+    own = F.run_fusion(info_pkl=F.nuscenes_info())
+    assert '69 ground-truth boxes' in own['status']
 
 
 def test_synthetic_scene_with_a_briefly_trained_model_and_an_upload(sweep, monkeypatch):
@@ -141,6 +146,10 @@ def test_synthetic_scene_with_a_briefly_trained_model_and_an_upload(sweep, monke
     assert 'cached from an earlier run' in up['status']
     assert 'LiDAR-only model runs' in up['status'] and 'NOT detections' in up['status']
     assert up['cameras'] is up['bev'] or np.array_equal(up['cameras'], up['bev'])
+    if NUSCENES is not None:  # real data, no checkpoint, boxes asked for: labelled
+        real = F.run_fusion('nuscenes', modality='lidar', show_untrained=True, score_thr=0.0)
+        assert real['state']['kind'] == 'untrained'
+        assert 'Boxes (NOT detections)' in real['status'] and 'Matches vs truth' in real['status']
     with pytest.raises(AppError, match='modality'):
         F.run_fusion('synthetic:0', modality='radar')
     with pytest.raises(AppError, match='sample'):

@@ -34,7 +34,8 @@ from .common import AppError, Timings, choices_from, fit_width, guarded, status_
 
 TITLE = '3-D boxes (SparseFusion)'
 #: the default sample (nuScenes keyframe, no checkpoint: ground truth) takes a few seconds;
-#: the synthetic samples train a model first (about a minute on a quiet 2-core CPU)
+#: without the shared data it is a synthetic scene, whose first run trains the model
+#: (TRAIN: at most ~80 s of training, more with scene making on a loaded CPU)
 BROWSER_CHECK = dict(timeout_s=120)
 
 MODALITIES = ('fusion', 'lidar', 'camera')
@@ -236,6 +237,18 @@ def read_points(value: Any, field: str = 'LiDAR points', dim: Optional[int] = No
                        f'{MAX_POINT_BYTES // 2 ** 20} MiB are accepted')
     if size == 0:
         raise AppError(f'{field}: {name!r} is empty')
+    with open(path, 'rb') as f:
+        head = f.read(64)
+    for magic, what in ((b'\x89PNG', 'a PNG image'), (b'\xff\xd8\xff', 'a JPEG image'),
+                        (b'GIF8', 'a GIF image'), (b'%PDF', 'a PDF document'),
+                        (b'PK\x03\x04', 'a zip archive (.npz?)')):
+        if head.startswith(magic):
+            raise AppError(f'{field}: {name!r} is {what}, not a LiDAR point file (.bin '
+                           'float32 x, y, z, intensity[, ring] or .npy)')
+    if not path.lower().endswith('.npy') and all(32 <= b < 127 or b in (9, 10, 13)
+                                                 for b in head):
+        raise AppError(f'{field}: {name!r} looks like a text file (e.g. an ASCII .pcd), not a '
+                       'binary float32 .bin point file; convert it to .bin or .npy')
     note = ''
     if path.lower().endswith('.npy'):
         try:
@@ -284,6 +297,10 @@ def read_points(value: Any, field: str = 'LiDAR points', dim: Optional[int] = No
         raise AppError(f'{field}: coordinates up to {np.abs(pts[:, :3]).max():.3g} m: not a '
                        'LiDAR sweep in metres (wrong values per point?)')
     return np.ascontiguousarray(pts), note
+
+
+if nuscenes_info() is None:  # pragma: no cover - depends on the shared data
+    BROWSER_CHECK['timeout_s'] = 420
 
 
 # --------------------------------------------------------------------------- models
@@ -567,6 +584,8 @@ def redraw(state: Optional[Dict[str, Any]], score_thr: float = 0.3) -> Dict[str,
     legend = ['green: ground truth' if len(gt) else 'no ground truth']
     if result is not None:
         legend.append(f'colours: {what}, score >= {thr:.2f} ({len(boxes)})')
+    else:
+        legend.append('no model run (no checkpoint given): ground truth only')
     draw = dict(boxes=boxes, labels=labels, scores=scores, class_names=classes or None,
                 gt_boxes=gt if len(gt) else None)
     warn = (255, 255, 255), (200, 0, 0)
@@ -585,7 +604,8 @@ def redraw(state: Optional[Dict[str, Any]], score_thr: float = 0.3) -> Dict[str,
     rng = BEV_RANGE[frame['kind']]
     bev = draw_fusion_bev(frame['points'], point_cloud_range=rng, resolution=BEV_RESOLUTION,
                           **draw)
-    bev = put_text_block(bev, legend + ['+y forward (up), +x right; ego at the centre'],
+    bev = put_text_block(bev, legend + ['+y forward (up), +x right; ego at the centre; rings '
+                                       'every 10 m'],
                          origin=(8, 8), font_scale=0.5)
     if kind == 'untrained' and result is not None:
         bev = put_text_block(bev, 'NOT DETECTIONS (synthetic-trained model)',
