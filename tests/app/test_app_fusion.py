@@ -91,6 +91,12 @@ def test_matches_and_map_against_exact_truth():
                        ['bus'] * 3, classes) is None
 
 
+def test_prediction_colours_are_never_the_ground_truth_green():
+    cols = F.box_colors(np.arange(10))
+    assert cols.shape == (10, 3)
+    assert not ((cols[:, 1] > 150) & (cols[:, 0] < 100) & (cols[:, 2] < 100)).any()
+
+
 def test_redraw_filters_by_score_without_running_a_model():
     gt = np.array([[0, 10, 0, 4, 2, 1.5, 0], [5, -8, 0, 4, 2, 1.5, 1]], np.float32)
     pts = np.random.default_rng(0).uniform(-20, 20, (500, 5)).astype(np.float32)
