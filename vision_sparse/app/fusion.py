@@ -7,8 +7,9 @@ Samples:
   trained on this CPU for real data, so without a checkpoint the tab draws the ground
   truth only (a tick box adds the boxes of the model trained here on synthetic scenes,
   labelled in the picture as *not detections*);
-* synthetic multi-modal scenes (:func:`~vision_sparse.datasets.synthetic.multimodal.make_fusion_scene`,
-  validation seed: held out from training) with exact boxes: the tiny model of the chosen
+* synthetic multi-modal scenes
+  (:func:`~vision_sparse.datasets.synthetic.multimodal.make_fusion_scene`, validation
+  seed: held out from training) with exact boxes: the tiny model of the chosen
   modality is trained here once per process (:func:`vision_sparse.apis.train_fusion_quickly`,
   ~a minute on two cores, cached), so the tab shows real detections with mAP and matches
   against the exact truth.
@@ -31,6 +32,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .common import AppError, Timings, choices_from, fit_width, guarded, status_error
+
+__all__ = ['TITLE', 'BROWSER_CHECK', 'build', 'run_fusion', 'redraw', 'read_points',
+           'load_info_frame', 'synthetic_frame', 'trained_model', 'checkpoint_model',
+           'match_boxes', 'frame_map', 'box_colors', 'sample_choices', 'resolve_sample',
+           'config_path', 'nuscenes_info', 'upload_path', 'stop', 'TRAIN', 'DEFAULT_SCORE']
 
 TITLE = '3-D boxes (SparseFusion)'
 #: the default sample (nuScenes keyframe, no checkpoint: ground truth) takes a few seconds;
@@ -442,7 +448,8 @@ def _model_inputs(frame: Dict[str, Any], modality: str) -> Dict[str, Any]:
 
 
 def run_fusion(sample: Optional[str] = None, upload: Any = None, modality: str = 'fusion',
-               size: str = 'tiny', checkpoint: Optional[str] = None, score_thr: float = DEFAULT_SCORE,
+               size: str = 'tiny', checkpoint: Optional[str] = None,
+               score_thr: float = DEFAULT_SCORE,
                show_untrained: bool = False, info_pkl: Optional[str] = None,
                point_dim: Optional[int] = None, progress: Optional[Callable] = None,
                train: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
