@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vision_sparse.apis import FusionInferencer, train_fusion_quickly
 from vision_sparse.testing.data import shared_data_path
@@ -31,10 +32,16 @@ def test_trains_reports_and_stops():
                           rng.uniform(0, 1, (300, 2))], 1).astype(np.float32)
     res = inf(points=pts)
     assert res['bboxes_3d'].shape[1] == 9
-    _, info = train_fusion_quickly(LIDAR, iters=5, num_scenes=1, batch_size=1, time_limit=1e-3,
-                                   data_root='/nonexistent')
-    assert info['stopped_by'] == 'time' and info['iters'] == 1
+    before = {k: v.clone() for k, v in inf.model.state_dict().items()}
+    again, info = train_fusion_quickly(LIDAR, iters=5, num_scenes=1, batch_size=1,
+                                       time_limit=1e-3, data_root='/nonexistent', inferencer=inf)
+    assert again is inf and info['stopped_by'] == 'time' and info['iters'] == 1
     assert info['camera_rig'] == 'built-in'
+    changed = [k for k, v in inf.model.state_dict().items()
+               if v.dtype.is_floating_point and not torch.equal(v, before[k])]
+    assert changed  # the given model was trained further, not a fresh one
+    with pytest.raises(ValueError, match='inferencer'):
+        train_fusion_quickly(LIDAR, iters=1, inferencer=object())
 
 
 @pytest.mark.parametrize('kwargs, match', [

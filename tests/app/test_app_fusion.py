@@ -31,7 +31,8 @@ def sweep(tmp_path):
 
 def test_read_points_bin_npy_and_the_column_guess(sweep, tmp_path):
     path, pts = sweep
-    got, note = F.read_points(str(path))  # 996 * 5 values: only 4 divides too -> guess
+    assert '996 points read' in F.check_upload(str(path))
+    got, note = F.read_points(str(path))  # 996 * 5 values: 4 divides too -> guess
     assert got.shape == (996, 5) and np.array_equal(got, pts) and 'guessed' in note
     got4, _ = F.read_points(str(path), dim=4)
     assert got4.shape == (1245, 4)
@@ -56,6 +57,8 @@ def test_bad_point_files_are_named(tmp_path, content, match):
     with pytest.raises(AppError, match='LiDAR points') as err:
         F.run_fusion(upload=str(path))
     assert err.match(match)
+    with pytest.raises(AppError, match='LiDAR points'):  # reported at upload already
+        F.check_upload({'path': str(path)})
 
 
 def test_bad_npy_and_missing_file(tmp_path):
@@ -146,6 +149,10 @@ def test_synthetic_scene_with_a_briefly_trained_model_and_an_upload(sweep, monke
     assert 'trained here on 1 synthetic scenes for 2 iterations' in status
     assert 'Matches vs truth' in status and 'Frame mAP' in status
     assert out['cameras'].ndim == 3 and out['bev'].ndim == 3
+    assert 'Barely trained' in status
+    more = F.train_more('lidar', **train)
+    assert '2 iterations more: 4 in all' in more
+    assert F._TRAINED['lidar'][1]['iters'] == 4
     # cached: the second run does not train, an upload runs LiDAR-only (no truth)
     path, _ = sweep
     up = F.run_fusion(upload=str(path), modality='fusion', train=train, show_untrained=True)

@@ -590,7 +590,8 @@ class FusionInferencer(BaseInferencer):
 def train_fusion_quickly(config: ConfigLike, iters: int = 150, time_limit: Optional[float] = None,
                          num_scenes: Optional[int] = 12, batch_size: int = 2, lr: float = 2e-3,
                          warmup: int = 10, seed: int = 0, data_root: Optional[str] = None,
-                         cfg_options: Optional[Dict] = None, progress=None, should_stop=None
+                         cfg_options: Optional[Dict] = None, progress=None, should_stop=None,
+                         inferencer: Optional['FusionInferencer'] = None
                          ) -> Tuple['FusionInferencer', Dict[str, Any]]:
     """Train a (tiny) SparseFusion config briefly in this process; a ready inferencer out.
 
@@ -620,6 +621,9 @@ def train_fusion_quickly(config: ConfigLike, iters: int = 150, time_limit: Optio
         progress (callable, optional): ``progress(done, total, loss)`` after each
             iteration (``done`` iterations of ``total`` planned; ``loss`` a float).
         should_stop (callable, optional): returns True to stop after the current iteration.
+        inferencer (FusionInferencer, optional): continue training its model (built from
+            the same config) instead of a freshly initialised one (a new optimiser and
+            schedule; ``seed`` then only orders the samples).
 
     Returns:
         tuple: (:class:`FusionInferencer` on the trained model in eval mode, info dict:
@@ -667,8 +671,12 @@ def train_fusion_quickly(config: ConfigLike, iters: int = 150, time_limit: Optio
         else:
             ds_cfg['calib_file'] = None
     register_all_modules(init_default_scope=False)
-    torch.manual_seed(int(seed))
-    inferencer = FusionInferencer(cfg)
+    if inferencer is None:
+        torch.manual_seed(int(seed))
+        inferencer = FusionInferencer(cfg)
+    elif not isinstance(inferencer, FusionInferencer):
+        raise ValueError('inferencer must be a FusionInferencer, got '
+                         f'{type(inferencer).__name__}')
     model = inferencer.model
     scope = cfg.get('default_scope', 'vision_sparse')
     with DefaultScope.overwrite_default_scope(scope):

@@ -36,7 +36,8 @@ from .common import AppError, Timings, choices_from, fit_width, guarded, status_
 __all__ = ['TITLE', 'BROWSER_CHECK', 'build', 'run_fusion', 'redraw', 'read_points',
            'load_info_frame', 'synthetic_frame', 'trained_model', 'checkpoint_model',
            'match_boxes', 'frame_map', 'box_colors', 'sample_choices', 'resolve_sample',
-           'config_path', 'nuscenes_info', 'upload_path', 'stop', 'TRAIN', 'DEFAULT_SCORE']
+           'config_path', 'nuscenes_info', 'upload_path', 'check_upload', 'stop', 'train_more',
+           'TRAIN', 'DEFAULT_SCORE']
 
 TITLE = '3-D boxes (SparseFusion)'
 #: the default sample (nuScenes keyframe, no checkpoint: ground truth) takes a few seconds;
@@ -50,8 +51,12 @@ SIZES = (('tiny (CPU; synthetic-scene configs, trained here when no checkpoint)'
 #: the configs of ``configs/sparsefusion`` per (size, modality)
 TINY_CONFIG = 'sparsefusion_tiny-{}_600it_synthetic-fusion.py'
 PAPER_CONFIG = 'sparsefusion_r50-fpn_6e_nuscenes-fusion.py'
-#: in-process training of the synthetic-scene model (per modality, once per process)
-TRAIN = dict(iters=150, time_limit=80.0, num_scenes=12, batch_size=2, lr=2e-3)
+#: in-process training of the synthetic-scene model (per modality, once per process); the
+#: time limit (seconds, scene making included) can be set with $VISION_SPARSE_APP_FUSION_TRAIN_S
+TRAIN = dict(iters=150, time_limit=float(os.environ.get('VISION_SPARSE_APP_FUSION_TRAIN_S', 80)),
+             num_scenes=12, batch_size=2, lr=2e-3)
+#: below this many iterations the status warns that the model is barely trained
+MIN_GOOD_ITERS = 100
 #: the validation seed of the synthetic configs (the training scenes use seed 0)
 SYNTHETIC_SEED = 1
 SYNTHETIC_SCENES = 3
@@ -312,6 +317,18 @@ if nuscenes_info() is None:  # pragma: no cover - depends on the shared data
     BROWSER_CHECK['timeout_s'] = 420
 
 
+def check_upload(value: Any, dim: Optional[int] = None) -> str:
+    """Status line for a freshly uploaded point file (read at once, so a bad file is
+    reported before Run).
+
+    Raises:
+        AppError: as :func:`read_points`.
+    """
+    pts, how = read_points(value, 'LiDAR points', dim)
+    return (f'LiDAR points: {len(pts)} points read ({how}); press Run for a LiDAR-only run '
+            '(no ground truth)')
+
+
 # --------------------------------------------------------------------------- models
 def stop() -> None:
     """Ask a running training to stop after its current iteration (the Stop button)."""
@@ -358,6 +375,48 @@ def trained_model(modality: str, progress: Optional[Callable] = None,
                            'Run to train again')
         _TRAINED[modality] = (inf, info)
         return inf, info, False
+
+
+def train_more(modality: str, progress: Optional[Callable] = None, **train: Any) -> str:
+    """Continue training the cached synthetic-scene model of ``modality`` (or train it) for
+    another :data:`TRAIN` budget; returns a status line.
+
+    Stop ends a round early; the iterations done are kept (the first training of a
+    modality, when stopped, is not).
+
+    Raises:
+        AppError: a bad modality, or the first training was stopped.
+    """
+    from vision_sparse.apis import train_fusion_quickly
+    if modality not in MODALITIES:
+        raise AppError(f'modality: expected one of {", ".join(MODALITIES)}, got {modality!r}')
+    with _LOCK:
+        if modality not in _TRAINED:
+            _, info, _ = trained_model(modality, progress, **train)
+            return (f'Trained the tiny {modality} model: {info["iters"]} iterations '
+                    f'({info["seconds"]:.0f} s). Press Run.')
+        inf, old = _TRAINED[modality]
+        opts = dict(TRAIN, **train)
+        folder = Path(nuscenes_info()).parent if nuscenes_info() else None
+        done0 = old['iters']
+
+        def report(done: int, total: int, loss: float) -> None:
+            if progress is not None:
+                progress(done / total, desc=f'training the tiny {modality} model more: '
+                         f'iteration {done0 + done} ({done}/{total} of this round), '
+                         f'loss {loss:.2f}')
+
+        _STOP.clear()
+        _, info = train_fusion_quickly(config_path(modality, 'tiny'), progress=report,
+                                       should_stop=_STOP.is_set, inferencer=inf,
+                                       seed=len(old.get('rounds', [])) + 1,
+                                       data_root=str(folder) if folder else None, **opts)
+        merged = dict(old, iters=done0 + info['iters'], seconds=old['seconds'] + info['seconds'],
+                      stopped_by=info['stopped_by'], losses=old['losses'] + info['losses'],
+                      rounds=old.get('rounds', [done0]) + [info['iters']])
+        _TRAINED[modality] = (inf, merged)
+        return (f'Trained the tiny {modality} model {info["iters"]} iterations more: '
+                f'{merged["iters"]} in all ({merged["seconds"]:.0f} s). Press Run.')
 
 
 def checkpoint_model(modality: str, size: str, checkpoint: str) -> Tuple[Any, bool]:
@@ -528,6 +587,11 @@ def run_fusion(sample: Optional[str] = None, upload: Any = None, modality: str =
                       + ('; cached from an earlier run' if cached else ''))
         if cached:
             timings.stages.pop('training (once)', None)
+        if info['iters'] < MIN_GOOD_ITERS:
+            notes.append(f'**Barely trained:** only {info["iters"]} iterations fitted in the '
+                         f'time limit (a busy CPU?); about {MIN_GOOD_ITERS}-150 are needed '
+                         'before its true boxes stand out. Press "Train more" (or set '
+                         '$VISION_SPARSE_APP_FUSION_TRAIN_S) and run again.')
         if real:
             kind = 'untrained'
             notes.append('No checkpoint given: the boxes come from the tiny model trained '
@@ -701,6 +765,8 @@ def build(gr) -> None:
             with gr.Row():
                 run = gr.Button('Run', variant='primary', elem_id='fusion-run')
                 stop_btn = gr.Button('Stop', elem_id='fusion-stop')
+            more = gr.Button('Train more (the tiny model of the modality, another '
+                             f'{TRAIN["time_limit"]:.0f} s)', elem_id='fusion-train-more')
         with gr.Column(scale=3):
             output = gr.Image(label='Six cameras (ground truth green)', format='png',
                               elem_id='fusion-output')
@@ -725,7 +791,21 @@ def build(gr) -> None:
             return gr.update(), gr.update(), status_error(str(exc))
         return out['cameras'], out['bev'], out['status']
 
+    def on_upload(value, dim_value):
+        if value is None:
+            return gr.update()
+        try:
+            return check_upload(value, None if dim_value in (None, 'auto') else int(dim_value))
+        except (AppError, ValueError) as exc:
+            return status_error(str(exc))
+
+    upload.upload(on_upload, [upload, point_dim], [status])
     run_event = run.click(on_run, [sample, upload, modality, size, checkpoint, score, untrained,
                                    info_pkl, point_dim], [output, bev, status, state])
+    @guarded(1, status_index=0)
+    def on_more(modality_value, progress=gr.Progress()):
+        return (train_more(modality_value, progress),)
+
+    more_event = more.click(on_more, [modality], [status])
     score.release(on_score, [state, score], [output, bev, status])
-    stop_btn.click(stop, None, None, cancels=[run_event])
+    stop_btn.click(stop, None, None, cancels=[run_event, more_event])
