@@ -802,9 +802,12 @@ def build(gr) -> None:
     upload.upload(on_upload, [upload, point_dim], [status])
     run_event = run.click(on_run, [sample, upload, modality, size, checkpoint, score, untrained,
                                    info_pkl, point_dim], [output, bev, status, state])
-    @guarded(1, status_index=0)
+
     def on_more(modality_value, progress=gr.Progress()):
-        return (train_more(modality_value, progress),)
+        try:
+            return train_more(modality_value, progress)
+        except (AppError, ValueError) as exc:
+            return status_error(str(exc))
 
     more_event = more.click(on_more, [modality], [status])
     score.release(on_score, [state, score], [output, bev, status])
