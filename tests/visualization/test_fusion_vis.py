@@ -106,6 +106,22 @@ def test_fusion_bev_geometry_and_colours():
         draw_bev(pts, point_color=np.zeros((3, 3), np.uint8))
 
 
+def test_fusion_bev_box_colour_per_box_follows_the_range_cut():
+    boxes = np.array([[0.0, 30.0, 0.0, 4.0, 2.0, 1.5, 0.0], [90.0, 0, 0, 4, 2, 1.5, 0],
+                      [-20.0, 0, 0, 4, 2, 1.5, 0]])
+    colors = np.array([[255, 0, 255], [0, 0, 255], [255, 255, 0]])
+    pic = draw_fusion_bev(None, boxes=boxes, labels=[0, 0, 0], box_color=colors,
+                          point_cloud_range=(-40, -40, -5, 40, 40, 3), resolution=0.5)
+    has = lambda c: bool((pic == np.array(c)).all(-1).any())  # noqa: E731
+    assert has((255, 0, 255)) and has((255, 255, 0))  # the out-of-range box's colour dropped
+    assert not has((0, 0, 255)) and not has(label_color(0))
+    one = draw_fusion_bev(None, boxes=boxes[:1], box_color=(255, 0, 255),
+                          point_cloud_range=(-40, -40, -5, 40, 40, 3), resolution=0.5)
+    assert (one == np.array((255, 0, 255))).all(-1).any()
+    with pytest.raises(ValueError, match='box_color'):
+        draw_fusion_bev(None, boxes=boxes, box_color=colors[:2])
+
+
 def test_fusion_ply_pair_reads_back(tmp_path):
     o3d = pytest.importorskip('open3d')
     rng = np.random.default_rng(0)

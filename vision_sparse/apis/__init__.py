@@ -19,17 +19,18 @@ mmdet's ``init_detector`` / ``inference_detector``.
 * :class:`FusionInferencer`: ``FusionInferencer(cfg, checkpoint)(sample)`` or
   ``(points=..., images={cam: img}, lidar2img=...)`` for the SparseFusion configs
   (``configs/sparsefusion``): 3-D boxes from a LiDAR sweep and/or the camera views, as the
-  config's modality (lidar / camera / fusion) says.
+  config's modality (lidar / camera / fusion) says; :func:`train_fusion_quickly` trains a
+  tiny config for a few CPU minutes (or seconds) in-process and returns its inferencer.
 
 From the shell: ``python -m vision_sparse.apis {match,reloc,attention,obb,fusion} --help``
 (or ``tools/infer.py``) prints a JSON summary and can draw the result.
 """
 from .attention import AttentionInferencer
 from .base import BaseInferencer, load_config, load_image
-from .fusion import FusionInferencer
+from .fusion import FusionInferencer, train_fusion_quickly
 from .match import MatchInferencer
 from .obb import OBBInferencer
 from .reloc import RelocInferencer
 
 __all__ = ['BaseInferencer', 'MatchInferencer', 'RelocInferencer', 'AttentionInferencer', 'OBBInferencer',
-           'FusionInferencer', 'load_config', 'load_image']
+           'FusionInferencer', 'train_fusion_quickly', 'load_config', 'load_image']

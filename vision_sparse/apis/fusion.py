@@ -14,6 +14,7 @@ from vision_sparse.structures.results import timed
 from .base import BaseInferencer, ConfigLike, ImageLike, load_config, load_image
 
 __all__ = ['FusionInferencer', 'MODALITIES', 'resolve_modality', 'config_img_size',
+           'train_fusion_quickly',
            'config_point_cloud_range', 'prepare_points', 'prepare_views']
 
 #: what a model looks at: 'lidar' (points only), 'camera' (images only), 'fusion' (both)
@@ -584,3 +585,142 @@ class FusionInferencer(BaseInferencer):
         out['bev'] = draw_fusion_bev(pts, point_cloud_range=rng, resolution=bev_resolution,
                                      **pred)
         return out
+
+
+def train_fusion_quickly(config: ConfigLike, iters: int = 150, time_limit: Optional[float] = None,
+                         num_scenes: Optional[int] = 12, batch_size: int = 2, lr: float = 2e-3,
+                         warmup: int = 10, seed: int = 0, data_root: Optional[str] = None,
+                         cfg_options: Optional[Dict] = None, progress=None, should_stop=None,
+                         inferencer: Optional['FusionInferencer'] = None
+                         ) -> Tuple['FusionInferencer', Dict[str, Any]]:
+    """Train a (tiny) SparseFusion config briefly in this process; a ready inferencer out.
+
+    For demos and tests on a CPU: the config's training set (e.g. the synthetic scenes of
+    ``configs/sparsefusion/sparsefusion_tiny-*_synthetic-fusion.py``, made in memory)
+    with its training pipeline, AdamW at ``lr`` (linear warm-up over ``warmup``
+    iterations, then cosine decay to ``lr / 100`` at ``iters``; the config's gradient
+    clipping), stopped after ``iters`` iterations, when ``time_limit`` seconds have
+    passed or when ``should_stop()`` says so. The full schedule is ``tools/train.py``.
+
+    Args:
+        config (str | PathLike | dict | Config): a SparseFusion config with a
+            ``train_dataloader``.
+        iters (int): training iterations (batches), at most.
+        time_limit (float, optional): stop after the iteration that passes this many
+            seconds (scene synthesis included).
+        num_scenes (int, optional): override of the training set's ``num_scenes`` (a
+            synthetic set); None keeps the config's.
+        batch_size (int): samples per iteration.
+        lr (float): peak learning rate.
+        warmup (int): iterations of linear warm-up from ``lr / 10``.
+        seed (int): torch seed of the model initialisation and the sample order.
+        data_root (str, optional): override of the training set's ``data_root`` (the
+            configs' is relative to the repository root). When the set's ``calib_file``
+            is not found there, the synthetic scenes use the built-in camera rig.
+        cfg_options (dict, optional): config overrides (dotted keys).
+        progress (callable, optional): ``progress(done, total, loss)`` after each
+            iteration (``done`` iterations of ``total`` planned; ``loss`` a float).
+        should_stop (callable, optional): returns True to stop after the current iteration.
+        inferencer (FusionInferencer, optional): continue training its model (built from
+            the same config) instead of a freshly initialised one (a new optimiser and
+            schedule; ``seed`` then only orders the samples).
+
+    Returns:
+        tuple: (:class:`FusionInferencer` on the trained model in eval mode, info dict:
+        ``iters`` done, ``planned``, ``seconds``, ``stopped_by`` (``'iters'``, ``'time'``
+        or ``'request'``), ``losses`` (per iteration), ``num_scenes``, ``camera_rig``
+        (``'calib_file'`` or ``'built-in'``), ``modality``).
+
+    Raises:
+        ValueError: a bad number (``iters``, ``batch_size``, ``lr`` ...) or a config without
+            ``train_dataloader.dataset``.
+    """
+    import math
+    import os.path as osp
+    from mmengine.dataset import pseudo_collate
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    from vision_sparse.registry import DATASETS
+    from vision_sparse.utils import register_all_modules
+    for name, value in (('iters', iters), ('batch_size', batch_size)):
+        if int(value) < 1:
+            raise ValueError(f'{name} must be >= 1, got {value}')
+    if num_scenes is not None and int(num_scenes) < 1:
+        raise ValueError(f'num_scenes must be >= 1 or None, got {num_scenes}')
+    if not lr > 0:
+        raise ValueError(f'lr must be > 0, got {lr}')
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f'time_limit must be > 0 seconds or None, got {time_limit}')
+    t_start = time.perf_counter()
+    cfg = load_config(config, cfg_options)
+    ds_cfg = _get(_get(cfg, 'train_dataloader', {}), 'dataset')
+    if not ds_cfg:
+        raise ValueError('config has no train_dataloader.dataset to train on')
+    ds_cfg = ds_cfg.to_dict() if hasattr(ds_cfg, 'to_dict') else dict(ds_cfg)
+    if num_scenes is not None:
+        ds_cfg['num_scenes'] = int(num_scenes)
+    if data_root is not None:
+        ds_cfg['data_root'] = os.fspath(data_root)
+    rig = 'built-in'
+    if ds_cfg.get('calib_file'):
+        path = str(ds_cfg['calib_file'])
+        if ds_cfg.get('data_root') and not osp.isabs(path):
+            path = osp.join(str(ds_cfg['data_root']), path)
+        if osp.isfile(path):
+            rig = 'calib_file'
+        else:
+            ds_cfg['calib_file'] = None
+    register_all_modules(init_default_scope=False)
+    if inferencer is None:
+        torch.manual_seed(int(seed))
+        inferencer = FusionInferencer(cfg)
+    elif not isinstance(inferencer, FusionInferencer):
+        raise ValueError('inferencer must be a FusionInferencer, got '
+                         f'{type(inferencer).__name__}')
+    model = inferencer.model
+    scope = cfg.get('default_scope', 'vision_sparse')
+    with DefaultScope.overwrite_default_scope(scope):
+        dataset = DATASETS.build(ds_cfg)
+        wrapper_cfg = dict(_get(cfg, 'optim_wrapper') or {})
+        wrapper_cfg = wrapper_cfg.to_dict() if hasattr(wrapper_cfg, 'to_dict') else wrapper_cfg
+        wrapper_cfg['optimizer'] = dict(type='AdamW', lr=float(lr), weight_decay=0.05)
+        optim = build_optim_wrapper(model, wrapper_cfg)
+    gen = torch.Generator().manual_seed(int(seed))
+    order: List[int] = []
+    losses: List[float] = []
+    stopped_by = 'iters'
+    model.train()
+    try:
+        for it in range(int(iters)):
+            if it < warmup:
+                factor = 0.1 + 0.9 * it / max(1, warmup)
+            else:
+                frac = (it - warmup) / max(1, int(iters) - warmup)
+                factor = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac))
+            for group in optim.optimizer.param_groups:
+                group['lr'] = float(lr) * factor
+            while len(order) < batch_size:
+                order += torch.randperm(len(dataset), generator=gen).tolist()
+            idx, order = order[:batch_size], order[batch_size:]
+            batch = pseudo_collate([dataset[i] for i in idx])
+            with DefaultScope.overwrite_default_scope(scope):
+                out = model.train_step(batch, optim)
+            loss = float(sum(float(v.detach()) if torch.is_tensor(v) else float(v)
+                             for k, v in out.items() if k == 'loss' or (
+                                 'loss' not in out and 'loss' in k)))
+            losses.append(loss)
+            if progress is not None:
+                progress(it + 1, int(iters), loss)
+            if it + 1 < int(iters):
+                if should_stop is not None and should_stop():
+                    stopped_by = 'request'
+                    break
+                if time_limit is not None and time.perf_counter() - t_start >= time_limit:
+                    stopped_by = 'time'
+                    break
+    finally:
+        model.eval()
+    info = dict(iters=len(losses), planned=int(iters), seconds=time.perf_counter() - t_start,
+                stopped_by=stopped_by, losses=losses, num_scenes=len(dataset), camera_rig=rig,
+                modality=inferencer.modality)
+    return inferencer, info

@@ -246,7 +246,8 @@ def draw_fusion_bev(points=None,
                     color_by: Optional[str] = 'height',
                     forward_axis: str = 'y',
                     gt_color: Color = GREEN,
-                    thickness: int = 2) -> np.ndarray:
+                    thickness: int = 2,
+                    box_color=None) -> np.ndarray:
     """Bird's-eye view of a LiDAR frame: points, boxes with heading marks, ego marker.
 
     A wrapper of :func:`~vision_sparse.visualization.draw_bev` with points coloured by
@@ -264,6 +265,8 @@ def draw_fusion_bev(points=None,
         forward_axis (str): ``'y'`` (nuScenes) or ``'x'`` (KITTI), see ``draw_bev``.
         gt_color (Color): colour of ``gt_boxes``.
         thickness (int): box line thickness.
+        box_color: colour of ``boxes``: one ``(r, g, b)`` or ``(N, 3)`` one per box
+            (None: class colours), as :func:`draw_camera_mosaic`.
 
     Returns:
         np.ndarray: uint8 RGB image.
@@ -292,6 +295,13 @@ def draw_fusion_bev(points=None,
                 & (xy[:, 1] < rng[3]))
 
     keep = inside(pred)
+    if box_color is not None:
+        arr = np.asarray(box_color)
+        if arr.ndim == 2:
+            if len(arr) != len(keep):
+                raise ValueError(f'box_color must have {len(keep)} rows (one per box), got '
+                                 f'{len(arr)}')
+            box_color = arr[keep]
     pred = pred[torch.from_numpy(keep)]
     labels = None if labels is None else labels[keep]
     scores = None if scores is None else scores[keep]
@@ -299,7 +309,7 @@ def draw_fusion_bev(points=None,
     return draw_bev(points, pred if len(pred) else None, gt if len(gt) else None,
                     range_m=tuple(rng), resolution=resolution, labels=labels, scores=scores,
                     class_names=class_names, gt_color=gt_color, thickness=thickness,
-                    forward_axis=forward_axis, **kwargs)
+                    forward_axis=forward_axis, box_color=box_color, **kwargs)
 
 
 def save_fusion_ply(out_dir, points=None, boxes=None, gt_boxes=None, labels=None,
