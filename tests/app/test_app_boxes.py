@@ -91,9 +91,15 @@ def test_upload_errors_and_formats(tmp_path):
         B.load_input('no such sample')
 
 
-def test_missing_checkpoint_names_the_field():
+def test_bad_checkpoint_and_iterations_name_the_field(tmp_path):
     with pytest.raises(AppError, match="^Checkpoint: file '/nonexistent/w.pth' does not exist"):
         B.get_inferencer('/nonexistent/w.pth')
+    with pytest.raises(AppError, match='^Training iterations: expected 1 to 150, got 0'):
+        B.get_inferencer(None, iters=0)
+    not_weights = tmp_path / 'w.pth'
+    not_weights.write_text('not a checkpoint')
+    with pytest.raises(AppError, match='^Checkpoint: w.pth does not load'):
+        B.get_inferencer(str(not_weights))
 
 
 # ---------------------------------------------------------------------------------- NMS
@@ -194,6 +200,6 @@ def test_build_app():
     app = build_app(tabs=['boxes'])
     ids = {getattr(b, 'elem_id', None) for b in app.blocks.values()}
     for name in ('sample', 'upload', 'run', 'stop', 'output', 'status', 'nms', 'points',
-                 'class', 'iou'):
+                 'class', 'iou', 'iters', 'checkpoint', 'view'):
         assert f'boxes-{name}' in ids
     assert B.BROWSER_CHECK['timeout_s'] > 0
