@@ -4,7 +4,6 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from vision_sparse.app import boxes as B
 from vision_sparse.app.common import AppError

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,6 +53,8 @@ MODEL_CLASSES = ('plane', 'ship', 'small-vehicle', 'large-vehicle', 'storage-tan
 CLASS_ALIASES = {'airplane': 'plane', 'golffield': 'golf-field', 'storagetank': 'storage-tank',
                  'vehicle': 'small-vehicle'}
 GREY = (175, 175, 175)
+#: top-left of the text blocks in the pictures (below the label the page draws on a picture)
+TEXT_ORIGIN = (5, 30)
 SUPPRESSED = (0, 230, 255)
 
 #: sample label -> how the dataset loads it (folder under ``oriented/``, image id)
@@ -78,9 +80,9 @@ _TRAIN_LOCK = threading.Lock()
 BROWSER_CHECK = dict(timeout_s=400)  # 20 iterations at ~8 s on the loaded CPU + loading
 
 __all__ = ['TITLE', 'build', 'BROWSER_CHECK', 'SAMPLES', 'DEFAULT_SAMPLE', 'CONFIG',
-           'MODEL_CLASSES', 'TRAIN_ITERS', 'MAX_TRAIN_ITERS', 'load_input', 'sample_points_text', 'add_point',
-           'parse_points_text', 'draw_points_view', 'input_view', 'make_detections', 'run_nms',
-           'run_boxes', 'get_inferencer', 'train_checkpoint']
+           'MODEL_CLASSES', 'TRAIN_ITERS', 'MAX_TRAIN_ITERS', 'load_input', 'sample_points_text',
+           'add_point', 'parse_points_text', 'draw_points_view', 'input_view', 'make_detections',
+           'run_nms', 'run_boxes', 'get_inferencer', 'train_checkpoint']
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -250,11 +252,11 @@ def _dot(img: np.ndarray, pts: np.ndarray, labels: Optional[np.ndarray] = None,
         fill = label_color(int(labels[k])) if labels is not None else (255, 255, 255)
         cv2.circle(img, c, radius, tuple(int(v) for v in fill), -1, cv2.LINE_AA)
         cv2.circle(img, c, radius, (0, 0, 0), 1, cv2.LINE_AA)
-        if numbers:
-            cv2.putText(img, str(k + 1), (c[0] + radius + 1, c[1] - radius), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.4, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(img, str(k + 1), (c[0] + radius + 1, c[1] - radius), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        if numbers:  # the point's line number in the Points box, dark outline for contrast
+            at = (c[0] + radius + 1, c[1] - radius)
+            for color, stroke in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+                cv2.putText(img, str(k + 1), at, cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, stroke,
+                            cv2.LINE_AA)
     return img
 
 
@@ -371,11 +373,11 @@ def run_nms(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
              f'{n} detections ({NMS_COPIES} noisy copies of {n_obj} {source}): '
              f'{len(keep)} kept, {len(suppressed)} suppressed',
              'kept, by class:']
-    canvas = put_text_block(fit_width(canvas, 1600), lines)
+    canvas = put_text_block(fit_width(canvas, 1600), lines, origin=TEXT_ORIGIN)
     present = sorted(set(np.asarray(labels, np.int64).reshape(-1).tolist()))
     canvas = _legend(canvas, [(str(class_names[i]) if i < len(class_names) else str(i),
                                label_color(i)) for i in present] + [('suppressed', SUPPRESSED)],
-                     origin=(5, 5 + 3 * 21 + 6))
+                     origin=(TEXT_ORIGIN[0], TEXT_ORIGIN[1] + 3 * 21 + 6))
     status = (f'NMS at IoU {iou_thr:.2f}: **{len(keep)} kept**, {len(suppressed)} suppressed of '
               f'{n} detections ({NMS_COPIES} noisy copies, seed {NMS_SEED}, of {n_obj} {source}); '
               f'objects with several kept detections: {dup}, with none: {lost}; '
@@ -597,7 +599,7 @@ def run_boxes(sample: Optional[str], upload: Any = None, points_text: Optional[s
                  'colour: predicted' + ('  grey: true boxes' if data['boxes'] is not None else '')]
         if miou is not None:
             lines.append(f'mean IoU with the best true box: {miou:.2f}')
-        output = put_text_block(fit_width(canvas, 1600), lines)
+        output = put_text_block(fit_width(canvas, 1600), lines, origin=TEXT_ORIGIN)
         out_dir = output_dir('boxes')
         file = _write_dota(osp.join(out_dir, 'pointobb_boxes_dota.txt'), result['polygons'],
                            result['class_names'])
@@ -664,8 +666,9 @@ def build(gr) -> None:
         with gr.Column(scale=1):
             sample = gr.Dropdown(list(SAMPLES), value=DEFAULT_SAMPLE, label='Sample',
                                  elem_id='boxes-sample')
-            upload = gr.Image(type='filepath', label='Aerial image (optional, instead of the '
-                              'sample; RGB, grey or RGBA)', elem_id='boxes-upload', height=200)
+            upload = gr.File(label='Your aerial image (optional, instead of the sample; RGB, '
+                             'grey or RGBA; it appears on the right to click on)',
+                             type='filepath', elem_id='boxes-upload')
             cls = gr.Dropdown(list(MODEL_CLASSES), value=MODEL_CLASSES[1],
                               label='Class of the next clicked point', elem_id='boxes-class')
             points = gr.Textbox(label='Points: x,y,class a line (click the image to add; '
