@@ -31,12 +31,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .common import AppError, Timings, choices_from, fit_width, guarded, status_error
+from .common import (AppError, Timings, choices_from, fit_width, guarded, status_error,
+                     upload_path)
 
 __all__ = ['TITLE', 'BROWSER_CHECK', 'build', 'run_fusion', 'redraw', 'read_points',
            'load_info_frame', 'synthetic_frame', 'trained_model', 'checkpoint_model',
            'match_boxes', 'frame_map', 'box_colors', 'sample_choices', 'resolve_sample',
-           'config_path', 'nuscenes_info', 'upload_path', 'check_upload', 'stop', 'train_more',
+           'config_path', 'nuscenes_info', 'check_upload', 'stop', 'train_more',
            'TRAIN', 'DEFAULT_SCORE']
 
 TITLE = '3-D boxes (SparseFusion)'
@@ -212,18 +213,6 @@ def _box_array(boxes) -> np.ndarray:
     t = getattr(boxes, 'tensor', boxes)
     t = t.detach().cpu().numpy() if hasattr(t, 'detach') else np.asarray(t)
     return np.asarray(t, np.float32).reshape(len(t), -1)
-
-
-def upload_path(value: Any) -> Optional[str]:
-    """The file path of a Gradio file value (str / PathLike, dict or object with ``path``
-    or ``name``), or None."""
-    if isinstance(value, (str, os.PathLike)):
-        return os.fspath(value)
-    for key in ('path', 'name'):
-        got = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
-        if isinstance(got, str):
-            return got
-    return None
 
 
 def read_points(value: Any, field: str = 'LiDAR points', dim: Optional[int] = None
