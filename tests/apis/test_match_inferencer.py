@@ -142,3 +142,43 @@ def test_scannet_sample_pair_equals_the_eval_model(sift):
     assert res['num_matches'] > 0
     # with K, success means a pose (SIFT finds few matches on some of these pairs)
     assert res['success'] == (res['R'].shape == (3, 3)), res['reason']
+
+
+def test_per_call_method_and_image_names_for_mask_file_areas(pair, tmp_path):
+    """``method=`` runs another of the config's methods for one call; ``name0/1`` (default:
+    the file names of path inputs) reach A2PM's area source, which picks mask files by them."""
+    import cv2
+    h, w = pair['image0'].shape[:2]
+    labels = np.zeros((h, w), np.uint8)  # four quadrants, labels 1..4
+    labels[:h // 2, :w // 2], labels[:h // 2, w // 2:] = 1, 2
+    labels[h // 2:, :w // 2], labels[h // 2:, w // 2:] = 3, 4
+    masks, images = tmp_path / 'masks', tmp_path / 'images'
+    masks.mkdir(), images.mkdir()
+    for name, img in (('a.png', pair['image0']), ('b.png', pair['image1'])):
+        cv2.imwrite(str(masks / name), labels)
+        cv2.imwrite(str(images / name), img[..., ::-1])
+    inferencer = MatchInferencer(A2PM_SIFT_CONFIG, cfg_options={'model.area_source': dict(
+        _delete_=True, type='MaskFileAreaSource', root=str(masks), pattern='{name}')})
+    res = inferencer(pair['image0'], pair['image1'], name0='a.png', name1='b.png')
+    from_files = inferencer(str(images / 'a.png'), str(images / 'b.png'))
+    for r in (res, from_files):
+        assert r['method'] == 'dmesa' and len(r['area_set0']) >= 1
+        # every area is a quadrant (or a union of them): box sides on the quadrant grid
+        for areas in (r['area_set0'], r['area_set1']):
+            assert areas.image_size == (h, w)
+            xs, ys = areas.boxes[:, [0, 2]], areas.boxes[:, [1, 3]]
+            assert (np.abs(xs[..., None] - np.array([0, w / 2, w])).min(-1) <= 1).all()
+            assert (np.abs(ys[..., None] - np.array([0, h / 2, h])).min(-1) <= 1).all()
+        m = len(r['areas0'])
+        assert r['areas1'].shape == (m, 4) and r['area_kept'].shape == (m, )
+        assert r['from_area'].shape == (r['num_matches'], )
+        assert (r['from_area'] >= -1).all() and (r['from_area'] < m).all()
+    with pytest.raises(ValueError, match='image file name'):
+        inferencer(pair['image0'], pair['image1'])  # arrays: no names, no mask file
+    bare = inferencer(pair['image0'], pair['image1'], method='matcher')
+    assert bare['method'] == 'matcher' and 'areas0' not in bare and bare['num_matches'] > 50
+    assert inferencer.method == 'dmesa'  # the per-call method does not stick
+    with pytest.raises(ValueError, match='method must be one of'):
+        inferencer(pair['image0'], pair['image1'], method='loftr')
+    with pytest.raises(ValueError, match='name0 must be a file name'):
+        inferencer(pair['image0'], pair['image1'], name0=3)

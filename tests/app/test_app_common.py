@@ -62,6 +62,23 @@ def test_guarded_turns_errors_into_status():
     assert 'Traceback' not in out[1]
 
 
+def test_guarded_generator_and_picture_sizes():
+    from vision_sparse.app import common
+
+    @guarded(2)
+    def steps(fail):
+        yield np.zeros((5, 7, 3), np.uint8), 'step 1'
+        if fail:
+            raise AppError('Query: bad')
+        yield np.zeros((6, 8), np.uint8), 'done'
+
+    out = list(steps(False))
+    assert [o[1] for o in out] == ['step 1', 'done']
+    assert common.last_picture_sizes[__name__.rsplit('.', 1)[-1]] == [(6, 8)]
+    out = list(steps(True))
+    assert out[-1] == (None, status_error('Query: bad')) and len(out) == 2
+
+
 def test_timings():
     t = Timings()
     with t('extract'):

@@ -1,4 +1,6 @@
 """MatchInferencer: two images in, matches (and the relative pose) out."""
+import os
+import os.path as osp
 import time
 from typing import Any, Dict, Optional, Sequence
 
@@ -33,7 +35,7 @@ class MatchInferencer(BaseInferencer):
             (A2PM); default the last one the model lists (``'dmesa'`` for
             the A2PM configs, ``'matcher'`` for bare matchers).
 
-    Call ``inferencer(img0, img1, K0=None, K1=None)``:
+    Call ``inferencer(img0, img1, K0=None, K1=None, method=None, name0=None, name1=None)``:
 
     Args:
         img0, img1 (str | PathLike | np.ndarray): image files or ``(H, W, 3)``
@@ -42,6 +44,14 @@ class MatchInferencer(BaseInferencer):
             given (pixels); both or neither. With them the relative pose is
             estimated (essential matrix with the RANSAC settings of the config's
             ``RelativePoseMetric``, else MAGSAC 0.5 px, 0.99999).
+        method (str, optional): this call only, another of the model's
+            methods (:attr:`methods`) than :attr:`method`; e.g. the bare
+            ``'matcher'`` and ``'dmesa'`` of one A2PM config share one point
+            matcher (loaded once).
+        name0, name1 (str, optional): the images' file names, passed to A2PM's
+            area source (a ``MaskFileAreaSource`` picks its mask files by
+            them); default the base names of ``img0`` / ``img1`` when they are
+            paths, else none.
 
     Returns:
         dict: the result contract (``success``, ``reason``, ``timings``:
@@ -57,9 +67,19 @@ class MatchInferencer(BaseInferencer):
           estimated: ``R`` ``(0, 3)``, ``t`` ``(0,)``, ``inliers`` ``(0,)``,
           ``num_inliers`` 0.
         * ``method`` (str), ``image_size0``, ``image_size1`` ``(2,)`` int64
-          ``(w, h)``; plus what the method returns besides (A2PM: ``areas0``,
-          ``areas1`` ``(M, 4)``, ``area_kept``, ...; point matchers:
+          ``(w, h)``; plus what the method returns besides (point matchers:
           ``num_keypoints0/1``).
+        * A2PM methods (``'mesa'``, ``'dmesa'``, an ``A2PMMatcher`` model) add
+          the areas, as :meth:`A2PMMatcher.forward
+          <vision_sparse.models.area_matchers.A2PMMatcher.forward>` returns them:
+          ``area_set0``, ``area_set1`` (:class:`~vision_sparse.structures.areas.AreaSet`:
+          every area of each image, boxes and masks, before matching);
+          ``areas0``, ``areas1`` ``(M, 4)`` xyxy px (matched area pair ``i`` is
+          row ``i`` of each), ``area_scores`` ``(M,)``, ``area_kept`` ``(M,)``
+          bool (the pair's matches are among the output), ``area_verified``,
+          ``area_pairs_total``; ``from_area`` ``(N,)`` int (the pair each match
+          came from, -1 = the full-image matcher); ``fusion_info`` (dict) and
+          ``fallback`` (str: why no pair was usable, ``''`` otherwise).
 
         ``success`` is False (with a ``reason``) when the method found no
         match or says it failed (A2PM without a usable area pair returns the
@@ -115,10 +135,23 @@ class MatchInferencer(BaseInferencer):
         return pose
 
     def __call__(self, img0: ImageLike, img1: ImageLike, K0: Optional[Sequence] = None,
-                 K1: Optional[Sequence] = None) -> Dict[str, Any]:
+                 K1: Optional[Sequence] = None, method: Optional[str] = None,
+                 name0: Optional[str] = None, name1: Optional[str] = None) -> Dict[str, Any]:
         """Match ``img0`` and ``img1`` (and estimate their relative pose from ``K0``,
         ``K1``); arguments and result as in the class docstring."""
         from vision_sparse.evaluation.functional.pose import estimate_relative_pose
+        method = self.method if method is None else method
+        if method not in self.methods:
+            raise ValueError(f'method must be one of {list(self.methods)} for this config '
+                             f'({type(self.model).__name__}), got {method!r}')
+        names = []
+        for name, img, arg in ((name0, img0, 'name0'), (name1, img1, 'name1')):
+            if name is not None and not isinstance(name, str):
+                raise ValueError(f'{arg} must be a file name (str) or None, got '
+                                 f'{type(name).__name__}')
+            if name is None and isinstance(img, (str, os.PathLike)):
+                name = osp.basename(os.fspath(img))
+            names.append(name)
         t_start = time.perf_counter()
         timings: Dict[str, float] = {}
         with timed(timings, 'load'):
@@ -126,19 +159,20 @@ class MatchInferencer(BaseInferencer):
             K0, K1 = as_matrix(K0, (3, 3), 'K0'), as_matrix(K1, (3, 3), 'K1')
             if (K0 is None) != (K1 is None):
                 raise ValueError('give both K0 and K1 (3, 3), or neither')
-        matcher = self.methods[self.method]
+        matcher = self.methods[method]
         with timed(timings, 'match'):
-            if self.method == 'matcher':
+            if method == 'matcher':
                 out = dict(matcher.match(image0, image1))
             else:  # A2PM uses the intrinsics in its geometric filter
-                out = dict(matcher(image0, image1, K0=K0, K1=K1))
+                out = dict(matcher(image0, image1, K0=K0, K1=K1, name0=names[0],
+                                   name1=names[1]))
         for key in ('R', 't', 'num_inliers', 'inliers'):  # one pose path for every method
             out.pop(key, None)
         n = len(out['kpts0'])
         out.update(kpts0=np.asarray(out['kpts0'], np.float32).reshape(-1, 2),
                    kpts1=np.asarray(out['kpts1'], np.float32).reshape(-1, 2),
                    scores=np.asarray(out['scores'], np.float32).reshape(-1),
-                   num_matches=n, method=self.method,
+                   num_matches=n, method=method,
                    image_size0=np.array(image0.shape[1::-1], np.int64),
                    image_size1=np.array(image1.shape[1::-1], np.int64),
                    R=np.zeros((0, 3)), t=np.zeros(0), inliers=np.zeros(0, bool), num_inliers=0)
@@ -178,7 +212,7 @@ class MatchInferencer(BaseInferencer):
         from vision_sparse.visualization import draw_matches
         image0, image1 = load_image(img0, 'img0'), load_image(img1, 'img1')
         has_pose = len(result['inliers']) == len(result['kpts0']) and len(result['R']) == 3
-        text = [f"{self.method}: {result['num_matches']} matches"
+        text = [f"{result.get('method', self.method)}: {result['num_matches']} matches"
                 + (f", {result['num_inliers']} pose inliers" if has_pose else ''),
                 result['reason'] or 'success']
         return draw_matches(image0, image1, result['kpts0'], result['kpts1'],

@@ -17,6 +17,7 @@ traceback on the server and shows their one-line summary: the page never shows a
 trace and the app keeps serving.
 """
 import functools
+import inspect
 import logging
 import os
 import os.path as osp
@@ -37,7 +38,8 @@ MAX_IMAGE_PIXELS = 40_000_000
 #: smallest accepted image side (px)
 MIN_IMAGE_SIDE = 32
 
-__all__ = ['AppError', 'read_image', 'guarded', 'Timings', 'status_ok', 'status_error',
+__all__ = ['AppError', 'read_image', 'upload_path', 'record_pictures', 'last_picture_sizes',
+           'guarded', 'Timings', 'status_ok', 'status_error',
            'output_dir', 'fit_width', 'MAX_IMAGE_SIDE', 'MAX_IMAGE_PIXELS', 'MIN_IMAGE_SIDE']
 
 
@@ -45,8 +47,9 @@ class AppError(ValueError):
     """A problem the user can fix (bad upload, missing option); its text is shown in the page."""
 
 
-def _upload_path(value: Any) -> Optional[str]:
-    """The file path of a Gradio upload value (str, dict with 'path'/'name', or an object)."""
+def upload_path(value: Any) -> Optional[str]:
+    """The file path of an upload: str / PathLike, a Gradio ``{'path': ...}`` dict or a file
+    object; None for anything else (arrays, None)."""
     if isinstance(value, (str, os.PathLike)):
         return os.fspath(value)
     if isinstance(value, dict):
@@ -77,7 +80,7 @@ def read_image(value: Any, field: str, max_side: int = MAX_IMAGE_SIDE,
     """
     if value is None:
         raise AppError(f'{field}: no image given - upload one or pick a sample')
-    path = None if isinstance(value, np.ndarray) else _upload_path(value)
+    path = None if isinstance(value, np.ndarray) else upload_path(value)
     if path is not None:
         if not osp.isfile(path):
             raise AppError(f'{field}: file {osp.basename(path)!r} does not exist')
@@ -134,28 +137,63 @@ def status_error(message: str) -> str:
     return f'**Error:** {message}'
 
 
+#: ``{tab module: [(H, W), ...]}``: sizes of the pictures the tab's last guarded callback
+#: returned (the browser test checks that the page shows a picture of one of these sizes)
+last_picture_sizes: Dict[str, list] = {}
+
+
+def record_pictures(module: str, outputs: Any) -> None:
+    """Remember the sizes of the pictures among ``outputs`` (for tab ``module``'s browser check)."""
+    items = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    sizes = [tuple(o.shape[:2]) for o in items if isinstance(o, np.ndarray) and o.ndim in (2, 3)]
+    if sizes:
+        last_picture_sizes[module.rsplit('.', 1)[-1]] = sizes
+
+
 def guarded(n_outputs: int, status_index: int = -1) -> Callable:
     """Decorate a UI callback: exceptions become an error status instead of a stack trace.
 
     The callback returns a tuple of ``n_outputs`` values, one of which (``status_index``) is
     the status markdown. On :class:`AppError` / ``ValueError`` the outputs are ``None`` and
     the status says what is wrong; on any other exception the traceback is logged on the
-    server and the page shows ``Error: <type>: <message>``. Cancellation (Gradio stopping the
-    generator / task) is not caught.
+    server and the page shows ``Error: <type>: <message>``. A generator callback (yielding
+    outputs step by step, so that the page's Stop button cancels between steps) is wrapped the
+    same way: an exception becomes one last error yield. The sizes of returned pictures are
+    recorded in :data:`last_picture_sizes` for the browser test.
     """
+    def error_outputs(fn: Callable, exc: BaseException) -> tuple:
+        if isinstance(exc, (AppError, ValueError)):
+            message = str(exc)
+        else:
+            logger.error('app handler %s failed:\n%s', fn.__name__,
+                         ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+            message = f'{type(exc).__name__}: {exc}'
+        outputs = [None] * n_outputs
+        outputs[status_index] = status_error(message)
+        return tuple(outputs)
+
     def deco(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen_wrapper(*args, **kwargs):
+                try:
+                    for outputs in fn(*args, **kwargs):
+                        record_pictures(fn.__module__, outputs)
+                        yield outputs
+                except GeneratorExit:  # cancelled by the page: stop quietly
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the app must keep serving
+                    yield error_outputs(fn, exc)
+            return gen_wrapper
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             try:
-                return fn(*args, **kwargs)
-            except (AppError, ValueError) as exc:
-                message = str(exc)
+                outputs = fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the app must keep serving
-                logger.error('app handler %s failed:\n%s', fn.__name__, traceback.format_exc())
-                message = f'{type(exc).__name__}: {exc}'
-            outputs = [None] * n_outputs
-            outputs[status_index] = status_error(message)
-            return tuple(outputs)
+                return error_outputs(fn, exc)
+            record_pictures(fn.__module__, outputs)
+            return outputs
         return wrapper
     return deco
 
