@@ -388,8 +388,8 @@ def build(gr) -> None:
                         'progress below) and keeps it for later runs.')
             sample = gr.Dropdown(list(SAMPLES), value=DEFAULT_SAMPLE, label='Sample image',
                                  elem_id='attention-sample')
-            upload = gr.Image(type='filepath', label='Or upload an image',
-                              elem_id='attention-upload', height=200)
+            upload = gr.File(label='Or upload an image (PNG, JPEG, ...; instead of the sample)',
+                             type='filepath', elem_id='attention-upload')
             warp = gr.Dropdown(list(WARPS), value=DEFAULT_WARP, label='Warp',
                                elem_id='attention-warp')
             strength = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label='Warp strength',

@@ -124,7 +124,11 @@ def default_map_file(sample: str) -> str:
     lm = spec.get('max_landmarks', REDUCED['max_landmarks'])
     name = f'{spec["key"]}_it{REDUCED["iterations"]}_lm{lm}'
     if spec['key'] == 'synthetic':
-        name += f'_ss{REDUCED["supersample"]}'
+        from vision_sparse.testing.data import shared_data_path
+        # the room's walls are the sample photos when the shared data is there, else
+        # procedural textures: two different rooms, two map files
+        textures = 'photos' if shared_data_path() is not None else 'procedural'
+        name += f'_ss{REDUCED["supersample"]}_{textures}'
     return osp.join(root, 'reloc_maps', name + '.pth')
 
 
@@ -527,8 +531,8 @@ def build(gr) -> None:
                                  elem_id='reloc-sample')
             query = gr.Dropdown(query_labels(DEFAULT_SAMPLE), value='query 1',
                                 label='Sample query (true pose known)', elem_id='reloc-query')
-            upload = gr.Image(type='filepath', label='Or upload a query image (pose unknown)',
-                              elem_id='reloc-upload', height=200)
+            upload = gr.File(label='Or upload a query image (pose unknown; PNG, JPEG, ...)',
+                             type='filepath', elem_id='reloc-upload')
             intrinsics = gr.Textbox(value=default_intrinsics(DEFAULT_SAMPLE),
                                     label='Intrinsics of an uploaded query: fx, fy, cx, cy (px)',
                                     elem_id='reloc-intrinsics')
