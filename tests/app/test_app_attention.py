@@ -8,7 +8,9 @@ from vision_sparse.app import attention
 from vision_sparse.app.cancel import Cancelled, StopFlags, reporter
 from vision_sparse.app.common import AppError
 
-STEPS = 40  # the app trains 120 steps; 40 are enough here to be far above chance
+# the app trains 120 steps (on the ScanNet photos: about 50 % within one token on the default
+# pair, 66 % for no warp); 60 here: 24 % and 36 % (seeded, reproducible), far above chance
+STEPS = 60
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -59,7 +61,7 @@ def test_shift_preset_ground_truth_is_the_shift():
 def test_default_run_trains_once_and_beats_chance(first_run):
     out, seen = first_run
     # chance of "within one token" is 9 of 768 tokens (1.2 %)
-    assert out['accuracy'] > 0.2, out['status']
+    assert out['accuracy'] > 0.15, out['status']
     assert 'trained now' in out['status']
     assert '**Accuracy:**' in out['status']
     assert out['image'].dtype == np.uint8 and out['image'].shape[0] == 192 * attention.ZOOM
@@ -98,7 +100,7 @@ def test_identity_warp_is_easier_than_a_strong_one(first_run):
     easy = attention.run_attention(warp='shift', strength=0.0)
     hard = attention.run_attention(warp='rotate + scale', strength=1.0)
     assert 'cached in this app process' in easy['status']
-    assert easy['accuracy'] > hard['accuracy'] and easy['accuracy'] > 0.3
+    assert easy['accuracy'] > hard['accuracy'] + 0.1 and easy['accuracy'] > 0.25
 
 
 def test_attention_of_a_pixel(first_run):

@@ -119,7 +119,10 @@ def get_inferencer(checkpoint: Optional[str] = None,
     else:
         from vision_sparse.testing.data import shared_data_path
         from vision_sparse.testing.synthetic_pairs import SCANNET_SAMPLE_DIR
-        with warnings.catch_warnings():
+        # the same initial q / k projections in every process (a reproducible brief
+        # training), without touching the global random state of the server
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            torch.manual_seed(0)
             warnings.simplefilter('ignore', UserWarning)  # "untrained": trained just below
             inf = AttentionInferencer(config)
         image_dir = shared_data_path(*SCANNET_SAMPLE_DIR)
