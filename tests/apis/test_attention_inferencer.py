@@ -190,3 +190,67 @@ def test_torch_state_is_left_alone(attention):
         attention(src, tgt)
     for k, v in attention.model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_fit_trains_in_place_and_save_checkpoint_round_trips(tmp_path):
+    with pytest.warns(UserWarning, match='untrained'), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the same initial projections every run
+        inf = AttentionInferencer(CONFIG, image_size=SIZE)
+    src, tgt, gt_xy, valid = _pair(2)
+    before = _accuracy(inf(src, tgt), gt_xy, valid)
+    steps = []
+    history = inf.fit(steps=40, batch_size=2, dataset=dict(image_dir=None, num_pairs=200),
+                      progress=lambda step, total, loss: steps.append((step, total, loss)))
+    assert [s[:2] for s in steps] == [(i, 40) for i in range(1, 41)]
+    assert len(history['loss']) == len(history['accuracy']) == 40
+    assert np.mean(history['loss'][-5:]) < np.mean(history['loss'][:5])
+    assert not inf.model.training
+    after = _accuracy(inf(src, tgt), gt_xy, valid)
+    assert after > max(0.3, before + 0.2), (before, after)
+    path = inf.save_checkpoint(tmp_path / 'sub' / 'fit.pth')
+    again = AttentionInferencer(CONFIG, path, image_size=SIZE)
+    np.testing.assert_array_equal(again(src, tgt)['kpts0'], inf(src, tgt)['kpts0'])
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(step, total, loss):
+        if step == 3:
+            raise Stop()
+
+    with pytest.raises(Stop):
+        inf.fit(steps=10, batch_size=1, dataset=dict(image_dir=None, num_pairs=20),
+                progress=stop_at_3)
+    assert not inf.model.training
+    for kwargs, match in ((dict(steps=0), 'steps must be a positive int'),
+                          (dict(batch_size=1.5), 'batch_size must be a positive int'),
+                          (dict(lr=-1.0), 'lr must be a positive number')):
+        with pytest.raises(ValueError, match=match):
+            inf.fit(**kwargs)
+
+
+def test_attention_maps_of_one_target_pixel(attention):
+    src, tgt, gt_xy, valid = _pair(0)
+    res = attention(src, tgt, return_attention=True)
+    _check(res)
+    n = 12 * 16
+    assert res['attention'].shape == (n, n) and res['attention'].dtype == np.float32
+    np.testing.assert_allclose(res['attention'].sum(1), 1.0, atol=1e-4)
+    # the argmax of every row is the match; its weight is the score
+    np.testing.assert_allclose(res['attention'].max(1), res['scores'], atol=1e-6)
+    # a target pixel of token (c=5, r=7): the row 7 * 16 + 5
+    at = attention.attention_at(res, (5 * 8 + 2, 7 * 8 + 6))
+    assert at['index'] == 7 * 16 + 5 and at['token'].tolist() == [5, 7]
+    assert at['map'].shape == (12, 16)
+    np.testing.assert_allclose(at['map'].reshape(-1), res['attention'][at['index']])
+    np.testing.assert_allclose(at['kpt1'], res['kpts1'][at['index']])
+    np.testing.assert_allclose(at['kpt0'], res['kpts0'][at['index']])
+    peak = np.unravel_index(at['map'].argmax(), at['map'].shape)
+    np.testing.assert_allclose(at['kpt0'], np.array([peak[1], peak[0]]) * 8 + 3.5)
+    # without return_attention: no map, and a readable error
+    plain = attention(src, tgt)
+    assert 'attention' not in plain
+    with pytest.raises(ValueError, match='return_attention=True'):
+        attention.attention_at(plain, (10, 10))
+    with pytest.raises(ValueError, match='outside the target image'):
+        attention.attention_at(res, (128, 5))

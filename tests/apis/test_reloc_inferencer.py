@@ -75,3 +75,76 @@ def test_bad_inputs_raise_clear_errors(favor, scene, map_file, tmp_path):
         favor(str(tmp_path / 'missing.png'), frame['K'])
     with pytest.raises(ValueError, match=r'T_init must have shape \(4, 4\)'):
         favor(frame['image'], frame['K'], T_init=np.eye(3))
+
+
+def _tiny_build_options():
+    """A 6-frame synthetic room (160 x 120) and a 4-step training: seconds, not minutes."""
+    synthetic = dict(num_train=6, num_test=1, image_size=(160, 120), supersample=1, seed=0,
+                     trajectory='strafe', texture_root=None)
+    return {'model.mapping.dataset.synthetic': synthetic,
+            'model.mapping.tracker.min_track_length': 4,
+            'model.mapping.triangulator.min_track_length': 4,
+            'model.mapping.trainer.iterations': 4, 'model.mapping.trainer.max_landmarks': 40,
+            'model.mapping.trainer.psnr_threshold': 10.0}
+
+
+def test_build_landmark_map_reports_progress_saves_and_can_be_cancelled(tmp_path):
+    from vision_sparse.apis import build_landmark_map
+
+    class Stop(Exception):
+        pass
+
+    def cancel(fraction, stage):
+        if stage.startswith('training'):
+            raise Stop(stage)
+
+    out = tmp_path / 'sub' / 'map.pth'
+    with pytest.raises(Stop, match='training landmarks'):
+        build_landmark_map(FAVOR_CONFIG, out, cfg_options=_tiny_build_options(), progress=cancel)
+    assert not out.exists()  # nothing saved from a cancelled build
+
+    seen = []
+    lmap = build_landmark_map(FAVOR_CONFIG, out, cfg_options=_tiny_build_options(),
+                              progress=lambda f, stage: seen.append((f, stage)))
+    assert out.is_file() and 0 < len(lmap) <= 40
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    stages = ' '.join(stage for _, stage in seen)
+    assert 'tracking: frame 6/6' in stages and 'training landmarks: step 4/4' in stages
+    favor = RelocInferencer(FAVOR_CONFIG, str(out))
+    assert len(favor.landmark_map) == len(lmap)
+    poses = favor.mapping_poses
+    assert poses.shape == (6, 4, 4) and np.allclose(poses[:, 3], [0, 0, 0, 1])
+
+
+def test_build_landmark_map_bad_arguments(tmp_path):
+    from vision_sparse.apis import build_landmark_map
+    with pytest.raises(ValueError, match='no model.mapping.dataset'):
+        build_landmark_map(SIFT_CONFIG, tmp_path / 'm.pth')
+    with pytest.raises(ValueError, match='max_frames must be an int >= 2'):
+        build_landmark_map(FAVOR_CONFIG, tmp_path / 'm.pth', max_frames=1)
+    with pytest.raises(FileNotFoundError, match='data_root'):
+        build_landmark_map(FAVOR_CONFIG, tmp_path / 'm.pth', data_root=tmp_path / 'nope')
+
+
+def test_project_landmarks_and_draw_with_K(favor, scene):
+    frame = scene['test'][0]
+    res = favor(frame['image'], frame['K'])
+    h, w = frame['image'].shape[:2]
+    proj = favor.project_landmarks(frame['T_c2w'], frame['K'], (w, h))
+    assert len(proj['uv']) > 10
+    assert (proj['uv'] >= 0).all() and (proj['uv'][:, 0] <= w - 1).all()
+    assert (proj['depth'] > 0).all()
+    # the matched landmarks project, with the true pose, near the query keypoints they matched
+    if res['num_inliers']:
+        lm = res['landmarks'][res['inliers']]
+        T = np.linalg.inv(frame['T_c2w'])
+        cam = lm @ T[:3, :3].T + T[:3, 3]
+        uv = cam[:, :2] / cam[:, 2:] * np.diag(frame['K'])[:2] + frame['K'][:2, 2]
+        assert np.median(np.linalg.norm(uv - res['keypoints'][res['inliers']], axis=1)) < 3
+    plain = favor.draw(res, frame['image'])
+    with_k = favor.draw(res, frame['image'], K=frame['K'])
+    assert plain.shape == with_k.shape == frame['image'].shape
+    assert (plain != with_k).any()  # the projected landmarks were drawn
+    with pytest.raises(ValueError, match='image_size'):
+        favor.project_landmarks(frame['T_c2w'], frame['K'], (w,))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vision_sparse.datasets import (SyntheticWarpPairsDataset, grid_to_pixels, procedural_texture,
-                                    random_warp_grid)
+                                    random_warp_grid, warp_grid)
 from vision_sparse.registry import DATASETS
 from vision_sparse.testing.data import shared_data_path
 
@@ -53,6 +53,36 @@ def test_a_zero_warp_is_the_identity():
     ys, xs = torch.meshgrid(torch.arange(6.), torch.arange(10.), indexing='ij')
     torch.testing.assert_close(grid_to_pixels(grid[0]), torch.stack([xs, ys], -1),
                                atol=1e-5, rtol=0)
+
+
+def test_warp_grid_of_given_parameters():
+    ys, xs = torch.meshgrid(torch.arange(6.), torch.arange(10.), indexing='ij')
+    pix = torch.stack([xs, ys], -1)
+    torch.testing.assert_close(grid_to_pixels(warp_grid((6, 10))[0]), pix, atol=1e-5, rtol=0)
+    # a shift of (0.2, -0.5) normalised units is (0.2 * W / 2, -0.5 * H / 2) pixels
+    shifted = grid_to_pixels(warp_grid((6, 10), shift=(0.2, -0.5))[0])
+    torch.testing.assert_close(shifted - pix, torch.tensor([1.0, -1.5]).expand(6, 10, 2),
+                               atol=1e-5, rtol=0)
+    # 90 degrees about the centre, in pixels (isotropic although H != W), scale 2
+    c = torch.tensor([4.5, 2.5])
+    rot = grid_to_pixels(warp_grid((6, 10), rotation=90.0, scale=2.0)[0]) - c
+    d = pix - c
+    torch.testing.assert_close(rot, 2 * torch.stack([-d[..., 1], d[..., 0]], -1),
+                               atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match='scale must be > 0'):
+        warp_grid((6, 10), scale=0.0)
+
+
+def test_random_warp_grid_is_warp_grid_of_its_draws():
+    g = torch.Generator().manual_seed(11)
+    draws = [torch.rand((), generator=g).item() for _ in range(8)]
+    u = lambda i, lo, hi: lo + (hi - lo) * draws[i]  # noqa: E731
+    import math
+    expected = warp_grid((12, 20), rotation=u(0, -10, 10), scale=u(1, 0.9, 1.1),
+                         shift=(u(2, -0.08, 0.08), u(3, -0.08, 0.08)), wobble=0.03,
+                         wobble_freq=(u(4, 1, 2), u(5, 1, 2)),
+                         wobble_phase=(u(6, 0, 2 * math.pi), u(7, 0, 2 * math.pi)))
+    torch.testing.assert_close(random_warp_grid((12, 20), 11), expected, atol=0, rtol=0)
 
 
 def test_pairs_are_deterministic_by_seed_and_index():

@@ -8,7 +8,8 @@ mmdet's ``init_detector`` / ``inference_detector``.
   for the point matcher and A2PM configs (``configs/matcher``, ``configs/a2pm``):
   matches, and the relative pose when intrinsics are given.
 * :class:`RelocInferencer`: ``RelocInferencer(cfg, map_file)(query_img, K)`` for
-  the FaVoR configs (``configs/favor``): the camera pose in a saved landmark map.
+  the FaVoR configs (``configs/favor``): the camera pose in a saved landmark map
+  (build one with :func:`build_landmark_map(cfg, map_file, progress=...) <build_landmark_map>`).
 * :class:`AttentionInferencer`: ``AttentionInferencer(cfg, checkpoint)(src_img, tgt_img)``
   for the FramePainter configs (``configs/framepainter``): the source token that
   every target token's matching attention peaks on (train the config first;
@@ -30,7 +31,8 @@ from .base import BaseInferencer, load_config, load_image
 from .fusion import FusionInferencer, train_fusion_quickly
 from .match import MatchInferencer
 from .obb import OBBInferencer
-from .reloc import RelocInferencer
+from .reloc import RelocInferencer, build_landmark_map
 
 __all__ = ['BaseInferencer', 'MatchInferencer', 'RelocInferencer', 'AttentionInferencer', 'OBBInferencer',
-           'FusionInferencer', 'train_fusion_quickly', 'load_config', 'load_image']
+           'FusionInferencer', 'train_fusion_quickly', 'build_landmark_map', 'load_config',
+           'load_image']

@@ -1,7 +1,9 @@
 """AttentionInferencer: a source and a target image in, a dense token correspondence out."""
+import os
+import os.path as osp
 import time
 import warnings
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -25,7 +27,8 @@ class AttentionInferencer(BaseInferencer):
     The attention is learned: without a checkpoint the model keeps its random
     initial q / k projections and its matches are close to chance (a
     ``UserWarning`` says so). Train one with ``python tools/train.py CONFIG``
-    and pass the ``iter_*.pth`` it writes.
+    and pass the ``iter_*.pth`` it writes, or briefly in place with
+    :meth:`fit` (and keep it with :meth:`save_checkpoint`).
 
     Args:
         config (str | PathLike | dict | Config): a framepainter config (file or dict).
@@ -120,9 +123,15 @@ class AttentionInferencer(BaseInferencer):
         scale = np.array([image.shape[1] / working[1], image.shape[0] / working[0]])
         return ((xy + 0.5) * scale - 0.5).astype(np.float32)
 
-    def __call__(self, src_img: ImageLike, tgt_img: ImageLike) -> Dict[str, Any]:
+    def __call__(self, src_img: ImageLike, tgt_img: ImageLike,
+                 return_attention: bool = False) -> Dict[str, Any]:
         """Match every token of ``tgt_img`` to ``src_img``; arguments and result
-        as in the class docstring."""
+        as in the class docstring.
+
+        With ``return_attention`` the result also holds ``attention``
+        ``(N, N)`` float32: the head-averaged attention of every target token
+        (rows, row-major) over the source tokens (columns), rows summing to 1;
+        :meth:`attention_at` reads one row as a ``(h, w)`` map."""
         t_start = time.perf_counter()
         timings: Dict[str, float] = {}
         with timed(timings, 'load'):
@@ -132,6 +141,10 @@ class AttentionInferencer(BaseInferencer):
             device = next(self.model.parameters()).device
         with timed(timings, 'match'):
             out = self.model.match(frames.to(device))[0]
+            if return_attention:
+                with torch.no_grad():
+                    logits, _ = self.model.logits(frames.to(device))
+                attention = torch.softmax(logits[0], dim=-1).mean(dim=0).cpu().numpy()
         pred = out['pred_xy'].cpu().numpy()
         query = out['query_xy'].cpu().numpy()
         scores = out['scores'].cpu().numpy().astype(np.float32)
@@ -144,8 +157,134 @@ class AttentionInferencer(BaseInferencer):
                       image_size1=np.array(tgt.shape[1::-1], np.int64),
                       num_matches=len(kpts0), mean_score=float(scores.mean()),
                       success=True, reason='')
+        if return_attention:
+            result['attention'] = attention.astype(np.float32)
         timings['total'] = time.perf_counter() - t_start
         return self.finish(result, timings)
+
+    @staticmethod
+    def attention_at(result: Dict[str, Any], xy: Sequence[float]) -> Dict[str, Any]:
+        """The attention over the source of the target token under one target pixel.
+
+        Args:
+            result (dict): a result of ``inferencer(src, tgt, return_attention=True)``.
+            xy (tuple[float, float]): ``(x, y)`` pixel of the target image (as
+                given to the call; pixel centres at integers).
+
+        Returns:
+            dict: ``map`` ``(h, w)`` float32 attention over the source tokens
+            (sums to 1); ``token`` ``(2,)`` int64 ``(column, row)`` and ``index``
+            (int, row-major) of the target token; ``kpt1`` ``(2,)`` its centre
+            and ``kpt0`` ``(2,)`` the centre of its matched (argmax) source token,
+            pixels of the target / source image; ``score`` (float) the argmax weight.
+
+        Raises:
+            ValueError: a result without ``attention`` or a pixel outside the target.
+        """
+        if 'attention' not in result:
+            raise ValueError('result has no attention map: call the inferencer with '
+                             'return_attention=True')
+        if len(xy) != 2 or not all(np.isfinite(float(v)) for v in xy):
+            raise ValueError(f'xy must be a finite (x, y) pixel, got {xy!r}')
+        w_img, h_img = (int(v) for v in result['image_size1'])
+        x, y = float(xy[0]), float(xy[1])
+        if not (-0.5 <= x < w_img - 0.5 and -0.5 <= y < h_img - 0.5):
+            raise ValueError(f'xy ({x:g}, {y:g}) is outside the target image '
+                             f'(width {w_img}, height {h_img} px)')
+        h, w = (int(v) for v in result['token_hw'])
+        col = min(int((x + 0.5) * w / w_img), w - 1)
+        row = min(int((y + 0.5) * h / h_img), h - 1)
+        index = row * w + col
+        return dict(map=np.asarray(result['attention'][index], np.float32).reshape(h, w),
+                    token=np.array([col, row], np.int64), index=index,
+                    kpt1=np.asarray(result['kpts1'][index]), kpt0=np.asarray(result['kpts0'][index]),
+                    score=float(result['scores'][index]))
+
+    def fit(self, steps: int = 100, batch_size: int = 4, lr: Optional[float] = None,
+            dataset: Optional[Dict] = None, seed: int = 0,
+            progress: Optional[Callable[[int, int, float], None]] = None) -> Dict[str, List[float]]:
+        """Train the matching attention in place on synthetic warps (a short ``tools/train.py``).
+
+        Adam on the trainable parameters (the q / k projections) with a cosine
+        decay to 0, on batches of :class:`~vision_sparse.datasets.SyntheticWarpPairsDataset`
+        pairs, the config's ``train_dataloader.dataset`` unless ``dataset`` is
+        given. The model is left in eval mode; :meth:`save_checkpoint` keeps it.
+
+        Args:
+            steps (int): optimiser steps (>= 1).
+            batch_size (int): pairs per step (>= 1).
+            lr (float, optional): learning rate; default the config's
+                ``optim_wrapper.optimizer.lr`` (else 0.01).
+            dataset (dict, optional): arguments of ``SyntheticWarpPairsDataset``
+                replacing / completing the config's (e.g. ``image_dir``,
+                ``image_size``, ``num_pairs``).
+            seed (int): seed of the pair order.
+            progress (callable, optional): ``progress(step, steps, loss)`` after
+                every step; raise from it to stop the training (the exception
+                propagates; the weights keep the steps done).
+
+        Returns:
+            dict: ``loss`` and ``accuracy`` (fraction of target tokens matched
+            within 1 token of the truth) per step, lists of float.
+
+        Raises:
+            ValueError: bad ``steps``, ``batch_size`` or ``lr``, or a bad dataset.
+        """
+        from vision_sparse.datasets import SyntheticWarpPairsDataset
+        for name, value in (('steps', steps), ('batch_size', batch_size)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f'{name} must be a positive int, got {value!r}')
+        if lr is None:
+            optim = (self.cfg.get('optim_wrapper') or {}).get('optimizer') or {}
+            lr = float(optim.get('lr', 0.01))
+        if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+            raise ValueError(f'lr must be a positive number, got {lr!r}')
+        base = dict(((self.cfg.get('train_dataloader') or {}).get('dataset') or {}))
+        base = base.to_dict() if hasattr(base, 'to_dict') else base
+        base.pop('type', None)
+        base.update(dataset or {})
+        if self.image_size is not None and not (dataset or {}).get('image_size'):
+            base['image_size'] = self.image_size
+        data = SyntheticWarpPairsDataset(**base)
+        order = np.random.default_rng(seed).permutation(len(data))
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=float(lr))
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, int(steps))
+        device = next(self.model.parameters()).device
+        history: Dict[str, List[float]] = dict(loss=[], accuracy=[])
+        self.model.train()
+        try:
+            for step in range(int(steps)):
+                items = [data[int(order[(step * batch_size + k) % len(order)])]
+                         for k in range(batch_size)]
+                inputs = [item['inputs'].to(device) for item in items]
+                samples = [item['data_samples'] for item in items]
+                with torch.enable_grad():
+                    out = self.model(inputs, samples, mode='loss')
+                    opt.zero_grad(set_to_none=True)
+                    out['loss_corr'].backward()
+                opt.step()
+                sched.step()
+                history['loss'].append(float(out['loss_corr'].detach()))
+                history['accuracy'].append(float(out['acc_1tok']))
+                if progress is not None:
+                    progress(step + 1, int(steps), history['loss'][-1])
+        finally:
+            self.model.eval()
+        return history
+
+    def save_checkpoint(self, path: str) -> str:
+        """Save the model's weights (``state_dict``) where ``checkpoint=`` can load them.
+
+        Returns:
+            str: ``path``.
+        """
+        path = os.fspath(path)
+        if osp.dirname(path):
+            os.makedirs(osp.dirname(path), exist_ok=True)
+        torch.save(dict(state_dict=self.model.state_dict(), meta=dict(source='AttentionInferencer.fit')),
+                   path)
+        return path
 
     def draw(self, result: Dict[str, Any], src_img: ImageLike, tgt_img: ImageLike,
              stride: int = 3, max_lines: int = 500) -> np.ndarray:

@@ -11,11 +11,11 @@ from .eval_pairs import (SevenScenesPairsDataset, covisible_share, homography_ev
 from .relocalization import (RelocalizationDataset, load_7scenes, load_cambridge, load_colmap,
                              read_colmap_text_model)
 from .synthetic_warp import (SyntheticWarpPairsDataset, grid_to_pixels, procedural_texture,
-                             random_warp_grid)
+                             random_warp_grid, warp_grid)
 
 __all__ = [
     *matching_pairs.__all__, 'SevenScenesPairsDataset', 'covisible_share',
     'homography_eval_pairs', 'warp_depth_pixels', 'RelocalizationDataset', 'load_7scenes',
     'load_cambridge', 'load_colmap', 'read_colmap_text_model', 'SyntheticWarpPairsDataset', 'grid_to_pixels',
-    'procedural_texture', 'random_warp_grid'
+    'procedural_texture', 'random_warp_grid', 'warp_grid'
 ]

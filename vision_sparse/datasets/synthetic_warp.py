@@ -27,7 +27,8 @@ from torch.utils.data import Dataset
 from vision_sparse.registry import DATASETS
 
 __all__ = [
-    'SyntheticWarpPairsDataset', 'random_warp_grid', 'procedural_texture', 'grid_to_pixels'
+    'SyntheticWarpPairsDataset', 'random_warp_grid', 'warp_grid', 'procedural_texture',
+    'grid_to_pixels'
 ]
 
 #: file suffixes read from ``image_dir``
@@ -68,25 +69,63 @@ def random_warp_grid(size: Sequence[int], seed: Union[int, torch.Generator],
     Returns:
         Tensor: ``(1, H, W, 2)`` float32 normalised source positions ``(x, y)``.
     """
-    h, w = _check_size(size, 'size')
+    _check_size(size, 'size')
     g = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
 
     def uniform(lo: float, hi: float) -> float:
         return lo + (hi - lo) * torch.rand((), generator=g).item()
 
+    rotation = uniform(-max_rotation, max_rotation)
+    scale = uniform(*scale_range)
+    shift = (uniform(-max_shift, max_shift), uniform(-max_shift, max_shift))
+    freq = (uniform(*wobble_freq), uniform(*wobble_freq))
+    phase = (uniform(0, 2 * math.pi), uniform(0, 2 * math.pi))
+    return warp_grid(size, rotation, scale, shift, wobble, freq, phase)
+
+
+def warp_grid(size: Sequence[int], rotation: float = 0.0, scale: float = 1.0,
+              shift: Sequence[float] = (0.0, 0.0), wobble: float = 0.0,
+              wobble_freq: Sequence[float] = (1.0, 1.0),
+              wobble_phase: Sequence[float] = (0.0, 0.0)) -> Tensor:
+    """The ``grid_sample`` grid of one given warp: affine map plus sinusoidal wobble.
+
+    The warp :func:`random_warp_grid` draws, with its parameters given: the
+    target pixel at normalised ``(x, y)`` shows the source at
+    ``scale * R(rotation) (x, y) + shift + wobble * (sin(pi fy y + py), sin(pi fx x + px))``
+    (the rotation in pixel-isotropic coordinates, normalised coordinates with
+    ``align_corners=False``).
+
+    Args:
+        size (tuple[int, int]): ``(H, W)`` of the target frame, pixels.
+        rotation (float): degrees (positive turns the sampled source
+            counter-clockwise in the image, i.e. the content clockwise).
+        scale (float): isotropic scale of the sampled source region (> 1 zooms out).
+        shift (tuple[float, float]): ``(x, y)`` shift, normalised units (0.1 = 5 %
+            of the width / height).
+        wobble (float): amplitude of the sinusoidal displacement, normalised units.
+        wobble_freq (tuple[float, float]): ``(fx, fy)`` periods per half image.
+        wobble_phase (tuple[float, float]): ``(px, py)`` phases, radians.
+
+    Returns:
+        Tensor: ``(1, H, W, 2)`` float32 normalised source positions ``(x, y)``.
+
+    Raises:
+        ValueError: a bad ``size`` or a non-positive ``scale``.
+    """
+    h, w = _check_size(size, 'size')
+    if not scale > 0:
+        raise ValueError(f'scale must be > 0, got {scale!r}')
     ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h)
     xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w)
     yy, xx = torch.meshgrid(ys, xs, indexing='ij')
     aspect = w / h  # x spans w / h times more pixels per normalised unit
-    th = math.radians(uniform(-max_rotation, max_rotation))
-    sc = uniform(*scale_range)
+    th = math.radians(rotation)
     xp, yp = xx * aspect, yy
-    xr = sc * (math.cos(th) * xp - math.sin(th) * yp) / aspect
-    yr = sc * (math.sin(th) * xp + math.cos(th) * yp)
-    grid = torch.stack([xr + uniform(-max_shift, max_shift), yr + uniform(-max_shift, max_shift)],
-                       -1)
-    fx, fy = uniform(*wobble_freq), uniform(*wobble_freq)
-    px, py = uniform(0, 2 * math.pi), uniform(0, 2 * math.pi)
+    xr = scale * (math.cos(th) * xp - math.sin(th) * yp) / aspect
+    yr = scale * (math.sin(th) * xp + math.cos(th) * yp)
+    grid = torch.stack([xr + shift[0], yr + shift[1]], -1)
+    fx, fy = wobble_freq
+    px, py = wobble_phase
     displacement = torch.stack([torch.sin(math.pi * fy * yy + py),
                                 torch.sin(math.pi * fx * xx + px)], -1)
     return (grid + wobble * displacement)[None]

@@ -5,7 +5,7 @@ plus the retrieval database of the training images, all saved in one
 :class:`~.landmark_map.LandmarkMap` file.
 """
 import time
-from typing import Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, Iterator, Optional
 
 import torch
 
@@ -24,7 +24,8 @@ __all__ = ['build_landmark_map']
 def build_landmark_map(frames: Iterable[Dict], extractor=None, tracker: Optional[Dict] = None,
                        triangulator: Optional[Dict] = None, trainer: Optional[Dict] = None,
                        retrieval: Optional[Dict] = None, num_frames: Optional[int] = None,
-                       show_progress: bool = True, log=print) -> LandmarkMap:
+                       show_progress: bool = True, log=print,
+                       progress: Optional[Callable[[float, str], None]] = None) -> LandmarkMap:
     """Track, triangulate and train a landmark map.
 
     Args:
@@ -39,6 +40,11 @@ def build_landmark_map(frames: Iterable[Dict], extractor=None, tracker: Optional
         num_frames (int, optional): length for the progress bar.
         show_progress (bool): tqdm bars of every stage.
         log (callable): receives one line per stage summary.
+        progress (callable, optional): called as ``progress(fraction, stage)``
+            with the fraction of the work done in ``[0, 1]`` (tracking up to
+            0.45, triangulation 0.5, training up to 0.95, retrieval 1.0) after
+            every frame and every training step. An exception it raises (a
+            user's cancel) stops the build and propagates.
 
     Returns:
         LandmarkMap: the trained landmarks with the retrieval database.
@@ -54,6 +60,11 @@ def build_landmark_map(frames: Iterable[Dict], extractor=None, tracker: Optional
                                 TASK_UTILS, LandmarkTriangulator, name='triangulator')
     trn = build_from_cfg_or_obj({'show_progress': show_progress, **(trainer or {})}, TASK_UTILS,
                                 BatchedLandmarkTrainer, name='trainer')
+    report = progress if progress is not None else (lambda fraction, stage: None)
+    if progress is not None:
+        if num_frames is None and hasattr(frames, '__len__'):
+            num_frames = len(frames)  # type: ignore[arg-type]
+        frames = _reporting(frames, num_frames, report)
     t0 = time.time()
     tracks = trk.run(frames, num_frames=num_frames)
     log(f'[favor] tracking: {tracks.num_frames} frames, {tracks.num_tracks} tracks of length >= '
@@ -65,14 +76,21 @@ def build_landmark_map(frames: Iterable[Dict], extractor=None, tracker: Optional
         raise ValueError(f'too few tracks: no track reached {trk.conf["min_track_length"]} '
                          'observations (frames too far apart, too little texture, or '
                          'min_track_length too high)')
+    report(0.45, 'triangulating')
     t0 = time.time()
     tri_out = tri(tracks)
     stats = tri_out['stats']
     log(f'[favor] triangulation: {stats} ({time.time() - t0:.1f}s)')
     if tri_out['points'].shape[0] == 0:
         raise ValueError(f'too few tracks: none could be triangulated ({stats})')
+    report(0.5, 'training landmarks')
     t0 = time.time()
-    res = trn(tri_out['tracks'], tri_out['points'], tri_out['box_min'], tri_out['box_max'])
+
+    def train_step(step: int, total: int) -> None:
+        report(0.5 + 0.45 * step / max(total, 1), f'training landmarks: step {step}/{total}')
+
+    res = trn(tri_out['tracks'], tri_out['points'], tri_out['box_min'], tri_out['box_max'],
+              progress=train_step if progress is not None else None)
     psnr_all = res['psnr_all']
     trained = int(torch.isfinite(psnr_all).sum())
     log(f'[favor] training: {trained} landmarks trained, {len(res["centers"])} kept with PSNR >= '
@@ -85,9 +103,19 @@ def build_landmark_map(frames: Iterable[Dict], extractor=None, tracker: Optional
                          'lower psnr_threshold')
     ret = build_from_cfg_or_obj(retrieval, TASK_UTILS, GlobalRetrieval, name='retrieval')
     ret.build(tracks.retrieval_descriptors, tracks.poses, tracks.frame_names)
+    report(1.0, 'retrieval database built')
     return LandmarkMap(res['centers'], res['box_min'], res['box_max'], res['density'],
                        res['features'], extractor.feature_type, trn.conf['step_ratio'],
                        trn.conf['density_shift'], trn.conf['bg'], psnr=res['psnr'],
                        num_obs=res['num_obs'], retrieval=ret.state_dict(),
                        extra=dict(patch_half=tracks.patch_half, triangulation=stats,
                                   frames=tracks.num_frames))
+
+
+def _reporting(frames: Iterable[Dict], num_frames: Optional[int],
+               report: Callable[[float, str], None]) -> Iterator[Dict]:
+    """``frames``, reporting the tracking progress before each frame is handed out."""
+    for i, frame in enumerate(frames):
+        total = f'/{num_frames}' if num_frames else ''
+        report(0.45 * i / num_frames if num_frames else 0.0, f'tracking: frame {i + 1}{total}')
+        yield frame

@@ -13,7 +13,7 @@ After training, a landmark's PSNR is computed over all its rays; landmarks
 below ``psnr_threshold`` are dropped and at most ``max_landmarks`` kept (the
 longest tracks first, as the official training order).
 """
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -153,13 +153,17 @@ class BatchedLandmarkTrainer:
 
     # ------------------------------------------------------------------ training
     def optimize(self, rays: TrainingRays, box_min: Tensor, box_max: Tensor,
-                 density: Optional[Tensor] = None, features: Optional[Tensor] = None) -> Dict:
+                 density: Optional[Tensor] = None, features: Optional[Tensor] = None,
+                 progress: Optional[Callable[[int, int], None]] = None) -> Dict:
         """Optimise the grids of all landmarks together (gradients on even under no_grad).
 
         Args:
             rays (TrainingRays): rays of L landmarks.
             box_min, box_max (Tensor): (L, 3) boxes.
             density, features (Tensor, optional): initial grids (default :meth:`init_grids`).
+            progress (callable, optional): called as ``progress(done, total)`` after
+                every step; an exception it raises (e.g. a user's cancel) stops the
+                training and propagates.
 
         Returns:
             dict: ``density`` (L, G, G, G), ``features`` (L, C, G, G, G) and
@@ -168,10 +172,14 @@ class BatchedLandmarkTrainer:
         if density is None or features is None:
             density, features = self.init_grids(rays.num_landmarks, rays.targets.shape[-1])
         with torch.enable_grad():
-            return self._optimize(rays, box_min.float(), box_max.float(), density, features)
+            # progress only when given: subclasses may override _optimize without it
+            extra = {} if progress is None else dict(progress=progress)
+            return self._optimize(rays, box_min.float(), box_max.float(), density, features,
+                                  **extra)
 
     def _optimize(self, rays: TrainingRays, box_min: Tensor, box_max: Tensor, density: Tensor,
-                  features: Tensor) -> Dict:
+                  features: Tensor, progress: Optional[Callable[[int, int], None]] = None
+                  ) -> Dict:
         """One Adam over the stacked grids of all landmarks (see :meth:`optimize`)."""
         from tqdm import tqdm
         c = self.conf
@@ -191,6 +199,8 @@ class BatchedLandmarkTrainer:
                                            tt_all, gen, it) / L)
             if it % 10 == 0:
                 bar.set_postfix(loss=f'{history[-1]:.4f}')
+            if progress is not None:
+                progress(it + 1, c['iterations'])
         return dict(density=density.detach(), features=features.detach(), history=history)
 
     @torch.no_grad()
@@ -221,13 +231,16 @@ class BatchedLandmarkTrainer:
         acc['psnr'] = loss_to_psnr(acc['total'])
         return acc
 
-    def __call__(self, tracks: TrackSet, points: Tensor, box_min: Tensor, box_max: Tensor) -> Dict:
+    def __call__(self, tracks: TrackSet, points: Tensor, box_min: Tensor, box_max: Tensor,
+                 progress: Optional[Callable[[int, int], None]] = None) -> Dict:
         """Train, filter by PSNR and cap the number of landmarks.
 
         Args:
             tracks (TrackSet): inlier observations, ``track_ids`` = landmark index.
             points (Tensor): (L, 3) landmark points.
             box_min, box_max (Tensor): (L, 3) boxes.
+            progress (callable, optional): ``progress(step, total)`` after every
+                training step (see :meth:`optimize`).
 
         Returns:
             dict: kept landmarks' ``centers``, ``box_min``, ``box_max`` (K, 3),
@@ -242,7 +255,7 @@ class BatchedLandmarkTrainer:
             order = order[:int(np.ceil(c['candidate_factor'] * c['max_landmarks']))]
         rays = build_training_rays(tracks).subset(order)
         bmin, bmax = box_min[order], box_max[order]
-        res = self.optimize(rays, bmin, bmax)
+        res = self.optimize(rays, bmin, bmax, progress=progress)
         ev = self.evaluate(rays, bmin, bmax, res['density'], res['features'])
         keep = torch.nonzero(ev['psnr'] >= c['psnr_threshold'])[:, 0]  # already longest-first
         if c['max_landmarks']:
