@@ -65,7 +65,7 @@ def test_default_run_builds_the_map_and_localizes_with_exact_truth(first_run):
     assert t_err < 0.05 and r_err < 2.0, out['status']  # the room's exact poses
     assert out['image'].dtype == np.uint8 and out['image'].shape[1] >= 640  # upscaled 240 px
     assert 'built now' in out['status'] and 'reduced build' in out['status']
-    assert '**Error:** initial' in out['status'] and 'Estimated pose' in out['status']
+    assert '**Pose error:** initial' in out['status'] and 'Estimated pose' in out['status']
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any('training landmarks' in text for _, text in seen)

@@ -441,7 +441,7 @@ def run_reloc(sample: str = DEFAULT_SAMPLE, query: Any = 0, upload: Any = None,
     if T_gt is not None:
         md.append(f'**True pose:** {_pose_line(T_gt)}.')
         e0 = absolute_pose_error(result['T_init'], T_gt)
-        md.append(f'**Error:** initial {e0[0] * 100:.1f} cm / {e0[1]:.2f} deg'
+        md.append(f'**Pose error:** initial {e0[0] * 100:.1f} cm / {e0[1]:.2f} deg'
                   + (f' -> estimate **{error[0] * 100:.2f} cm / {error[1]:.3f} deg**'
                      if error else ''))
     else:
