@@ -76,7 +76,14 @@ def test_dense_wrong_pair_cannot_replace_a_supported_full_image(with_k):
     assert res['winner'] != 1 and res['full_agrees']
     assert res['area_kept'].tolist() == [True, False]
     assert not (res['from_area'] == 1).any()            # planted matches dropped
-    assert _true_share(scene, res['kpts0'], res['kpts1']) > 0.98
+    # the full image stands: all its matches, as the bare matcher gave them,
+    # plus the agreeing area pair's true matches
+    assert res['selection'] == 'strong_full'
+    assert (res['from_area'] == -1).sum() > 200     # of 250 (100 random): not only inliers
+    area = res['from_area'] == 0
+    assert area.any() and _true_share(scene, res['kpts0'][area], res['kpts1'][area]) > 0.98
+    inl = consensus_fusion(areas, full, K0, K1, SIZE, SIZE, strong_full_output='inliers')
+    assert _true_share(scene, inl['kpts0'], inl['kpts1']) > 0.98
     assert res['hypothesis_scores'][1] < res['hypothesis_scores'][res['winner']]
 
 
@@ -159,7 +166,9 @@ def test_a2pm_consensus_and_verification_on_a_scannet_pair(tmp_path):
     if out['area_kept'].any():  # kept matches are within keep_px of the consensus geometry
         d = np.sqrt(sampson_distance(info['F'], out['kpts0'].astype(float),
                                      out['kpts1'].astype(float)))
-        assert d.max() <= 2.0 * 1296 / 640 + 1e-6
+        assert d[out['from_area'] >= 0].max() <= 1.0 * 1296 / 640 + 1e-6
+        if info['selection'] != 'strong_full':  # a standing full image keeps all its matches
+            assert d.max() <= 1.0 * 1296 / 640 + 1e-6
     am = dict(boxes0=out['areas0'], boxes1=out['areas1'], scores=out['area_scores'])
     legacy = A2PMMatcher(xfeat, area_matcher='dmesa', crop_size=256, fusion='legacy',
                          verify_areas=False)
@@ -172,3 +181,57 @@ def test_a2pm_consensus_and_verification_on_a_scannet_pair(tmp_path):
         A2PMMatcher(xfeat, fusion='vote')
     with pytest.raises(ValueError, match='unknown'):
         A2PMMatcher(xfeat, consensus=dict(agree=1))
+
+
+def _wrong_regions(seed, n=300):
+    """Twelve area pairs of regions covering image 0, all matched under one
+    wrong global transform (a 4 degree rotation and a (-40, 25) px shift, as a
+    repetitive scene matched one period off): many *independent* wrong pairs
+    that agree with each other."""
+    rng = np.random.default_rng(seed)
+    a = np.deg2rad(4.0)
+    R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    out = []
+    for x in (20, 180, 340, 480):
+        for y in (20, 160, 320):
+            p0 = rng.uniform([x, y], [x + 150, y + 110], (n, 2))
+            p1 = (p0 - [320, 240]) @ R.T + [320, 240] + [-40.0, 25.0]
+            out.append((p0, p1, np.full(n, 0.99)))
+    return out
+
+
+def test_well_supported_full_image_stands_against_many_agreeing_wrong_pairs():
+    """A strong full image (its geometry explains 72 % of its 210 matches over
+    80 % of the image) keeps its geometry even against twelve dense wrong area
+    pairs that agree with each other and cover the image; the area pair that
+    agrees with it adds its matches. Without the rule the wrong pairs win."""
+    scene = _scene(seed=21)
+    full = _full(scene, n_true=150, n_out=60, seed=22)
+    areas = _wrong_regions(23) + _quadrant_areas(scene, n=40, which=(3,))
+    res = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE)
+    assert res['selection'] == 'strong_full' and res['winner'] == -1
+    assert res['full_inlier_share'] > 0.7 and res['full_coverage'] > 0.7
+    assert _geometry_is_true(scene, res['F'])
+    assert res['area_kept'].tolist() == [False] * 12 + [True]
+    assert set(np.unique(res['from_area'])) == {-1, 12}
+    area = res['from_area'] == 12
+    assert _true_share(scene, res['kpts0'][area], res['kpts1'][area]) > 0.98
+    old = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE, full_stands=False)
+    assert old['selection'] == 'coverage' and not _geometry_is_true(scene, old['F'])
+    # 'bare': the full image's matches exactly as the bare matcher gave them
+    bare = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE,
+                            strong_full_output='bare')
+    np.testing.assert_array_equal(bare['kpts0'], full[0][nms_matches(*full)])
+    with pytest.raises(ValueError, match='strong_full_output'):
+        consensus_fusion(areas, full, None, None, strong_full_output='some')
+
+
+def test_weak_or_sparse_full_image_does_not_stand():
+    """Too few inliers (or too small a share) is not a well-supported full
+    image: agreeing area pairs still replace it."""
+    scene = _scene(seed=7)
+    areas = _quadrant_areas(scene, n=120)
+    full = _full(scene, n_true=30, n_out=5, seed=6)          # 86 % inliers but only 30
+    res = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE)
+    assert res['selection'] != 'strong_full' and res['full_inlier_share'] > 0.8
+    assert _geometry_is_true(scene, res['F']) and res['area_kept'].all()

@@ -57,8 +57,11 @@ def test_strong_full_image_keeps_the_coverage_vote_and_options():
     full = _full(scene, n_true=200, n_out=40, seed=17)
     areas = _quadrant_areas(scene, n=60, which=(0, 3))
     res = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE)
-    assert res['full_inlier_share'] > 0.7 and res['selection'] == 'coverage'
+    assert res['full_inlier_share'] > 0.7 and res['selection'] == 'strong_full'
     assert _geometry_is_true(scene, res['F'])
+    vote = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE,
+                            full_stands=False)
+    assert vote['selection'] == 'coverage' and _geometry_is_true(scene, vote['F'])
     forced = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE,
                               select='heldout')
     assert forced['selection'] == 'heldout' and _geometry_is_true(scene, forced['F'])

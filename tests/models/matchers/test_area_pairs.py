@@ -153,3 +153,23 @@ def test_feature_cache_skips_the_network_and_keeps_results(pair):
     matcher.feature_cache_size = 0
     matcher.match(pair['image0'], pair['image1'])
     assert len(calls) == 8
+
+
+@needs_photo
+def test_symmetric_matcher_answers_the_swapped_pair_from_the_match_cache(pair):
+    """XFeat's mutual nearest neighbours are symmetric: DMESA's reverse coarse
+    call (the swapped pair) comes from the match cache, equal to matching it."""
+    matcher = XFeatMatcher(resize_max=CROP, top_k=256, device='cpu')
+    assert matcher.symmetric_matching
+    calls = []
+    original = matcher._match_features
+    matcher._match_features = lambda *a: calls.append(1) or original(*a)
+    matcher.match(pair['image0'], pair['image1'])
+    swapped = matcher.match(pair['image1'], pair['image0'])
+    assert len(calls) == 1
+    matcher.clear_feature_cache()
+    direct = matcher.match(pair['image1'], pair['image0'])
+    assert len(calls) == 2
+    for key in ('kpts0', 'kpts1', 'scores', 'num_keypoints0', 'num_keypoints1'):
+        np.testing.assert_array_equal(swapped[key], direct[key])
+    assert not XFeatMatcher(matcher='lighterglue', device='cpu').symmetric_matching

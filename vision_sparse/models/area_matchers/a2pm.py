@@ -309,6 +309,7 @@ class A2PMMatcher(nn.Module):
                     num_independent=fused['num_independent'], coverage=fused['coverage'],
                     hypothesis_scores=scores, F=fused['F'],
                     full_inlier_share=fused.get('full_inlier_share'),
+                    full_coverage=fused.get('full_coverage'),
                     selection=fused.get('selection', ''))
         return fused, info
 

@@ -51,6 +51,14 @@ full-image geometry. :func:`consensus_fusion` (the default) counts
    agree with only one of them (a small or planar area fits many
    geometries and says nothing about which is right); the area hypothesis
    must win that comparison outright;
+   *Well-supported full image* (``full_stands``, default, with
+   ``select='auto'``): when the full image's own geometry explains at least
+   ``strong_full_share`` of its matches, at least ``strong_full_inliers`` of
+   them, spread over at least ``strong_full_coverage`` of the grid cells, its
+   geometry stands - no area hypothesis is considered (a strong matcher's
+   geometry over the whole image is better evidence than any set of area
+   pairs: 12 wrong area pairs agreeing on one wrong transform, as a
+   repetitive scene gives, can outscore it on coverage);
    *Weak full image* (``select='auto'``): when the full image's own geometry
    explains fewer than ``weak_full_share`` of its matches (within
    ``agree_px``), that geometry is unreliable - a weak matcher's
@@ -67,7 +75,11 @@ full-image geometry. :func:`consensus_fusion` (the default) counts
    most ``max_source_matches`` (best scores) per source; agreement is
    re-tested under the refitted geometry;
 5. output: the matches within ``keep_px`` of the final geometry from the
-   agreeing area pairs and from the full image
+   agreeing area pairs and from the full image (when the full image stands,
+   ``strong_full_output='all'`` keeps *all* its matches, as the bare matcher
+   returned them, and adds the agreeing area pairs' matches within
+   ``keep_px``; ``'inliers'`` filters them like the others, ``'bare'`` adds
+   nothing)
    (all full-image matches when no area pair agrees: then A2PM returns what
    the bare matcher returned), NMS and cap as in step 4 above.
 
@@ -109,13 +121,14 @@ def sampson_distance(F: np.ndarray, kpts0: np.ndarray, kpts1: np.ndarray
 def estimate_area_geometry(kpts0: np.ndarray, kpts1: np.ndarray,
                            K0: Optional[np.ndarray], K1: Optional[np.ndarray],
                            thresh_px: float = 0.5, conf: float = 0.99999,
-                           f_thresh_px: float = 1.0
+                           f_thresh_px: float = 1.0, max_iters: int = 1000
                            ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """``(F (3, 3), inlier mask (N,))`` of one area's matches, or None.
 
     With intrinsics: MAGSAC essential matrix on normalised coordinates
     (threshold ``thresh_px`` / mean focal length); without: MAGSAC fundamental
-    matrix (``f_thresh_px``).
+    matrix (``f_thresh_px``). ``max_iters``: MAGSAC iterations at most
+    (OpenCV's default 1000).
     """
     if len(kpts0) < 8:
         return None
@@ -127,13 +140,13 @@ def estimate_area_geometry(kpts0: np.ndarray, kpts1: np.ndarray,
             n1 = (p1 - K1[[0, 1], [2, 2]]) / K1[[0, 1], [0, 1]]
             thr = thresh_px / np.mean([K0[0, 0], K0[1, 1], K1[0, 0], K1[1, 1]])
             E, mask = cv2.findEssentialMat(n0, n1, np.eye(3), cv2.USAC_MAGSAC,
-                                           conf, thr)
+                                           conf, thr, int(max_iters))
             if E is None or E.shape[0] < 3:
                 return None
             F = np.linalg.inv(K1).T @ E[:3] @ np.linalg.inv(K0)
         else:
             F, mask = cv2.findFundamentalMat(p0, p1, cv2.USAC_MAGSAC,
-                                             f_thresh_px, conf)
+                                             f_thresh_px, conf, int(max_iters))
             if F is None or F.shape[0] < 3:
                 return None
             F = F[:3]
@@ -327,10 +340,13 @@ def fuse_matches(area_matches: Sequence[MatchSet], full: MatchSet,
 
 
 #: Defaults of :func:`consensus_fusion` (documented in the module docstring).
-CONSENSUS_DEFAULTS = dict(fit_px=1.0, agree_px=2.0, keep_px=2.0, agree_share=0.5,
+CONSENSUS_DEFAULTS = dict(fit_px=1.0, agree_px=2.0, keep_px=1.0, agree_share=0.5,
                           min_agree_matches=8, min_source_matches=12, max_source_matches=200,
                           grid=8, novel_share=0.5, source_weight=0.1, refit=True,
-                          select='auto', weak_full_share=0.3, heldout_margin=1.0)
+                          select='auto', weak_full_share=0.3, heldout_margin=1.0,
+                          full_stands=True, strong_full_share=0.3, strong_full_inliers=50,
+                          strong_full_coverage=0.2, strong_full_refit=True,
+                          strong_full_output='all', fit_iters=1000)
 
 
 def _grid_cells(kpts: np.ndarray, size: Tuple[int, int], grid: int) -> set:
@@ -466,7 +482,16 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
             ``select`` (``'auto'`` | ``'coverage'`` | ``'heldout'``: how the
             winning hypothesis is chosen), ``weak_full_share`` (0-1: below it
             ``'auto'`` uses the held-out vote), ``heldout_margin`` (votes,
-            >= 0).
+            >= 0), ``full_stands`` (bool: a well-supported full image keeps
+            its geometry; ``select='auto'`` only), ``strong_full_share``
+            (0-1), ``strong_full_inliers``, ``strong_full_coverage`` (0-1:
+            share of grid cells) - what "well supported" means -,
+            ``strong_full_refit`` (bool: refit a standing full image's
+            geometry on the agreeing sources), ``strong_full_output``
+            (``'all'`` | ``'inliers'`` | ``'bare'``: the full-image matches
+            kept when it stands, see step 5), ``fit_iters`` (MAGSAC
+            iterations of the area pairs' hypotheses; the full image's
+            always 1000).
 
     Returns:
         dict: ``kpts0 (K, 2)``, ``kpts1 (K, 2)``, ``scores (K,)``, ``from_area
@@ -480,8 +505,10 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         ``num_independent`` (int), ``coverage`` (float),
         ``num_full_collected`` (int), ``fallback`` (str, ``''`` or why the
         full-image matches are returned unchanged), ``full_inlier_share``
-        (float, NaN without a full-image hypothesis), ``selection``
-        (``'coverage'`` or ``'heldout'``: the rule that chose the winner;
+        (float, NaN without a full-image hypothesis), ``full_coverage``
+        (float: grid share of those inliers), ``selection``
+        (``'strong_full'``, ``'coverage'`` or ``'heldout'``: the rule that
+        chose the winner;
         ``hypothesis_scores`` are that rule's scores, held-out ones less the
         margin for area pairs).
 
@@ -497,6 +524,9 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     if not 0 <= o['weak_full_share'] <= 1 or o['heldout_margin'] < 0:
         raise ValueError(f"weak_full_share must be in [0, 1] and heldout_margin >= 0, got "
                          f"{o['weak_full_share']}, {o['heldout_margin']}")
+    if o['strong_full_output'] not in ('inliers', 'all', 'bare'):
+        raise ValueError("strong_full_output must be 'inliers', 'all' or 'bare', got "
+                         f"{o['strong_full_output']!r}")
     if o['agree_px'] <= 0 or int(o['grid']) < 1:
         raise ValueError(f"agree_px must be > 0 and grid >= 1, got {o['agree_px']}, "
                          f"{o['grid']}")
@@ -519,7 +549,8 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     for s, (k0, k1, _) in enumerate(sources):
         if len(k0) < max(int(o['min_source_matches']), 8):
             continue
-        res = estimate_area_geometry(k0, k1, K0, K1, thresh_px, conf, 2 * thresh_px)
+        res = estimate_area_geometry(k0, k1, K0, K1, thresh_px, conf, 2 * thresh_px,
+                                     o['fit_iters'] if s < m else 1000)
         if res is None or res[1].sum() < min_agree:
             continue
         hyps[s] = res[0]
@@ -534,9 +565,19 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     best = -2
     # a weak full image: its own geometry explains few of its matches
     full_share = ref[m] / max(len(full[0]), 1) if hyps[m] is not None else float('nan')
-    heldout = o['select'] == 'heldout' or (o['select'] == 'auto' and hyps[m] is not None
-                                           and full_share < o['weak_full_share'])
-    if heldout:
+    full_cov = float('nan')
+    if hyps[m] is not None:
+        own = np.sqrt(sampson_distance(hyps[m], full[0], full[1])) <= thr
+        full_cov = min(len(_grid_cells(full[0][own], sizes[0], grid)),
+                       len(_grid_cells(full[1][own], sizes[1], grid))) / float(grid * grid)
+    strong = (bool(o['full_stands']) and o['select'] == 'auto' and hyps[m] is not None
+              and full_share >= o['strong_full_share'] and ref[m] >= o['strong_full_inliers']
+              and full_cov >= o['strong_full_coverage'])
+    heldout = not strong and (o['select'] == 'heldout' or (
+        o['select'] == 'auto' and hyps[m] is not None and full_share < o['weak_full_share']))
+    if strong:
+        best = m
+    elif heldout:
         # an area hypothesis must beat the full image's by heldout_margin votes
         scores = _heldout_scores(hyps, sources, thr)
         scores[:m] -= o['heldout_margin']
@@ -553,7 +594,8 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
                                   o['source_weight'])
     out = dict(area_valid=np.array([h is not None for h in hyps[:m]], bool),
                hypothesis_scores=scores, full_inlier_share=float(full_share),
-               selection='heldout' if heldout else 'coverage')
+               full_coverage=float(full_cov),
+               selection='strong_full' if strong else 'heldout' if heldout else 'coverage')
     if best < 0:
         return _full_only(full, m, nms_radius, max_matches, out,
                           'no source has enough matches for a geometry')
@@ -567,8 +609,9 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         parts0.append(sources[s][0][idx])
         parts1.append(sources[s][1][idx])
     F = hyps[best]
+    do_refit = o['refit'] and (o['strong_full_refit'] or not strong)
     refit = estimate_area_geometry(np.concatenate(parts0), np.concatenate(parts1), K0, K1,
-                                   thresh_px, conf, 2 * thresh_px) if parts0 and o['refit'] else None
+                                   thresh_px, conf, 2 * thresh_px) if parts0 and do_refit else None
     if refit is not None:
         inl2, _, agree2 = _support(refit[0], sources, thr, o['agree_share'], min_agree, ref)
         if agree2[best]:  # keep the refit unless it lost the winning source
@@ -589,9 +632,11 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         keep_thr = o['keep_px'] * thr / o['agree_px']
         inl = [i & (np.sqrt(sampson_distance(F, k0, k1)) <= keep_thr)
                for i, (k0, k1, _) in zip(inl, sources)]
+    if strong and o['strong_full_output'] in ('all', 'bare'):
+        inl[m] = np.ones(len(full[0]), bool)
     parts0, parts1, partss, src = [], [], [], []
     for s in range(m + 1):
-        if not agree[s] and s < m:
+        if s < m and (not agree[s] or (strong and o['strong_full_output'] == 'bare')):
             continue
         k0, k1, sc = sources[s]
         parts0.append(k0[inl[s]])

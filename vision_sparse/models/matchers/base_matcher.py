@@ -363,12 +363,45 @@ class BaseMatcher(nn.Module):
         if hit is not None and hit[0] is feats[0] and hit[1] is feats[1]:
             self._match_cache.move_to_end(key)
             return hit[2]
-        pred = self._match_features(feats[0], feats[1], *sizes)
+        pred = None
+        if self.symmetric_matching:  # the swapped pair's matches, swapped back
+            rev = self._match_cache.get((id(feats[1]), id(feats[0])) + sizes[::-1])
+            if rev is not None and rev[0] is feats[1] and rev[1] is feats[0]:
+                pred = self._swap_prediction(rev[2], feats[0])
+        if pred is None:
+            pred = self._match_features(feats[0], feats[1], *sizes)
         # the entry holds the features, so their ids stay unique while it lives
         self._match_cache[key] = (feats[0], feats[1], pred)
         while len(self._match_cache) > self.match_cache_size:
             self._match_cache.popitem(last=False)
         return pred
+
+    @property
+    def symmetric_matching(self) -> bool:
+        """Whether matching ``(B, A)`` gives the matches of ``(A, B)`` with the
+        two sides swapped (mutual nearest neighbours); then the match cache
+        answers a swapped pair (DMESA's reverse coarse call) without matching
+        again. False by default (LightGlue attends asymmetrically)."""
+        return False
+
+    @staticmethod
+    def _swap_prediction(pred: Dict[str, Any], feats0: Any) -> Dict[str, Any]:
+        """A cached ``(B, A)`` prediction as the ``(A, B)`` one: sides swapped,
+        matches ordered by their keypoint's index in ``feats0`` (A), as
+        :func:`indexed_matches` orders a direct call."""
+        out = dict(pred, kpts0=pred['kpts1'], kpts1=pred['kpts0'])
+        for a, b in (('num_keypoints0', 'num_keypoints1'),):
+            if a in pred and b in pred:
+                out[a], out[b] = pred[b], pred[a]
+        kp = feats0['keypoints'].cpu().numpy() if isinstance(feats0, dict) else None
+        k0 = np.asarray(out['kpts0'])
+        if kp is not None and len(k0):
+            index = {tuple(p): i for i, p in reversed(list(enumerate(kp.tolist())))}
+            order = np.argsort([index.get(tuple(p), len(kp)) for p in k0.tolist()],
+                               kind='stable')
+            for k in ('kpts0', 'kpts1', 'scores'):
+                out[k] = np.asarray(out[k])[order]
+        return out
 
     def clear_feature_cache(self) -> None:
         """Forget the cached features and matches (e.g. after changing weights

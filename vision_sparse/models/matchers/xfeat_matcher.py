@@ -74,6 +74,11 @@ class XFeatMatcher(BaseMatcher):
         batch = torch.cat([self.to_tensor(img) for img in images])
         return self.xfeat.detectAndCompute(batch, top_k=int(self.conf.top_k))
 
+    @property
+    def symmetric_matching(self) -> bool:
+        """Mutual nearest neighbours are symmetric; LighterGlue is not."""
+        return self.glue is None
+
     def _match_features(self, f0, f1, size0, size1) -> Dict[str, Any]:
         n0, n1 = len(f0['keypoints']), len(f1['keypoints'])
         if n0 == 0 or n1 == 0:
