@@ -10,11 +10,8 @@ it: there is no login). Stop it with Ctrl+C.
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vision_sparse.app import TABS, launch  # noqa: E402
+from vision_sparse.app import TABS, launch
 
 
 def parse_args(argv=None):
