@@ -12,13 +12,10 @@ No trained weights ship with the package: the first run trains the attention bri
 (:meth:`AttentionInferencer.fit`, about a minute on a CPU), saves the weights under the
 app folder and reuses them; a checkpoint path can be given instead.
 """
-import os
 import os.path as osp
-import tempfile
 import threading
 import time
 import warnings
-from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import cv2
@@ -27,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from .cancel import StopFlags, reporter, session_key
-from .common import AppError, Timings, guarded, read_image, status_error, status_ok
+from .common import (AppError, Timings, app_root, config_file, guarded, read_image, status_error,
+                     status_ok)
 
 TITLE = 'Matching attention (FramePainter)'
 
@@ -67,19 +65,13 @@ _MODELS: Dict[str, Dict[str, Any]] = {}
 
 # ------------------------------------------------------------------------------ model
 def _config_path() -> str:
-    path = Path(__file__).resolve().parents[2] / CONFIG
-    if not path.is_file():
-        raise AppError(f'Checkpoint: the config {CONFIG} is not there (run the app from a '
-                       'source checkout of vision_sparse)')
-    return str(path)
+    return config_file(CONFIG, 'Checkpoint')
 
 
 def default_checkpoint() -> str:
     """Where the app keeps its briefly trained weights (under ``$VISION_SPARSE_APP_DIR`` or
     the system temp folder)."""
-    root = os.environ.get('VISION_SPARSE_APP_DIR') or osp.join(tempfile.gettempdir(),
-                                                               'vision_sparse_app')
-    return osp.join(root, 'attention', f'fit_{TRAIN_STEPS}x{TRAIN_BATCH}.pth')
+    return app_root('attention', f'fit_{TRAIN_STEPS}x{TRAIN_BATCH}.pth')
 
 
 def get_inferencer(checkpoint: Optional[str] = None,

@@ -30,7 +30,8 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .common import AppError, Timings, fit_width, guarded, output_dir, read_image, status_ok
+from .common import (AppError, Timings, app_root, config_file, fit_width, guarded, output_dir,
+                     read_image, status_ok)
 
 TITLE = 'Oriented boxes (PointOBB)'
 
@@ -389,16 +390,11 @@ def run_nms(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
 
 # -------------------------------------------------------------------------------- PointOBB
 def _config_path() -> str:
-    path = Path(__file__).resolve().parents[2] / CONFIG
-    if not path.is_file():
-        raise AppError(f'Checkpoint: the config {CONFIG} is not there (run the app from a '
-                       'source checkout of vision_sparse)')
-    return str(path)
+    return config_file(CONFIG, 'Checkpoint')
 
 
 def _train_dir() -> str:
-    root = os.environ.get('VISION_SPARSE_APP_DIR') or osp.join(tempfile.gettempdir(),
-                                                               'vision_sparse_app')
+    root = app_root()
     os.makedirs(root, exist_ok=True)
     return tempfile.mkdtemp(prefix='boxes_train_', dir=root)
 

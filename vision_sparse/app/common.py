@@ -25,6 +25,7 @@ import tempfile
 import time
 import traceback
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import cv2
@@ -40,7 +41,7 @@ MIN_IMAGE_SIDE = 32
 
 __all__ = ['AppError', 'read_image', 'upload_path', 'record_pictures', 'last_picture_sizes',
            'guarded', 'Timings', 'status_ok', 'status_error',
-           'output_dir', 'fit_width', 'MAX_IMAGE_SIDE', 'MAX_IMAGE_PIXELS', 'MIN_IMAGE_SIDE']
+           'app_root', 'output_dir', 'repo_path', 'config_file', 'fit_width', 'MAX_IMAGE_SIDE', 'MAX_IMAGE_PIXELS', 'MIN_IMAGE_SIDE']
 
 
 class AppError(ValueError):
@@ -226,13 +227,34 @@ class Timings:
         return ' · '.join(f'{k} {v:.2f} s' for k, v in self.stages.items())
 
 
-def output_dir(tab: str) -> str:
-    """A fresh folder for one run's downloadable files (under ``$VISION_SPARSE_APP_DIR`` or the
-    system temp folder)."""
+def app_root(*parts: str) -> str:
+    """The app's working folder (``$VISION_SPARSE_APP_DIR``, else ``vision_sparse_app`` in the
+    system temp folder) joined with ``parts``: briefly trained weights, maps, run outputs."""
     root = os.environ.get('VISION_SPARSE_APP_DIR') or osp.join(tempfile.gettempdir(),
                                                                'vision_sparse_app')
+    return osp.join(root, *parts)
+
+
+def output_dir(tab: str) -> str:
+    """A fresh folder for one run's downloadable files (under :func:`app_root`)."""
+    root = app_root()
     os.makedirs(root, exist_ok=True)
     return tempfile.mkdtemp(prefix=f'{tab}_', dir=root)
+
+
+def repo_path(*parts: str) -> Path:
+    """A path in the source checkout the app runs from (``configs/...``)."""
+    return Path(__file__).resolve().parents[2].joinpath(*parts)
+
+
+def config_file(relpath: str, field: str = 'Config') -> str:
+    """The config file ``relpath`` of the source checkout, or an :class:`AppError` naming
+    ``field`` when it is not there."""
+    path = repo_path(relpath)
+    if not path.is_file():
+        raise AppError(f'{field}: the config {relpath} is not there (run the app from a '
+                       'source checkout of vision_sparse)')
+    return str(path)
 
 
 def fit_width(image: np.ndarray, max_width: int = 1600) -> np.ndarray:

@@ -21,7 +21,6 @@ import logging
 import os
 import os.path as osp
 import shutil
-import tempfile
 import threading
 import traceback
 import uuid
@@ -152,9 +151,7 @@ _MAX_CACHED = 3
 
 def _mask_root() -> str:
     """The one folder uploaded mask files are copied to (fixed, so the model is cached)."""
-    root = os.environ.get('VISION_SPARSE_APP_DIR') or osp.join(tempfile.gettempdir(),
-                                                               'vision_sparse_app')
-    path = osp.join(root, 'matching_masks')
+    path = common.app_root('matching_masks')
     os.makedirs(path, exist_ok=True)
     return path
 

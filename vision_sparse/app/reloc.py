@@ -14,7 +14,6 @@ Handlers (plain values in and out, no browser): :func:`prepare_map`, :func:`run_
 """
 import os
 import os.path as osp
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ import cv2
 import numpy as np
 
 from .cancel import StopFlags, reporter, session_key
-from .common import AppError, Timings, fit_width, guarded, read_image, status_error, status_ok
+from .common import (AppError, Timings, app_root, fit_width, guarded, read_image, status_error,
+                     status_ok)
 
 TITLE = 'Relocalization (FaVoR)'
 
@@ -119,8 +119,7 @@ def default_map_file(sample: str) -> str:
     """Where the app keeps the reduced map of ``sample`` (under ``$VISION_SPARSE_APP_DIR``
     or the system temp folder), named after the reduced options."""
     spec = _sample(sample)
-    root = os.environ.get('VISION_SPARSE_APP_DIR') or osp.join(tempfile.gettempdir(),
-                                                               'vision_sparse_app')
+    root = app_root()
     lm = spec.get('max_landmarks', REDUCED['max_landmarks'])
     name = f'{spec["key"]}_it{REDUCED["iterations"]}_lm{lm}'
     if spec['key'] == 'synthetic':
@@ -388,7 +387,7 @@ def run_reloc(sample: str = DEFAULT_SAMPLE, query: Any = 0, upload: Any = None,
     from vision_sparse.visualization import put_text_block
     report = progress or (lambda fraction, text='': None)
     timings = Timings()
-    spec = _sample(sample)
+    _sample(sample)  # an unknown sample is refused before any long work
     # check the cheap inputs before any long work
     upload_img = None
     K_user = None
@@ -450,7 +449,7 @@ def run_reloc(sample: str = DEFAULT_SAMPLE, query: Any = 0, upload: Any = None,
     if its:
         md.append('Iterations (PnP inliers / matches): '
                   + ', '.join(f'{it["num_inliers"]}/{it["num_matches"]}' for it in its))
-    md.append(f'Picture: green = PnP inliers, red = outliers, yellow / blue dots = landmarks '
+    md.append('Picture: green = PnP inliers, red = outliers, yellow / blue dots = landmarks '
               'seen from the initial / estimated pose. 3-D plot: grey = landmarks, '
               'blue = mapping cameras, orange = initial, red = estimate, green = truth.')
     md.append(f'Time: {timings.markdown()}')
