@@ -21,10 +21,9 @@ import os
 import os.path as osp
 import time
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import DefaultScope
+from mmengine.config import DictAction
 
-from vision_sparse.utils import register_all_modules
+from vision_sparse.apis import build_landmark_map, load_config
 
 
 def parse_args(argv=None):
@@ -43,39 +42,13 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file {args.config} does not exist')
-    register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model_cfg = cfg.get('model', {})
-    mapping = model_cfg.get('mapping')
-    if not mapping or 'dataset' not in mapping:
-        raise ValueError(f'{args.config} has no model.mapping.dataset: nothing to build a map from')
-    mapping = mapping.to_dict() if hasattr(mapping, 'to_dict') else dict(mapping)
-    dataset_cfg = dict(mapping.pop('dataset'))
-    if args.data:
-        if not osp.isdir(args.data):
-            raise FileNotFoundError(f'--data {args.data} is not a folder')
-        dataset_cfg['data_root'] = args.data
-    if args.max_frames:
-        dataset_cfg['max_frames'] = args.max_frames
-    dataset_cfg['lazy_init'] = False
+    model_cfg = load_config(args.config, args.cfg_options).get('model') or {}
     out = args.out or model_cfg.get('map_path')
-    if not out:
-        raise ValueError('no output file: pass --out or set model.map_path in the config')
-    show = not args.no_progress
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'vision_sparse')):
-        from vision_sparse.models.relocalizers import build_landmark_map
-        from vision_sparse.registry import DATASETS, MODELS
-        dataset = DATASETS.build(dataset_cfg)
-        extractor = MODELS.build(model_cfg.get('extractor', dict(type='DenseFeatureExtractor')))
-        print(f'[favor] building a map from {len(dataset)} frames '
-              f'({dataset_cfg.get("format")}, {dataset_cfg.get("split")} split) with '
-              f'{extractor.feature_type} ({extractor.descriptor_dim}-d)')
-        t0 = time.time()
-        lmap = build_landmark_map(dataset.frames(), extractor, num_frames=len(dataset),
-                                  show_progress=show, **mapping)
-    lmap.save(out)
+    t0 = time.time()
+    lmap = build_landmark_map(args.config, map_file=out, data_root=args.data,
+                              max_frames=args.max_frames or None, cfg_options=args.cfg_options,
+                              show_progress=not args.no_progress,
+                              log=print)
     size = os.path.getsize(out) / 1024 ** 2
     print(f'[favor] {len(lmap)} landmarks, {lmap.memory_per_landmark_kb():.2f} KiB per landmark, '
           f'median PSNR {float(lmap.psnr.median()):.2f} dB, built in {time.time() - t0:.1f}s')
