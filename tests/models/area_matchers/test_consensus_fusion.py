@@ -235,3 +235,21 @@ def test_weak_or_sparse_full_image_does_not_stand():
     res = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE)
     assert res['selection'] != 'strong_full' and res['full_inlier_share'] > 0.8
     assert _geometry_is_true(scene, res['F']) and res['area_kept'].all()
+
+
+@pytest.mark.parametrize('select', ['auto', 'heldout'])
+def test_parallel_hypothesis_fits_equal_sequential(select):
+    """The sources' MAGSAC fits run on a thread pool; the result is the sequential one."""
+    scene = _scene(seed=3)
+    areas = _quadrant_areas(scene, n=60) + [_planted_wrong_pair(n=300)]
+    full = _full(scene, n_true=60, n_out=200, seed=2)  # a weak full image: the votes run
+    one = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE, select=select,
+                           fit_workers=1)
+    for workers in (2, 4):
+        par = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE,
+                               select=select, fit_workers=workers)
+        assert par.keys() == one.keys()
+        for key in one:
+            np.testing.assert_array_equal(par[key], one[key], err_msg=key)
+    assert one['selection'] == 'heldout'  # a weak full image: the held-out vote ran
+    assert one['area_valid'].all() and not one['area_kept'][-1]  # every source fitted
