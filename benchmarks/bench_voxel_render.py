@@ -58,7 +58,7 @@ class PerLandmarkTrainer(BatchedLandmarkTrainer):
     """
 
     def _optimize(self, rays: TrainingRays, box_min: Tensor, box_max: Tensor, density: Tensor,
-                  features: Tensor) -> Dict:
+                  features: Tensor, progress=None) -> Dict:
         from tqdm import tqdm
         c = self.conf
         n_lm = rays.num_landmarks
@@ -76,6 +76,8 @@ class PerLandmarkTrainer(BatchedLandmarkTrainer):
             for it in range(c['iterations']):
                 history[it] += self.train_step(opt, d, f, bmin, bmax, sub, tt, gen, it) / n_lm
             out_d[lm], out_f[lm] = d.detach()[0], f.detach()[0]
+            if progress is not None:  # landmarks done, as the batched trainer reports steps
+                progress(lm + 1, n_lm)
         return dict(density=out_d, features=out_f, history=history.tolist())
 
 

@@ -567,12 +567,16 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
             fits = list(pool.map(fit, fit_ids))
     else:
         fits = [fit(s) for s in fit_ids]
+    full_own = None  # the full image's matches its own geometry explains
     for s, res in zip(fit_ids, fits):
         k0, k1, _ = sources[s]
         if res is None or res[1].sum() < min_agree:
             continue
         hyps[s] = res[0]
-        ref[s] = max(int((np.sqrt(sampson_distance(res[0], k0, k1)) <= thr).sum()), 1)
+        own = np.sqrt(sampson_distance(res[0], k0, k1)) <= thr
+        ref[s] = max(int(own.sum()), 1)
+        if s == m:
+            full_own = own
     for s in range(m + 1):
         if hyps[s] is None:
             continue
@@ -584,10 +588,9 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     # a weak full image: its own geometry explains few of its matches
     full_share = ref[m] / max(len(full[0]), 1) if hyps[m] is not None else float('nan')
     full_cov = float('nan')
-    if hyps[m] is not None:
-        own = np.sqrt(sampson_distance(hyps[m], full[0], full[1])) <= thr
-        full_cov = min(len(_grid_cells(full[0][own], sizes[0], grid)),
-                       len(_grid_cells(full[1][own], sizes[1], grid))) / float(grid * grid)
+    if full_own is not None:
+        full_cov = min(len(_grid_cells(full[0][full_own], sizes[0], grid)),
+                       len(_grid_cells(full[1][full_own], sizes[1], grid))) / float(grid * grid)
     strong = (bool(o['full_stands']) and o['select'] == 'auto' and hyps[m] is not None
               and full_share >= o['strong_full_share'] and ref[m] >= o['strong_full_inliers']
               and full_cov >= o['strong_full_coverage'])

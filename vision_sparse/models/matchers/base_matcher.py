@@ -390,9 +390,9 @@ class BaseMatcher(nn.Module):
         matches ordered by their keypoint's index in ``feats0`` (A), as
         :func:`indexed_matches` orders a direct call."""
         out = dict(pred, kpts0=pred['kpts1'], kpts1=pred['kpts0'])
-        for a, b in (('num_keypoints0', 'num_keypoints1'),):
-            if a in pred and b in pred:
-                out[a], out[b] = pred[b], pred[a]
+        if 'num_keypoints0' in pred and 'num_keypoints1' in pred:
+            out['num_keypoints0'] = pred['num_keypoints1']
+            out['num_keypoints1'] = pred['num_keypoints0']
         kp = feats0['keypoints'].cpu().numpy() if isinstance(feats0, dict) else None
         k0 = np.asarray(out['kpts0'])
         if kp is not None and len(k0):

@@ -172,10 +172,8 @@ class BatchedLandmarkTrainer:
         if density is None or features is None:
             density, features = self.init_grids(rays.num_landmarks, rays.targets.shape[-1])
         with torch.enable_grad():
-            # progress only when given: subclasses may override _optimize without it
-            extra = {} if progress is None else dict(progress=progress)
             return self._optimize(rays, box_min.float(), box_max.float(), density, features,
-                                  **extra)
+                                  progress=progress)
 
     def _optimize(self, rays: TrainingRays, box_min: Tensor, box_max: Tensor, density: Tensor,
                   features: Tensor, progress: Optional[Callable[[int, int], None]] = None
