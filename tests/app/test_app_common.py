@@ -86,3 +86,12 @@ def test_timings():
     t.add({'match': 0.5, 'bad': 'x'})
     assert set(t.stages) == {'extract', 'match'} and t.total >= 0.5
     assert 'match 0.50 s' in t.markdown()
+
+
+def test_read_number_range_and_field():
+    from vision_sparse.app.common import read_number
+    assert read_number('0.25', 'Strength', 0, 1) == 0.25
+    assert read_number(1, 'Strength', 0, 1) == 1.0
+    for bad in ('lots', None, 1.5, -0.1, float('nan')):
+        with pytest.raises(AppError, match=r'^Strength: expected a number in \[0, 1\]'):
+            read_number(bad, 'Strength', 0, 1)

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from .cancel import StopFlags, reporter, session_key
-from .common import (AppError, Timings, app_root, config_file, guarded, read_image, status_error,
-                     status_ok)
+from .common import (AppError, Timings, app_root, config_file, guarded, read_image, read_number,
+                     status_error, status_ok)
 
 TITLE = 'Matching attention (FramePainter)'
 
@@ -188,13 +188,7 @@ def warp_arguments(warp: str, strength: float) -> Dict[str, Any]:
     """
     if warp not in WARPS:
         raise AppError(f'Warp: choose one of {", ".join(WARPS)} (got {warp!r})')
-    try:
-        s = float(strength)
-    except (TypeError, ValueError):
-        raise AppError(f'Strength: expected a number in [0, 1], got {strength!r}') from None
-    if not 0.0 <= s <= 1.0:
-        raise AppError(f'Strength: expected a number in [0, 1], got {s:g}')
-    return WARPS[warp](s)
+    return WARPS[warp](read_number(strength, 'Strength', 0.0, 1.0))
 
 
 def make_pair(image: np.ndarray, warp: str, strength: float, size: Tuple[int, int],

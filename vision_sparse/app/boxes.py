@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .common import (AppError, Timings, app_root, config_file, fit_width, guarded, output_dir,
-                     read_image, status_ok)
+                     read_image, read_number, status_ok)
 
 TITLE = 'Oriented boxes (PointOBB)'
 
@@ -350,12 +350,7 @@ def run_nms(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
     import torch
     from vision_sparse.ops import batched_nms_rotated
     from vision_sparse.visualization import draw_rotated_boxes, label_color, put_text_block
-    try:
-        iou_thr = float(iou_thr)
-    except (TypeError, ValueError):
-        raise AppError(f'NMS IoU threshold: expected a number in [0, 1], got {iou_thr!r}') from None
-    if not 0.0 <= iou_thr <= 1.0:
-        raise AppError(f'NMS IoU threshold: expected a number in [0, 1], got {iou_thr}')
+    iou_thr = read_number(iou_thr, 'NMS IoU threshold', 0.0, 1.0)
     det = make_detections(boxes, labels)
     t0 = time.perf_counter()
     keep = batched_nms_rotated(torch.as_tensor(det['boxes']), torch.as_tensor(det['scores']),

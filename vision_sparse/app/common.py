@@ -39,7 +39,7 @@ MAX_IMAGE_PIXELS = 40_000_000
 #: smallest accepted image side (px)
 MIN_IMAGE_SIDE = 32
 
-__all__ = ['AppError', 'read_image', 'upload_path', 'record_pictures', 'last_picture_sizes',
+__all__ = ['AppError', 'read_image', 'read_number', 'upload_path', 'record_pictures', 'last_picture_sizes',
            'guarded', 'Timings', 'status_ok', 'status_error',
            'app_root', 'output_dir', 'repo_path', 'config_file', 'fit_width', 'MAX_IMAGE_SIDE', 'MAX_IMAGE_PIXELS', 'MIN_IMAGE_SIDE']
 
@@ -126,6 +126,18 @@ def read_image(value: Any, field: str, max_side: int = MAX_IMAGE_SIDE,
         alpha = img[..., 3:4].astype(np.float32) / 255.0
         img = (img[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
     return np.ascontiguousarray(img)
+
+
+def read_number(value: Any, field: str, lo: float, hi: float) -> float:
+    """``value`` (a slider / textbox value) as a float in ``[lo, hi]``, or an :class:`AppError`
+    naming ``field``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise AppError(f'{field}: expected a number in [{lo:g}, {hi:g}], got {value!r}') from None
+    if not lo <= number <= hi:  # also refuses NaN
+        raise AppError(f'{field}: expected a number in [{lo:g}, {hi:g}], got {number:g}')
+    return number
 
 
 def status_ok(text: str) -> str:
