@@ -30,7 +30,7 @@ def _check_matches(out, H, max_matches):
     assert out['scores'].shape == (len(k0),) and len(k0) <= max_matches
     err = np.linalg.norm(_project(H, k0.astype(float)) - k1, axis=1)
     assert (err < 3.0).mean() > 0.9, np.percentile(err, [50, 90])
-    for k in (k0, k1):  # 3 px NMS
+    for k in (k0, k1) if not out['fusion_info'].get('full_won') else ():  # 3 px NMS
         d = np.linalg.norm(k[:, None] - k[None], axis=-1) + 1e3 * np.eye(len(k))
         assert d.min() >= 3.0
 
@@ -40,9 +40,11 @@ def test_a2pm_dmesa_on_warped_photo_any_size(sift):
     img = sample_photo(2, max_side=600)[:380, :560]  # not 4:3
     pair = make_homography_pair(img, seed=11, max_rotation_deg=10, scale_range=(0.9, 1.1),
                                 perspective=0.05, max_translation=0.05)
+    # 'merge': the agreeing area pairs' matches are added even when the full image wins
     m = MODELS.build(dict(type='A2PMMatcher',
                           point_matcher=dict(type='SIFTMatcher', resize_max=320),
-                          area_matcher=dict(type='DMESA'), crop_size=320, max_matches=400))
+                          area_matcher=dict(type='DMESA'), crop_size=320, max_matches=400,
+                          consensus=dict(full_winner_output='merge')))
     out = m(pair['image0'], pair['image1'])
     check_result(out)
     assert out['success'] and out['fallback'] == '', out['fallback']
@@ -52,6 +54,27 @@ def test_a2pm_dmesa_on_warped_photo_any_size(sift):
     _check_matches(out, pair['H_0to1'], 400)
     assert set(out['timings']) >= {'areas', 'area_matching', 'point_matching', 'fusion', 'total'}
     assert 'R' not in out  # no intrinsics, no pose
+
+
+@no_data
+def test_a2pm_returns_the_bare_matches_when_the_full_image_wins():
+    # default full_winner_output='bare': a well-matched pair gets exactly the point
+    # matcher's own matches back (same order), not a re-drawn set
+    img = sample_photo(2, max_side=600)[:380, :560]
+    pair = make_homography_pair(img, seed=11, max_rotation_deg=10, scale_range=(0.9, 1.1),
+                                perspective=0.05, max_translation=0.05)
+    pm = MODELS.build(dict(type='SIFTMatcher', resize_max=320))
+    bare = pm(dict(image0=pair['image0'], image1=pair['image1']))
+    m = MODELS.build(dict(type='A2PMMatcher', point_matcher=pm, area_matcher=dict(type='DMESA'),
+                          crop_size=320, max_matches=5000))
+    out = m(pair['image0'], pair['image1'])
+    check_result(out)
+    info = out['fusion_info']
+    assert info['winner'] == -1 and info['full_inlier_share'] > 0.3, info
+    assert out['fallback'] == '' and info['full_won'] and (out['from_area'] == -1).all()
+    assert out['area_kept'].any()  # area pairs agree with the geometry; they add no matches
+    np.testing.assert_allclose(out['kpts0'], bare['kpts0'], atol=1e-4)
+    np.testing.assert_allclose(out['kpts1'], bare['kpts1'], atol=1e-4)
 
 
 def test_a2pm_mesa_with_intrinsics_on_texture(sift):

@@ -73,8 +73,14 @@ def test_dense_wrong_pair_cannot_replace_a_supported_full_image(with_k):
     full = _full(scene, n_true=150, n_out=100)
     res = consensus_fusion(areas, full, K0, K1, SIZE, SIZE)
     assert _geometry_is_true(scene, res['F'])
-    assert res['winner'] != 1 and res['full_agrees']
+    assert res['winner'] == -1 and res['full_agrees'] and res['full_won']
     assert res['area_kept'].tolist() == [True, False]
+    # default full_winner_output='bare': the full image's matches, as given, nothing else
+    np.testing.assert_array_equal(res['kpts0'], full[0])
+    np.testing.assert_array_equal(res['kpts1'], full[1])
+    assert (res['from_area'] == -1).all() and res['fallback'] == ''
+    res = consensus_fusion(areas, full, K0, K1, SIZE, SIZE, full_winner_output='merge')
+    assert not res['full_won'] and res['area_kept'].tolist() == [True, False]
     assert not (res['from_area'] == 1).any()            # planted matches dropped
     # the full image stands: all its matches, as the bare matcher gave them,
     # plus the agreeing area pair's true matches
@@ -82,7 +88,8 @@ def test_dense_wrong_pair_cannot_replace_a_supported_full_image(with_k):
     assert (res['from_area'] == -1).sum() > 200     # of 250 (100 random): not only inliers
     area = res['from_area'] == 0
     assert area.any() and _true_share(scene, res['kpts0'][area], res['kpts1'][area]) > 0.98
-    inl = consensus_fusion(areas, full, K0, K1, SIZE, SIZE, strong_full_output='inliers')
+    inl = consensus_fusion(areas, full, K0, K1, SIZE, SIZE, strong_full_output='inliers',
+                           full_winner_output='merge')
     assert _true_share(scene, inl['kpts0'], inl['kpts1']) > 0.98
     assert res['hypothesis_scores'][1] < res['hypothesis_scores'][res['winner']]
 
@@ -93,10 +100,14 @@ def test_wrong_pair_alone_is_dropped_and_the_full_image_returned():
     full = _full(scene, n_true=120, n_out=60, seed=3)
     res = consensus_fusion([wrong], full, scene['K0'], scene['K1'], SIZE, SIZE)
     assert res['winner'] == -1 and _geometry_is_true(scene, res['F'])
-    assert res['area_kept'].tolist() == [False] and res['fallback']
-    idx = nms_matches(*full)  # the bare matches, thinned as always
+    assert res['area_kept'].tolist() == [False] and res['full_won'] and not res['fallback']
     assert (res['from_area'] == -1).all()
-    np.testing.assert_array_equal(res['kpts0'], full[0][idx])
+    np.testing.assert_array_equal(res['kpts0'], full[0])  # the bare matches as given
+    idx = np.sort(nms_matches(*full))  # without a winner: thinned as always, in their order
+    merge = consensus_fusion([wrong], full, scene['K0'], scene['K1'], SIZE, SIZE,
+                             full_winner_output='merge')
+    assert merge['fallback'] and not merge['full_won']
+    np.testing.assert_array_equal(merge['kpts0'], full[0][idx])
     # the paper's fusion (match counting) lets the same pair replace the geometry
     legacy = fuse_matches([wrong], full, scene['K0'], scene['K1'])
     assert legacy['area_kept'].tolist() == [True]
@@ -213,6 +224,10 @@ def test_well_supported_full_image_stands_against_many_agreeing_wrong_pairs():
     assert res['full_inlier_share'] > 0.7 and res['full_coverage'] > 0.7
     assert _geometry_is_true(scene, res['F'])
     assert res['area_kept'].tolist() == [False] * 12 + [True]
+    assert res['full_won'] and set(np.unique(res['from_area'])) == {-1}
+    res = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE,
+                           full_winner_output='merge')  # the agreeing pair adds its matches
+    assert res['area_kept'].tolist() == [False] * 12 + [True]
     assert set(np.unique(res['from_area'])) == {-1, 12}
     area = res['from_area'] == 12
     assert _true_share(scene, res['kpts0'][area], res['kpts1'][area]) > 0.98
@@ -221,7 +236,7 @@ def test_well_supported_full_image_stands_against_many_agreeing_wrong_pairs():
     # 'bare': the full image's matches exactly as the bare matcher gave them
     bare = consensus_fusion(areas, full, scene['K0'], scene['K1'], SIZE, SIZE,
                             strong_full_output='bare')
-    np.testing.assert_array_equal(bare['kpts0'], full[0][nms_matches(*full)])
+    np.testing.assert_array_equal(bare['kpts0'], full[0])
     with pytest.raises(ValueError, match='strong_full_output'):
         consensus_fusion(areas, full, None, None, strong_full_output='some')
 

@@ -170,8 +170,10 @@ class A2PMMatcher(nn.Module):
                   a match came from, -1 = full-image match).
                 - ``areas0`` ``(M, 4)`` / ``areas1`` ``(M, 4)``: matched area
                   boxes xyxy px; ``area_scores`` ``(M,)``; ``area_kept``
-                  ``(M,)`` bool (passed verification and fusion: its matches
-                  are among the output).
+                  ``(M,)`` bool (passed verification and agrees with the
+                  final geometry: its matches are among the output, unless
+                  the full image won, ``fusion_info['full_won']``, when the
+                  output is the full-image matches as the matcher gave them).
                 - ``area_pairs_total`` (int, M), ``area_pairs_kept`` (int:
                   pairs that passed verification and were point-matched),
                   ``area_verified`` ``(M,)`` bool, ``area_verification``
@@ -186,7 +188,8 @@ class A2PMMatcher(nn.Module):
                   ``(M + 1,)`` (last = full image; NaN = no hypothesis or
                   pair dropped), ``F`` ``(3, 3)`` (final geometry, px) or None,
                   ``full_inlier_share`` (share of the full-image matches its own
-                  geometry explains) and ``selection`` (``'coverage'`` or
+                  geometry explains), ``full_won`` (bool, see ``area_kept``) and
+                  ``selection`` (``'coverage'`` or
                   ``'heldout'``: the rule that chose the winner);
                   ``{}`` for legacy fusion.
                 - ``area_set0``, ``area_set1`` (:class:`AreaSet`): all areas of
@@ -262,7 +265,8 @@ class A2PMMatcher(nn.Module):
                    area_verified=verified, area_verification=ver, fusion_info=info,
                    num_area_matcher_calls=int(am['num_matcher_calls']),
                    area_set0=areas0, area_set1=areas1, fallback='', reason='')
-        if fused['area_kept'].any():
+        if fused['area_kept'].any() or fused.get('full_won'):
+            # area matches fused, or the full image won the consensus (its matches as given)
             kp0, kp1, sc = fused['kpts0'], fused['kpts1'], fused['scores']
             src = np.where(fused['from_area'] >= 0,
                            sel[np.clip(fused['from_area'], 0, None)] if len(sel) else -1, -1)
@@ -272,8 +276,10 @@ class A2PMMatcher(nn.Module):
             if m_all and not len(sel):
                 reason = 'no area pair passed the verification'
             out['fallback'] = f'{reason}; returning the full-image matches'
-            idx = nms_matches(full[0], full[1], full[2], c['nms_radius'],
-                              c['max_matches'])
+            # in the matcher's order: a full image that wins the consensus returns
+            # exactly what the bare matcher returned (when NMS drops nothing)
+            idx = np.sort(nms_matches(full[0], full[1], full[2], c['nms_radius'],
+                                      c['max_matches']))
             kp0, kp1, sc = full[0][idx], full[1][idx], full[2][idx]
             src = np.full(len(idx), -1, np.int64)
             if len(idx) == 0:
@@ -310,7 +316,8 @@ class A2PMMatcher(nn.Module):
                     hypothesis_scores=scores, F=fused['F'],
                     full_inlier_share=fused.get('full_inlier_share'),
                     full_coverage=fused.get('full_coverage'),
-                    selection=fused.get('selection', ''))
+                    selection=fused.get('selection', ''),
+                    full_won=bool(fused.get('full_won', False)))
         return fused, info
 
     @staticmethod

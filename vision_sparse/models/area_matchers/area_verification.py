@@ -34,7 +34,7 @@ source box, moved into image 1 by the ground truth, lies in the target box
 crosses the target box (necessary, not sufficient). The IoU of the warped
 source box with the target box is reported beside it.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 
