@@ -53,11 +53,14 @@ def test_synthetic_pair_matches_are_checked_against_the_true_homography(syntheti
     err = np.linalg.norm(p[:, :2] / p[:, 2:] - res['kpts1'], axis=1)
     np.testing.assert_array_equal(r['correct'], err < M.HOMOGRAPHY_THRESH_PX)
     # the full image is well supported here (58 % of XFeat's matches within 5 px), so
-    # consensus fusion keeps its geometry and matches (area pairs add only matches that agree,
-    # duplicates merged): never worse than bare - its correct matches and its precision
+    # consensus fusion keeps its geometry: never worse than bare - its correct matches and
+    # its precision
     p = np.c_[r['bare']['kpts0'], np.ones(r['bare']['num_matches'])] @ H.T
     bare_ok = np.linalg.norm(p[:, :2] / p[:, 2:] - r['bare']['kpts1'], axis=1) < 5.0
     assert res['fusion_info']['selection'] == 'strong_full'
+    # ... and, as it won, A2PM returns exactly the bare matches (said on the page)
+    assert res['fusion_info']['full_won'] and 'own matches' in r['status']
+    np.testing.assert_array_equal(res['kpts0'], r['bare']['kpts0'])
     assert r['correct'].sum() >= 0.95 * bare_ok.sum()
     assert r['correct'].mean() >= bare_ok.mean() - 0.01
     for key in ('output', 'areas', 'pairs', 'grid'):

@@ -554,6 +554,11 @@ def iter_matching(img0: Any = None, img1: Any = None, sample: Optional[str] = No
             parts.append(f'note ({r["method"]}): {r["reason"]}')
     if res is not None and res.get('fallback'):
         parts.append(f'note: {res["fallback"]}')
+    if res is not None and (res.get('fusion_info') or {}).get('full_won'):
+        parts.append("note: the full image's geometry won the consensus and the area pairs "
+                     'agree with it, so A2PM returns the point matcher\'s own matches (adding '
+                     "the area pairs' matches would only re-draw the RANSAC; "
+                     "`consensus=dict(full_winner_output='merge')` adds them)")
     parts.append(f'time: {timings.markdown()} (total {timings.total:.1f} s; model '
                  + ('cached from an earlier run' if cached else 'loaded now, cached for the next '
                     'runs') + ')')
