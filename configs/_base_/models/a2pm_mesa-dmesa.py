@@ -30,6 +30,10 @@ model = dict(
     # fusion='consensus' (votes of independent sources; 'legacy' = the paper's
     # match-counting filter, which then uses alpha); verify_areas checks each area
     # pair against the full-image matches before the point matcher runs in it
-    # (off: neutral to negative on the pose, docs/a2pm.md).
+    # (off: neutral to negative on the pose, docs/a2pm.md). consensus holds the
+    # options of consensus_fusion; full_winner_output='bare': when the full image's
+    # geometry wins (and the image is not weak) the point matcher's own matches are
+    # returned as given ('merge' adds the agreeing area pairs' matches).
     a2pm=dict(crop_size=640, crop_expand=1.2, alpha=3.0, max_matches=5000,
-              fusion='consensus', verify_areas=False))
+              fusion='consensus', verify_areas=False,
+              consensus=dict(full_winner_output='bare')))
