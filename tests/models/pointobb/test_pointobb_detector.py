@@ -193,7 +193,8 @@ def test_official_sized_config_builds():
                        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True))
     cfg['roi_head']['bbox_head'].update(init_std=0.01)
     model = MODELS.build(cfg)
-    assert model.test_cfg == dict(rotate_bags=False) and model.rotation_agnostic_labels == [1, 9, 11]
+    assert model.test_cfg == dict(rotate_bags=False, angle_tta=()) and \
+        model.rotation_agnostic_labels == [1, 9, 11]
     assert model.roi_head.bag_generator.bag_size == 70 and model.roi_head.bag_generator.num_refine == 125
     with pytest.raises(ValueError, match='unknown options'):
         MODELS.build(tiny_model_cfg(view_schedule=dict(angle_start=3)))
