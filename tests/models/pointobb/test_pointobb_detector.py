@@ -193,9 +193,70 @@ def test_official_sized_config_builds():
                        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True))
     cfg['roi_head']['bbox_head'].update(init_std=0.01)
     model = MODELS.build(cfg)
-    assert model.test_cfg == dict(rotate_bags=False) and model.rotation_agnostic_labels == [1, 9, 11]
+    assert model.test_cfg == dict(rotate_bags=False, angle_tta=()) and \
+        model.rotation_agnostic_labels == [1, 9, 11]
     assert model.roi_head.bag_generator.bag_size == 70 and model.roi_head.bag_generator.num_refine == 125
     with pytest.raises(ValueError, match='unknown options'):
         MODELS.build(tiny_model_cfg(view_schedule=dict(angle_start=3)))
     with pytest.raises(ValueError, match='angle_start_iter'):
         MODELS.build(tiny_model_cfg(view_schedule=dict(angle_start_iter=5, rotated_bags_start_iter=2)))
+
+
+def test_angle_self_training_window_and_long_side_targets():
+    from vision_sparse.models.detectors.pointobb import long_side_angle
+    boxes = torch.tensor([[0, 0, 10.0, 4.0, 0.3], [0, 0, 4.0, 10.0, 0.3], [0, 0, 4.0, 10.0, 1.4]])
+    assert torch.allclose(long_side_angle(boxes), torch.tensor([0.3, 0.3 + math.pi / 2 - math.pi,
+                                                                1.4 - math.pi / 2]), atol=1e-6)
+    head = dict(type='PointOBBAngleHead', in_channels=16, feat_channels=16, stacked_convs=1)
+    model = _build(angle_head=head, angle_self_training=dict(start_iter=1, end_iter=3),
+                   view_schedule=dict(angle_start_iter=2, rotated_bags_start_iter=10))
+    batch = make_batch()
+    seen = {}
+    for it in range(4):
+        _set_iter(it)
+        seen[it] = _losses(model, batch)
+    assert 'loss_angle_pseudo' not in seen[0] and 'loss_angle' not in seen[0]
+    assert seen[1]['loss_angle_pseudo'].item() > 0 and 'loss_angle' not in seen[1]  # phase 1
+    assert 'loss_angle_pseudo' in seen[2] and 'loss_angle' in seen[2]  # phase 2: both
+    assert 'loss_angle_pseudo' not in seen[3] and 'loss_angle' in seen[3]
+    # the self-training loss reaches the angle head
+    _set_iter(1)
+    model.zero_grad()
+    _losses(model, batch)['loss_angle_pseudo'].backward()
+    assert model.angle_head.conv_angle.weight.grad.abs().sum() > 0
+
+
+def test_oriented_bag_angles_and_test_time_angle_views():
+    model = _build(angle_head=FakeAngleHead(angle=0.5), oriented_bag_angles=[0.0, 0.1])
+    pts = [torch.tensor([[40.0, 50.0]])]
+    bags, _ = model._oriented_bags([torch.zeros(1, 3, 4, 4)] * 4, pts, [torch.tensor([1])], [(128, 128)])
+    assert bags[0].shape[1] == model.roi_head.bag_generator.num_scales * \
+        model.roi_head.bag_generator.num_ratios * 2
+    assert torch.allclose(bags[0][0, :2, 4], torch.tensor([0.5, 0.6]))
+    out = _predict(model, make_batch(batch=1))
+    ang = out[0].pred_instances.bboxes.tensor[:, 4]
+    assert torch.all((ang >= 0.5 - 1e-5) & (ang <= 0.6 + 1e-5))  # merged over 0.5 and 0.6
+    # views: the constant head says 0.5 in every view; mapped back, a flip gives -0.5
+    # (mean 0) and a rotation by 30 deg gives 0.5 - 0.524 (mean ~0.238)
+    b = make_batch(batch=1)
+    data = model.data_preprocessor(copy.deepcopy(b), False)
+    feats = model.extract_feat(data['inputs'])
+    p = [data['data_samples'][0].gt_instances.points.float()]
+    model.test_cfg['angle_tta'] = [dict(kind='flip')]
+    assert torch.allclose(model.tta_point_angles(data['inputs'], feats, p, [(128, 128)])[0],
+                          torch.zeros(3, 4), atol=1e-5)
+    model.test_cfg['angle_tta'] = [dict(kind='rotate', phi_deg=30)]
+    got = model.tta_point_angles(data['inputs'], feats, p, [(128, 128)])[0]
+    assert torch.allclose(got, torch.full_like(got, 0.5 - math.radians(30) / 2), atol=1e-5)
+    with pytest.raises(ValueError, match='angle_tta'):
+        _build(test_cfg=dict(angle_tta=[dict(kind='shear')]))
+
+
+def test_oriented_angle_levels_average_the_chosen_levels():
+    class LevelHead(FakeAngleHead):
+        def point_angles(self, codes, points):  # level l says 0.1 * l (level 3: 1.5)
+            return [p.new_tensor([0.0, 0.2, 0.4, 1.5]).expand(p.shape[0], 4) for p in points]
+    model = _build(angle_head=LevelHead(), oriented_bag_angles=[0.0], oriented_angle_levels=[0, 2])
+    pts = [torch.tensor([[40.0, 50.0], [90.0, 80.0]])]
+    bags, _ = model._oriented_bags([torch.zeros(1, 3, 4, 4)] * 4, pts, [torch.tensor([1, 2])], [(128, 128)])
+    assert torch.allclose(bags[0][..., 4], torch.full_like(bags[0][..., 4], 0.2), atol=1e-6)

@@ -247,3 +247,36 @@ def test_bad_input():
         _head(radius=2)
     with pytest.raises(ValueError, match='in_channels'):
         head([torch.randn(1, 5, 8, 8), torch.randn(1, 5, 4, 4)])
+
+
+def test_pseudo_loss_zero_at_target_positive_elsewhere_and_pulls_toward_target():
+    """Self-training from pseudo boxes: 0 when the codes encode the target angles, > 0
+    otherwise; a gradient step on the codes moves the decoded angle toward the target;
+    rotation-agnostic classes are left out."""
+    head = _head(angle_agnostic_labels=[2])
+    pts = [torch.tensor([[30.0, 40.0], [70.0, 60.0]], dtype=torch.float64)]
+    thetas = [0.3, -1.0]
+    maps = _object_maps(pts[0].tolist(), thetas)
+    labels = [torch.tensor([0, 1])]
+    target = [torch.tensor(thetas, dtype=torch.float64)]
+    assert head.pseudo_loss(maps, pts, target, labels).item() < 1e-9
+    # the targets moved by 0.2 rad: positive loss; gradient descent on the codes follows
+    moved = [target[0] + 0.2]
+    codes = [m.clone().requires_grad_(True) for m in maps]
+    loss = head.pseudo_loss(codes, pts, moved, labels, loss_weight=2.0)
+    assert loss.item() > 0.01
+    loss.backward()
+    stepped = [(c - 0.5 * c.grad).detach() for c in codes]
+    before = head.point_angles(maps, pts)[0]
+    after = head.point_angles(stepped, pts)[0]
+    goal = moved[0][:, None]
+    assert torch.all(wrap_half_pi(after - goal).abs() < wrap_half_pi(before - goal).abs())
+    # an agnostic object is not in the loss: a wrong target for it changes nothing
+    agn = head.pseudo_loss(maps, pts, [torch.tensor([0.3, 0.9], dtype=torch.float64)],
+                           [torch.tensor([0, 2])])
+    assert agn.item() < 1e-9
+    # no object left: zero, still attached to the graph
+    empty = head.pseudo_loss(codes, pts, target, [torch.tensor([2, 2])])
+    assert empty.item() == 0 and empty.requires_grad
+    with pytest.raises(ValueError, match='angles and labels'):
+        head.pseudo_loss(maps, pts, [torch.zeros(3, dtype=torch.float64)], labels)

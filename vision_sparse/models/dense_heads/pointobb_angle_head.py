@@ -23,6 +23,11 @@ Three steps, all in this head:
    is decoded from the mean code over its positive cells of *all* levels.
    Rotation-agnostic classes (storage tanks, roundabouts, ...) and points that left
    the second view (``valid``) are skipped.
+4. **Self-training from the MIL pseudo boxes** (:meth:`~PointOBBAngleHead.pseudo_loss`,
+   our addition, used by ``PointOBB(angle_self_training=...)``): the mean code of every
+   level at each point regresses (L1) to the PSC code of the long-side angle of the
+   object's current MIL pseudo box (detached). It gives the head codes that vary with the
+   objects' orientation, the warm start the self-supervision needs (see point 3).
 
 Angles: radians, ``theta`` rotates +x toward +y (clockwise on screen), 'le90'
 range ``[-pi/2, pi/2)``. Self-supervision alone fixes angles only up to an
@@ -290,6 +295,45 @@ class PointOBBAngleHead(nn.Module):
         return pooled
 
     # ----------------------------------------------------------------- loss
+    def pseudo_loss(self, codes: Sequence[Tensor], points: Sequence[Tensor],
+                    angles: Sequence[Tensor], labels: Sequence[Tensor],
+                    loss_weight: float = 1.0) -> Tensor:
+        """Self-training loss: dense-to-sparse codes regress to given (pseudo) angles.
+
+        On every level, the mean code of the cells within ``pos_radius * stride`` of each
+        point (as :meth:`point_codes`) is pulled (L1) toward ``PSCCoder.encode(angle)``;
+        the angles are targets (detached). Rotation-agnostic classes are left out.
+
+        Args:
+            codes (Sequence[Tensor]): per level (B, num_step, H_l, W_l).
+            points (Sequence[Tensor]): per image (N_i, 2) pixel coordinates.
+            angles (Sequence[Tensor]): per image (N_i,) target angles, radians (pi period).
+            labels (Sequence[Tensor]): per image (N_i,) class labels.
+            loss_weight (float): multiplier.
+
+        Returns:
+            Tensor: scalar, the mean over objects, levels and code entries (0, attached to
+            the graph, when no object is left).
+        """
+        if not (len(points) == len(angles) == len(labels)):
+            raise ValueError(f'points, angles and labels must have one entry per image, got '
+                             f'{len(points)}, {len(angles)}, {len(labels)}')
+        mean_codes, _ = self.point_codes(codes, points)
+        diffs = []
+        for m, a, lab in zip(mean_codes, angles, labels):
+            if a.shape != m.shape[:1] or lab.shape != m.shape[:1]:
+                raise ValueError(f'angles and labels must be ({m.shape[0]},), got '
+                                 f'{tuple(a.shape)} and {tuple(lab.shape)}')
+            keep = torch.ones_like(lab, dtype=torch.bool)
+            for c in self.agnostic_labels:
+                keep &= lab != c
+            target = self.coder.encode(a.detach().to(m.dtype))[:, None, :]  # (N, 1, C)
+            diffs.append((m - target).abs()[keep].reshape(-1))
+        diff = torch.cat(diffs) if diffs else codes[0].new_zeros(0)
+        if diff.numel() == 0:
+            return sum(c.sum() for c in codes) * 0.0
+        return diff.mean() * float(loss_weight)
+
     @staticmethod
     def _view_params(view: Dict) -> Tuple[float, bool]:
         if not isinstance(view, dict) or 'kind' not in view:

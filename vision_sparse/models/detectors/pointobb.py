@@ -17,6 +17,13 @@ restarts the schedule at 0 after a resume):
   rotated by the angle the angle head predicts at its point, read at the FPN level
   that pools each proposal (rotation-agnostic classes keep angle 0).
 
+Our additions (off by default, see ``PointOBB``'s arguments): **self-training of the
+angle head** from the MIL pseudo boxes (``angle_self_training``: the head's point codes
+regress to the long-side angle of the current, detached pseudo boxes, in any phase of
+its iteration window), a **separate set of bag angles** around the predicted angle
+(``oriented_bag_angles``, phase 3 and test) and **test-time view averaging** of the
+predicted angle (``test_cfg['angle_tta']``).
+
 Random draws of an iteration (``s``, ``phi``, flip, stage-1 negatives) come from a
 generator seeded by ``(view_schedule.seed, iter)``, so a resumed run draws the same
 views as an uninterrupted one.
@@ -37,9 +44,22 @@ from torch import Tensor
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.bbox.rotated_boxes import RotatedBoxes, regularize_boxes
 from vision_sparse.utils.config import merge_conf
+from ..task_modules.prior_generators import PointBagGenerator
 from .pointobb_views import flip_view, resize_view, rotate_view, wrap_angle
 
-__all__ = ['PointOBB', 'current_iter']
+__all__ = ['PointOBB', 'current_iter', 'long_side_angle', 'circular_mean_angle']
+
+
+def long_side_angle(boxes: Tensor) -> Tensor:
+    """(N, 5) boxes -> (N,) angle of the long side, wrapped to ``[-pi/2, pi/2)``."""
+    theta = torch.where(boxes[:, 3] > boxes[:, 2], boxes[:, 4] + math.pi / 2, boxes[:, 4])
+    return wrap_angle(theta)
+
+
+def circular_mean_angle(angles: Tensor, weights: Tensor, dim: int = 0) -> Tensor:
+    """Weighted mean of pi-periodic angles along ``dim`` (on the doubled-angle circle)."""
+    two = 2 * angles
+    return 0.5 * torch.atan2((weights * torch.sin(two)).sum(dim), (weights * torch.cos(two)).sum(dim))
 
 
 def current_iter() -> int:
@@ -58,6 +78,12 @@ DEFAULT_VIEW_SCHEDULE = dict(
     flip_prob=0.05,
     padding_mode='zeros',
     seed=0,
+)
+
+DEFAULT_ANGLE_SELF_TRAINING = dict(
+    start_iter=0,        # first iteration with the loss
+    end_iter=None,       # first iteration without it (None: to the end)
+    loss_weight=1.0,
 )
 
 
@@ -81,8 +107,26 @@ class PointOBB(BaseModel):
         rotation_agnostic_labels (list[int]): classes without an orientation (e.g.
             storage tanks): their bags are never rotated and the angle head leaves them
             out of its loss (passed on to ``angle_head`` unless it names them itself).
+        angle_self_training (dict, optional): our addition: train the angle head to
+            regress the long-side angle of the objects' MIL pseudo boxes (final stage,
+            detached; :meth:`PointOBBAngleHead.pseudo_loss`) in iterations
+            ``[start_iter, end_iter)``, logged as ``loss_angle_pseudo``; keys and
+            defaults in ``DEFAULT_ANGLE_SELF_TRAINING``. None (default): off, as the paper.
+            It warm-starts the self-supervised angle loss (phase 2), which does not
+            start learning from a random head.
+        oriented_bag_angles (Sequence[float], optional): angles (radians) of the bag
+            boxes relative to the predicted angle whenever bags follow the angle head
+            (phase 3 and test); None (default): the bag generator's ``base_angles``.
+            E.g. ``[0.0]``: bags at the predicted angle only (the paper's rule).
+        oriented_angle_levels (Sequence[int], optional): read the predicted angle of a
+            point as the mean (doubled-angle circle) over these FPN levels for every
+            proposal; None (default, official): each proposal's own pooling level.
         test_cfg (dict, optional): ``rotate_bags`` (default True: at test, bags use
-            the predicted angles when there is an angle head).
+            the predicted angles when there is an angle head); ``angle_tta`` (default
+            ``()``): extra views, ``dict(kind='rotate', phi_deg=90)`` or
+            ``dict(kind='flip', direction='vertical')``, whose predicted point angles,
+            mapped back to the image, are averaged with the image's own on the
+            doubled-angle circle (per level) before the bags are rotated.
         train_cfg (dict, optional): unused (kept for mmdet signature parity).
         data_preprocessor (dict, optional): ``mmdet.DetDataPreprocessor`` config.
         init_cfg (dict, optional): mmengine init config.
@@ -90,7 +134,11 @@ class PointOBB(BaseModel):
 
     def __init__(self, backbone: dict, neck: dict, roi_head: dict, angle_head: Optional[dict] = None,
                  ssc_loss: Optional[dict] = None, view_schedule: Optional[dict] = None,
-                 rotation_agnostic_labels: Sequence[int] = (), test_cfg: Optional[dict] = None,
+                 rotation_agnostic_labels: Sequence[int] = (),
+                 angle_self_training: Optional[dict] = None,
+                 oriented_bag_angles: Optional[Sequence[float]] = None,
+                 oriented_angle_levels: Optional[Sequence[int]] = None,
+                 test_cfg: Optional[dict] = None,
                  train_cfg: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -110,7 +158,20 @@ class PointOBB(BaseModel):
         if not 0 < lo <= hi:
             raise ValueError(f'view_schedule.resize_range must be 0 < lo <= hi, got {sch["resize_range"]}')
         self.rotation_agnostic_labels = [int(v) for v in rotation_agnostic_labels]
-        self.test_cfg = {'rotate_bags': True, **(test_cfg or {})}
+        self.angle_self_training = None if angle_self_training is None else merge_conf(
+            DEFAULT_ANGLE_SELF_TRAINING, angle_self_training, 'PointOBB.angle_self_training')
+        self._oriented_generator = None
+        if oriented_bag_angles is not None:
+            self._oriented_generator = PointBagGenerator(
+                **{**self.roi_head.bag_generator.conf,
+                   'base_angles': tuple(float(a) for a in oriented_bag_angles)})
+        self.oriented_angle_levels = (None if oriented_angle_levels is None
+                                      else [int(v) for v in oriented_angle_levels])
+        self.test_cfg = {'rotate_bags': True, 'angle_tta': (), **(test_cfg or {})}
+        for v in self.test_cfg['angle_tta']:
+            if not isinstance(v, dict) or v.get('kind') not in ('rotate', 'flip'):
+                raise ValueError(f"test_cfg.angle_tta entries must be dict(kind='rotate', "
+                                 f"phi_deg=...) or dict(kind='flip', direction=...), got {v!r}")
         self.train_cfg = train_cfg
         self.num_classes = self.roi_head.bbox_head.num_classes
 
@@ -206,18 +267,56 @@ class PointOBB(BaseModel):
                                         b[..., 4])
         return bags, valid
 
-    def _oriented_bags(self, codes: List[Tensor], points: List[Tensor], labels: List[Tensor],
-                       shapes: Sequence[Tuple[int, int]]) -> Tuple[List[Tensor], List[Tensor]]:
-        """Bags rotated by the predicted angle of each point at each proposal's level."""
-        bags, _ = self.roi_head.stage_bags(points, shapes)
-        per_level = self.angle_head.point_angles(codes, points)  # list of (N_i, L)
+    def _oriented_bags(self, codes: Optional[List[Tensor]], points: List[Tensor], labels: List[Tensor],
+                       shapes: Sequence[Tuple[int, int]],
+                       per_level: Optional[List[Tensor]] = None) -> Tuple[List[Tensor], List[Tensor]]:
+        """Bags rotated by the predicted angle of each point at each proposal's level
+        (``per_level``: per image (N_i, L) angles, default decoded from ``codes``)."""
+        gen = self._oriented_generator
+        if gen is None:
+            bags, _ = self.roi_head.stage_bags(points, shapes)
+        else:
+            bags = [gen.bags(p, s)[0] for p, s in zip(points, shapes)]
+        if per_level is None:
+            per_level = self.angle_head.point_angles(codes, points)  # list of (N_i, L)
+        if self.oriented_angle_levels is not None:
+            lv = self.oriented_angle_levels
+            per_level = [circular_mean_angle(a[:, lv], torch.ones_like(a[:, lv]), dim=1)[:, None]
+                         .expand_as(a) for a in per_level]
         angles = []
         for b, a, lab in zip(bags, per_level, labels):
             lvl = self.roi_head.proposal_levels(b).clamp(max=a.shape[-1] - 1) if b.numel() else \
                 b.new_zeros(b.shape[:2], dtype=torch.long)
             ang = torch.gather(a.detach().to(b.dtype), 1, lvl) if b.shape[0] else b.new_zeros(b.shape[:2])
             angles.append(torch.where(self._agnostic(lab)[:, None], torch.zeros_like(ang), ang))
-        return self.roi_head.stage_bags(points, shapes, angles)
+        if gen is None:
+            return self.roi_head.stage_bags(points, shapes, angles)
+        out = [gen.bags(p, s, a) for p, s, a in zip(points, shapes, angles)]
+        return [o[0] for o in out], [o[1] for o in out]
+
+    def tta_point_angles(self, batch_inputs: Tensor, feats: Sequence[Tensor],
+                         points: List[Tensor], shapes: Sequence[Tuple[int, int]]) -> List[Tensor]:
+        """Per image (N_i, L) predicted point angles averaged over the image and the
+        ``test_cfg['angle_tta']`` views (each mapped back: ``- phi`` for a rotation,
+        negated for a flip), on the doubled-angle circle; a point that leaves a view
+        keeps the other views' mean."""
+        per_level = self.angle_head.point_angles(self.angle_head(feats), points)
+        sums = [torch.stack([torch.cos(2 * a), torch.sin(2 * a)]) for a in per_level]
+        for view in self.test_cfg['angle_tta']:
+            if view['kind'] == 'rotate':
+                phi = math.radians(float(view['phi_deg']))
+                v_imgs, v_pts, _, v_ok = rotate_view(batch_inputs, points, phi, img_shapes=shapes)
+            else:
+                phi = None
+                v_imgs, v_pts, _ = flip_view(batch_inputs, points, view.get('direction', 'vertical'))
+                v_ok = [torch.isfinite(q).all(-1) for q in v_pts]
+            safe = [torch.where(k[:, None], q, torch.zeros_like(q)) for q, k in zip(v_pts, v_ok)]
+            v_angles = self.angle_head.point_angles(self.angle_head(self.extract_feat(v_imgs)), safe)
+            for i, (a, k) in enumerate(zip(v_angles, v_ok)):
+                back = a - phi if phi is not None else -a
+                add = torch.stack([torch.cos(2 * back), torch.sin(2 * back)]) * k[None, :, None].to(a)
+                sums[i] = sums[i] + add
+        return [0.5 * torch.atan2(s[1], s[0]) for s in sums]
 
     def _view_bags(self, bags: List[Tensor], valid: List[Tensor], view_points: List[Tensor],
                    view: dict, shapes) -> Tuple[List[Tensor], List[Tensor]]:
@@ -316,7 +415,17 @@ class PointOBB(BaseModel):
             out1 = self.roi_head.run_stage(1, feats, props1, valid1, all_lbl, bag_weight=out0['scores'],
                                            generator=gen, img_shapes=all_shapes)
             losses.update(out1['losses'])
-        if codes is not None and 'loss_angle' not in losses:
+        st = self.angle_self_training
+        if self.angle_head is not None and st is not None and st['start_iter'] <= it and (
+                st['end_iter'] is None or it < st['end_iter']):
+            final = out1['boxes'] if self.roi_head.num_stages > 1 else out0['boxes']
+            if codes is None:
+                codes = self.angle_head(feats)
+            target = long_side_angle(final.detach()).split([p.shape[0] for p in props])
+            st_pts = pts if phase == 1 else pts + v_kept
+            losses['loss_angle_pseudo'] = self.angle_head.pseudo_loss(
+                codes, st_pts, list(target), all_lbl, st['loss_weight'])
+        if codes is not None and phase > 1 and 'loss_angle' not in losses:
             losses['loss_angle'] = sum(c.sum() for c in codes) * 0
         losses['view_phase'] = batch_inputs.new_tensor(float(phase))
         return losses
@@ -363,7 +472,11 @@ class PointOBB(BaseModel):
         lbl = [l[v] for l, v in zip(labels, valid)]
         feats = self.extract_feat(batch_inputs)
         if self.angle_head is not None and self.test_cfg['rotate_bags']:
-            bags, bag_valid = self._oriented_bags(self.angle_head(feats), pts, lbl, shapes)
+            if self.test_cfg['angle_tta']:
+                per_level = self.tta_point_angles(batch_inputs, feats, pts, shapes)
+                bags, bag_valid = self._oriented_bags(None, pts, lbl, shapes, per_level)
+            else:
+                bags, bag_valid = self._oriented_bags(self.angle_head(feats), pts, lbl, shapes)
         else:
             bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
         out = self.roi_head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False)
