@@ -314,7 +314,8 @@ class PointOBB(BaseModel):
             boxes0 = list(out0['boxes'].split(n_img))
             props1, valid1 = self.roi_head.refine_props(boxes0, all_shapes)
             out1 = self.roi_head.run_stage(1, feats, props1, valid1, all_lbl, bag_weight=out0['scores'],
-                                           generator=gen, img_shapes=all_shapes)
+                                           generator=gen, img_shapes=all_shapes,
+                                           rescore=False)
             losses.update(out1['losses'])
         if codes is not None and 'loss_angle' not in losses:
             losses['loss_angle'] = sum(c.sum() for c in codes) * 0
@@ -333,7 +334,7 @@ class PointOBB(BaseModel):
             nb[..., 2:4] *= (sx + sy) / 2
             r_bags.append(nb)
         r_feats = self.extract_feat(r_imgs)
-        r_out = self.roi_head.run_stage(0, r_feats, r_bags, bag_valid, lbl)
+        r_out = self.roi_head.run_stage(0, r_feats, r_bags, bag_valid, lbl, rescore=False)
         out = {f'resized_{k}': v for k, v in r_out['losses'].items()}
         n = sum(p.shape[0] for p in pts)
         out.update(self.ssc_loss(out0['cls_prob'][:n], out0['ins_weight'][:n], r_out['cls_prob'],
