@@ -22,6 +22,12 @@
 #   runs before storage tanks kept angle-0 bags; seed spread ~3 deg). The MIL stages
 #   still pick object parts for large classes (golf-field IoU 0.05, plane 0.13):
 #   the mIoU >= 0.6 target is NOT reached with this recipe.
+# * context contrast (our addition, PointOBBRoIHead.context_contrast): the top-k merge
+#   weighs a proposal by its class probability times (1 - the highest class probability
+#   of its 4 adjacent boxes)^2, without the instance weights (a part of a large object
+#   has object-like neighbours, the whole object has background around it). Prediction
+#   only (no training cost): pseudo-box mIoU 0.32 -> 0.46 (train) / 0.34 -> 0.47
+#   (held-out), 2 seeds; small vehicles get too large (IoU 0.52 -> 0.38).
 # Children set num_classes (bbox_head) and rotation_agnostic_labels.
 num_classes = 6
 model = dict(
@@ -54,7 +60,11 @@ model = dict(
             refine_ratios=[1.0, 1.2, 1.3, 0.8, 0.7], refine_shifts=[0.1], min_inside=0.8),
         loss_mil0=dict(type='MILLoss', loss_type='binary_cross_entropy', loss_weight=0.25),
         loss_mil1=dict(type='MILLoss', loss_type='focal', loss_weight=0.25, neg_loss_weight=0.75),
-        top_k=15, num_neg=300, neg_iou_thr=0.3, stage0_negatives=True),
+        top_k=15, num_neg=300, neg_iou_thr=0.3, stage0_negatives=True,
+        # merge weights cls * (1 - max class prob of the 4 adjacent boxes)^2 in both
+        # stages, instance weights left out: against the part bias (see docs)
+        context_contrast=dict(shift=1.0, reduce='max', power=2.0, ins_power=0.0, stages=(0, 1),
+                              train=False)),
     angle_head=None,
     ssc_loss=dict(type='SSCLoss', beta=1.0, cls_weight=4.0, ins_weight=8.0),
     view_schedule=dict(resize_view=True, resize_range=(0.5, 1.5), seed=0),

@@ -203,3 +203,36 @@ def test_context_contrast_recovers_the_whole_object_from_its_parts():
         MODELS.build({**cfg, 'context_contrast': dict(reduce='median')})
     with pytest.raises(ValueError, match='unknown'):
         MODELS.build({**cfg, 'context_contrast': dict(shfit=1.0)})
+
+
+def test_exclude_other_points():
+    """A proposal holding another object's point gets merge weight 0."""
+    from vision_sparse.models.roi_heads import contains_other_points
+    from vision_sparse.registry import MODELS
+    props = torch.tensor([[[0.0, 0, 10, 2, 0], [0.0, 0, 10, 2, math.pi / 2], [0.0, 0, 30, 30, 0]],
+                          [[8.0, 0, 2, 2, 0], [8.0, 0, 4, 4, 0], [8.0, 0, 30, 30, 0]]])
+    pts = torch.tensor([[0.0, 0.0], [8.0, 0.0]])
+    # object 0: the 10 x 2 box along x reaches x = 5 < 8; the big box holds (8, 0)
+    assert contains_other_points(props, pts).tolist() == [[False, False, True], [False, False, True]]
+    assert not contains_other_points(props[:1], pts[:1]).any()  # alone: nothing to exclude
+    cfg = dict(type='PointOBBRoIHead',
+               bbox_roi_extractor=dict(type='RotatedSingleRoIExtractor',
+                                       roi_layer=dict(type='RoIAlignRotated', output_size=7,
+                                                      sampling_ratio=2, clockwise=True),
+                                       out_channels=1, featmap_strides=[1]),
+               bbox_head=dict(type='MILBBoxHead', num_classes=3, in_channels=1, fc_out_channels=8,
+                              num_stages=1),
+               top_k=1)
+    feats = torch.zeros(1, 1, 160, 160)
+    feats[..., 40:120, 40:120] = 1.0
+    bags = [torch.tensor([[[80.0, 80, 80, 80, 0], [40.0, 80, 20, 20, 0]],  # whole, half out
+                          [[110.0, 80, 10, 10, 0], [110.0, 80, 12, 12, 0]]])]
+    valid = [torch.ones(2, 2, dtype=torch.bool)]
+    lbl = [torch.tensor([1, 1])]
+    points = [torch.tensor([[80.0, 80], [110.0, 80]])]
+    for kw, side in ((dict(), 80.0), (dict(exclude_other_points=True), 20.0)):
+        head = MODELS.build({**cfg, **kw})
+        head.bbox_head = _FractionHead()
+        head.eval()
+        out = head.run_stage(0, (feats,), bags, valid, lbl, with_loss=False, points=points)
+        assert out['boxes'][0, 2].item() == side

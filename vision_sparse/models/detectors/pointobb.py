@@ -268,6 +268,7 @@ class PointOBB(BaseModel):
             codes = None
             bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
             props, props_valid, all_lbl, all_shapes = bags, bag_valid, lbl, shapes
+            all_pts = pts
         else:
             if float(torch.rand(1, generator=gen)) < sch['flip_prob']:
                 view = dict(kind='flip')
@@ -299,10 +300,11 @@ class PointOBB(BaseModel):
                                          [x[k] for x, k in zip(bag_valid, v_ok)], v_kept, view, v_shapes)
             props, props_valid = bags + vb, bag_valid + vv
             all_lbl = lbl + v_lbl
+            all_pts = pts + v_kept
             all_shapes = list(shapes) + v_shapes
 
         out0 = self.roi_head.run_stage(0, feats, props, props_valid, all_lbl, generator=gen,
-                                       img_shapes=all_shapes)
+                                       img_shapes=all_shapes, points=all_pts)
         losses.update(out0['losses'])
 
         use_resize = sch['resize_view'] and (phase == 1 or sch['resize_after_angle_start'])
@@ -367,11 +369,11 @@ class PointOBB(BaseModel):
             bags, bag_valid = self._oriented_bags(self.angle_head(feats), pts, lbl, shapes)
         else:
             bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
-        out = self.roi_head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False)
+        out = self.roi_head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False, points=pts)
         if self.roi_head.num_stages > 1:
             boxes0 = list(out['boxes'].split([p.shape[0] for p in pts]))
             props1, valid1 = self.roi_head.refine_props(boxes0, shapes)
-            out = self.roi_head.run_stage(1, feats, props1, valid1, lbl, with_loss=False)
+            out = self.roi_head.run_stage(1, feats, props1, valid1, lbl, with_loss=False, points=pts)
         boxes_all = out['boxes'].split([p.shape[0] for p in pts])
         scores_all = out['scores'].split([p.shape[0] for p in pts])
         for ds, p, v, lab, bx, sc in zip(batch_data_samples, points, valid, labels, boxes_all, scores_all):

@@ -20,7 +20,7 @@ from ..losses.mil_loss import mil_instance_weights
 from ..task_modules.prior_generators import PointBagGenerator
 from .roi_extractors.rotated_single_roi_extractor import map_roi_levels
 
-__all__ = ['PointOBBRoIHead', 'merge_topk', 'neighbour_boxes']
+__all__ = ['PointOBBRoIHead', 'merge_topk', 'neighbour_boxes', 'contains_other_points']
 
 DEFAULT_CONTEXT_CONTRAST = dict(shift=1.0, reduce='max', power=2.0, ins_power=0.0, stages=(0, 1),
                                 train=True)
@@ -76,6 +76,28 @@ def merge_topk(props: Tensor, weights: Tensor, k: int) -> Tensor:
     return torch.cat([out, angle[:, None]], dim=1)
 
 
+def contains_other_points(props: Tensor, points: Tensor) -> Tensor:
+    """Which proposals of object ``i`` contain the annotated point of another object.
+
+    Args:
+        props (Tensor): (N, P, 5) proposals of the N objects of one image.
+        points (Tensor): (N, 2) their annotated points.
+
+    Returns:
+        Tensor: (N, P) bool.
+    """
+    n = props.shape[0]
+    if n < 2:
+        return torch.zeros(props.shape[:2], dtype=torch.bool, device=props.device)
+    d = points[None, None, :, :] - props[:, :, None, :2]  # (N, P, N, 2)
+    c, s = torch.cos(props[..., 4])[..., None], torch.sin(props[..., 4])[..., None]
+    u = d[..., 0] * c + d[..., 1] * s  # along the box's w axis
+    v = -d[..., 0] * s + d[..., 1] * c
+    inside = (u.abs() < props[..., 2:3] / 2) & (v.abs() < props[..., 3:4] / 2)
+    inside &= ~torch.eye(n, dtype=torch.bool, device=props.device)[:, None, :]
+    return inside.any(-1)
+
+
 @MODELS.register_module()
 class PointOBBRoIHead(BaseModule):
     """MIL stages of PointOBB.
@@ -111,6 +133,9 @@ class PointOBBRoIHead(BaseModule):
             The MIL losses are unchanged; the neighbours are scored without gradient
             (4x the RoIs of a re-scored stage, only where its boxes are used). None
             (default) disables it.
+        exclude_other_points (bool): our addition: a proposal containing the
+            annotated point of another object of the image gets merge weight 0 (when
+            ``run_stage`` is given the points; the MIL losses are unchanged).
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -118,7 +143,8 @@ class PointOBBRoIHead(BaseModule):
                  loss_mil0: Optional[dict] = None, loss_mil1: Optional[dict] = None,
                  top_k: int = 7, num_neg: int = 500, neg_iou_thr: float = 0.3,
                  max_rois: int = 10000, stage0_negatives: bool = False,
-                 context_contrast: Optional[dict] = None, init_cfg=None):
+                 context_contrast: Optional[dict] = None, exclude_other_points: bool = False,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
         self.bbox_head = MODELS.build(bbox_head)
@@ -132,6 +158,7 @@ class PointOBBRoIHead(BaseModule):
         self.top_k, self.num_neg, self.neg_iou_thr = int(top_k), int(num_neg), float(neg_iou_thr)
         self.max_rois = int(max_rois)
         self.stage0_negatives = bool(stage0_negatives)
+        self.exclude_other_points = bool(exclude_other_points)
         self.context_contrast = None
         if context_contrast is not None:
             cc = merge_conf(DEFAULT_CONTEXT_CONTRAST, dict(context_contrast),
@@ -181,7 +208,7 @@ class PointOBBRoIHead(BaseModule):
                   bag_weight: Optional[Tensor] = None, with_loss: bool = True,
                   generator: Optional[torch.Generator] = None,
                   img_shapes: Optional[Sequence[Tuple[int, int]]] = None,
-                  rescore: bool = True) -> Dict:
+                  rescore: bool = True, points: Optional[Sequence[Tensor]] = None) -> Dict:
         """One MIL stage for a batch.
 
         Args:
@@ -197,6 +224,8 @@ class PointOBBRoIHead(BaseModule):
                 for the stage-1 negatives.
             rescore (bool): apply ``context_contrast`` to the merge (False where
                 the merged boxes are not used).
+            points (list[Tensor], optional): per image (N_i, 2) annotated points, for
+                ``exclude_other_points``.
 
         Returns:
             dict: ``cls_prob`` and ``ins_weight`` (N, P, C'), ``boxes`` (N, 5) merged
@@ -223,6 +252,9 @@ class PointOBBRoIHead(BaseModule):
         if cc is not None and rescore and stage in cc['stages'] and n_all \
                 and (cc['train'] or not self.training):
             merge_w = self.contrast_weights(feats, props, cls_prob, ins_w, all_valid, all_labels, stage)
+        if self.exclude_other_points and points is not None and n_all:
+            other = torch.cat([contains_other_points(p.detach(), q.to(p)) for p, q in zip(props, points)])
+            merge_w = merge_w * (~other).to(merge_w.dtype)
         boxes = merge_topk(all_props.detach(), merge_w, self.top_k)
         out = dict(cls_prob=cls_prob, ins_weight=ins_w, boxes=boxes,
                    scores=weights.detach().sum(1), cls_logits=cls_logits, ins_logits=ins_logits)
