@@ -199,3 +199,22 @@ def test_official_sized_config_builds():
         MODELS.build(tiny_model_cfg(view_schedule=dict(angle_start=3)))
     with pytest.raises(ValueError, match='angle_start_iter'):
         MODELS.build(tiny_model_cfg(view_schedule=dict(angle_start_iter=5, rotated_bags_start_iter=2)))
+
+
+def test_context_contrast_and_other_points_in_the_detector():
+    """Training (contrast also in training) and prediction run with both merge options;
+    prediction keeps its contract and no pseudo box holds another object's point."""
+    from vision_sparse.models.roi_heads import contains_other_points
+    cfg = tiny_model_cfg()
+    cfg['roi_head'].update(context_contrast=dict(train=True), exclude_other_points=True, top_k=1)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    batch = make_batch(4)
+    _set_iter(0)
+    losses = _losses(model, batch)
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    out = _predict(model, batch)
+    for ds, src in zip(out, batch['data_samples']):
+        boxes = ds.pred_instances.bboxes.tensor
+        assert boxes.shape == (3, 5) and (boxes[:, 2:4] > 0).all()
+        assert not contains_other_points(boxes[:, None], src.gt_instances.points).any()
