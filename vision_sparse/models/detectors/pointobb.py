@@ -268,7 +268,6 @@ class PointOBB(BaseModel):
             codes = None
             bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
             props, props_valid, all_lbl, all_shapes = bags, bag_valid, lbl, shapes
-            all_pts = pts
         else:
             if float(torch.rand(1, generator=gen)) < sch['flip_prob']:
                 view = dict(kind='flip')
@@ -300,11 +299,10 @@ class PointOBB(BaseModel):
                                          [x[k] for x, k in zip(bag_valid, v_ok)], v_kept, view, v_shapes)
             props, props_valid = bags + vb, bag_valid + vv
             all_lbl = lbl + v_lbl
-            all_pts = pts + v_kept
             all_shapes = list(shapes) + v_shapes
 
         out0 = self.roi_head.run_stage(0, feats, props, props_valid, all_lbl, generator=gen,
-                                       img_shapes=all_shapes, points=all_pts)
+                                       img_shapes=all_shapes)
         losses.update(out0['losses'])
 
         use_resize = sch['resize_view'] and (phase == 1 or sch['resize_after_angle_start'])

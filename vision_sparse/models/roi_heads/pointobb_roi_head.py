@@ -135,7 +135,8 @@ class PointOBBRoIHead(BaseModule):
             (default) disables it.
         exclude_other_points (bool): our addition: a proposal containing the
             annotated point of another object of the image gets merge weight 0 (when
-            ``run_stage`` is given the points; the MIL losses are unchanged).
+            ``run_stage`` is given the points: :class:`PointOBB` gives them at
+            prediction; the MIL losses are unchanged).
         init_cfg (dict, optional): mmengine init config.
     """
 
