@@ -32,6 +32,16 @@
 #   deg (train), 8.7 / 8.5 / 9.0 (held-out), mIoU 0.35 / 0.34 / 0.36 (train), 0.39 / 0.37 /
 #   0.38 (held-out)
 #   (MIL bags alone: 16.7-25.2 deg); storage-tank IoU drops 0.59 -> 0.42-0.49; see docs.
+# * context contrast (our addition, PointOBBRoIHead.context_contrast): the top-k merge
+#   weighs a proposal by its class probability times (1 - the highest class probability
+#   of its 4 adjacent boxes)^2, without the instance weights (a part of a large object
+#   has object-like neighbours, the whole object has background around it). Prediction
+#   only (no training cost): pseudo-box mIoU 0.32 -> 0.46 (train) / 0.34 -> 0.47
+#   (held-out), 2 seeds; small vehicles get too large (IoU 0.52 -> 0.38). Proposals
+#   holding another object's annotated point are left out of the merge
+#   (exclude_other_points, prediction only; +0.00-0.01 here). Stage-1 refinement factors
+#   that can grow the box ([1, 1.15, 1.3, 1.5, 0.85]): 0.50 / 0.49 (2 seeds, trained with
+#   them; median angle error 17 deg).
 # Children set num_classes (bbox_head) and rotation_agnostic_labels.
 num_classes = 6
 model = dict(
@@ -61,10 +71,16 @@ model = dict(
             base_angles=[i * 3.141592653589793 / 8 for i in range(8)],
             base_size=None,  # max(h, w) / 100 of the image
             cut_mode='symmetry',
-            refine_ratios=[1.0, 1.2, 1.3, 0.8, 0.7], refine_shifts=[0.1], min_inside=0.8),
+            # stage-1 factors that can grow a box still too small (official [1, 1.2, 1.3, 0.8, 0.7])
+            refine_ratios=[1.0, 1.15, 1.3, 1.5, 0.85], refine_shifts=[0.1], min_inside=0.8),
         loss_mil0=dict(type='MILLoss', loss_type='binary_cross_entropy', loss_weight=0.25),
         loss_mil1=dict(type='MILLoss', loss_type='focal', loss_weight=0.25, neg_loss_weight=0.75),
-        top_k=15, num_neg=300, neg_iou_thr=0.3, stage0_negatives=True),
+        top_k=15, num_neg=300, neg_iou_thr=0.3, stage0_negatives=True,
+        # merge weights cls * (1 - max class prob of the 4 adjacent boxes)^2 in both
+        # stages, instance weights left out: against the part bias (see docs)
+        context_contrast=dict(shift=1.0, reduce='max', power=2.0, ins_power=0.0, stages=(0, 1),
+                              train=False),
+        exclude_other_points=True),
     angle_head=dict(type='PointOBBAngleHead', in_channels=32, feat_channels=32, stacked_convs=2,
                     strides=(4, 8, 16, 32)),
     angle_self_training=dict(start_iter=0, end_iter=None, loss_weight=1.0),

@@ -136,3 +136,103 @@ def test_stage0_negatives():
     with torch.no_grad():
         head.bbox_head.fc_cls[0].bias[-1] = 30.0  # background column dominates
     assert stage0_losses(head)['stage0_loss_neg'].item() < 1e-6
+
+
+def test_neighbour_boxes_move_along_the_box_axes():
+    from vision_sparse.models.roi_heads import neighbour_boxes
+    props = torch.tensor([[[10.0, 20.0, 4.0, 2.0, 0.0], [10.0, 20.0, 4.0, 2.0, math.pi / 2]]])
+    nb = neighbour_boxes(props, 1.0)
+    assert nb.shape == (1, 8, 5)
+    # angle 0: -w, +w along x, -h, +h along y
+    assert torch.allclose(nb[0, 0::2, :2], torch.tensor([[6.0, 20], [14, 20], [10, 18], [10, 22]]),
+                          atol=1e-5)
+    # angle pi/2: the w axis points along +y
+    assert torch.allclose(nb[0, 1::2, :2], torch.tensor([[10.0, 16], [10, 24], [12, 20], [8, 20]]),
+                          atol=1e-5)
+    assert torch.equal(nb[..., 2:], props[..., 2:].repeat(1, 4, 1))
+
+
+class _FractionHead(torch.nn.Module):
+    """Stub MIL head: class 1 probability = mean of feature channel 0 in the RoI (the
+    fraction of the RoI covered by the object), background the rest; flat instance logits."""
+    num_stages = 1
+
+    def num_outputs(self, stage):
+        return 4
+
+    def forward(self, x, stage):
+        p = x[:, 0].mean((1, 2)).clamp(1e-6, 1 - 1e-6)
+        logits = torch.full((x.shape[0], 4), -30.0)
+        logits[:, 1] = p.log()
+        logits[:, 3] = (1 - p).log()
+        return logits, torch.zeros_like(logits)
+
+
+def test_context_contrast_recovers_the_whole_object_from_its_parts():
+    """Every part of an object scores as high as the object; only the contrast with the
+    neighbours (object-like around a part, background around the whole) picks the whole."""
+    from vision_sparse.registry import MODELS
+    cfg = dict(type='PointOBBRoIHead',
+               bbox_roi_extractor=dict(type='RotatedSingleRoIExtractor',
+                                       roi_layer=dict(type='RoIAlignRotated', output_size=7,
+                                                      sampling_ratio=2, clockwise=True),
+                                       out_channels=1, featmap_strides=[1]),
+               bbox_head=dict(type='MILBBoxHead', num_classes=3, in_channels=1, fc_out_channels=8,
+                              num_stages=1),
+               bag_generator=dict(type='PointBagGenerator', base_size=1.0, base_ratios=[1.0],
+                                  base_scales=[8, 16, 32, 48, 64, 96]))
+    feats = torch.zeros(1, 1, 160, 160)
+    feats[..., 48:112, 48:112] = 1.0  # a 64 x 64 object centred at (80, 80)
+    pts, lbl = [torch.tensor([[80.0, 80.0]])], [torch.tensor([1])]
+
+    def side(training=False, **kw):
+        head = MODELS.build({**cfg, **kw})
+        head.bbox_head = _FractionHead()
+        head.train(training)
+        bags, valid = head.stage_bags(pts, [(160, 160)])
+        return head.run_stage(0, (feats,), bags, valid, lbl, with_loss=False)['boxes'][0, 2].item()
+
+    assert side(top_k=5) < 50  # the parts tie with the whole: their mean is too small
+    assert abs(side(top_k=1, context_contrast=dict()) - 64) < 1e-3
+    assert abs(side(top_k=1, context_contrast=dict(ins_power=1.0, power=1.0, stages=[0])) - 64) < 1e-3
+    assert abs(side(top_k=1, context_contrast=dict(reduce='mean', ins_power=0.0)) - 64) < 1e-3
+    # train=False: prediction only (a training-mode head merges as without it)
+    assert side(True, top_k=5, context_contrast=dict(train=False)) == side(True, top_k=5)
+    assert abs(side(True, top_k=1, context_contrast=dict()) - 64) < 1e-3
+    with pytest.raises(ValueError, match='context_contrast'):
+        MODELS.build({**cfg, 'context_contrast': dict(reduce='median')})
+    with pytest.raises(ValueError, match='unknown'):
+        MODELS.build({**cfg, 'context_contrast': dict(shfit=1.0)})
+
+
+def test_exclude_other_points():
+    """A proposal holding another object's point gets merge weight 0."""
+    from vision_sparse.models.roi_heads import contains_other_points
+    from vision_sparse.registry import MODELS
+    props = torch.tensor([[[0.0, 0, 10, 2, 0], [0.0, 0, 10, 2, math.pi / 2], [0.0, 0, 30, 30, 0]],
+                          [[8.0, 0, 2, 2, 0], [8.0, 0, 4, 4, 0], [8.0, 0, 30, 30, 0]]])
+    pts = torch.tensor([[0.0, 0.0], [8.0, 0.0]])
+    # object 0: the 10 x 2 box along x reaches x = 5 < 8; the big box holds (8, 0)
+    assert contains_other_points(props, pts).tolist() == [[False, False, True], [False, False, True]]
+    assert not contains_other_points(props[:1], pts[:1]).any()  # alone: nothing to exclude
+    cfg = dict(type='PointOBBRoIHead',
+               bbox_roi_extractor=dict(type='RotatedSingleRoIExtractor',
+                                       roi_layer=dict(type='RoIAlignRotated', output_size=7,
+                                                      sampling_ratio=2, clockwise=True),
+                                       out_channels=1, featmap_strides=[1]),
+               bbox_head=dict(type='MILBBoxHead', num_classes=3, in_channels=1, fc_out_channels=8,
+                              num_stages=1),
+               top_k=1)
+    feats = torch.zeros(1, 1, 160, 160)
+    feats[..., 40:120, 40:120] = 1.0
+    bags = [torch.tensor([[[80.0, 80, 80, 80, 0], [40.0, 80, 20, 20, 0]],  # whole, half out
+                          [[110.0, 80, 10, 10, 0], [110.0, 80, 12, 12, 0]]])]
+    valid = [torch.ones(2, 2, dtype=torch.bool)]
+    lbl = [torch.tensor([1, 1])]
+    points = [torch.tensor([[80.0, 80], [110.0, 80]])]
+    for kw, side in ((dict(), 80.0), (dict(exclude_other_points=True), 20.0)):
+        head = MODELS.build({**cfg, **kw})
+        head.bbox_head = _FractionHead()
+        head.eval()
+        out = head.run_stage(0, (feats,), bags, valid, lbl, with_loss=False, points=points)
+        assert out['boxes'][0, 2].item() == side

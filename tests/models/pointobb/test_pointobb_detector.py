@@ -260,3 +260,22 @@ def test_oriented_angle_levels_average_the_chosen_levels():
     pts = [torch.tensor([[40.0, 50.0], [90.0, 80.0]])]
     bags, _ = model._oriented_bags([torch.zeros(1, 3, 4, 4)] * 4, pts, [torch.tensor([1, 2])], [(128, 128)])
     assert torch.allclose(bags[0][..., 4], torch.full_like(bags[0][..., 4], 0.2), atol=1e-6)
+
+
+def test_context_contrast_and_other_points_in_the_detector():
+    """Training (contrast also in training) and prediction run with both merge options;
+    prediction keeps its contract and no pseudo box holds another object's point."""
+    from vision_sparse.models.roi_heads import contains_other_points
+    cfg = tiny_model_cfg()
+    cfg['roi_head'].update(context_contrast=dict(train=True), exclude_other_points=True, top_k=1)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    batch = make_batch(4)
+    _set_iter(0)
+    losses = _losses(model, batch)
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    out = _predict(model, batch)
+    for ds, src in zip(out, batch['data_samples']):
+        boxes = ds.pred_instances.bboxes.tensor
+        assert boxes.shape == (3, 5) and (boxes[:, 2:4] > 0).all()
+        assert not contains_other_points(boxes[:, None], src.gt_instances.points).any()

@@ -413,7 +413,8 @@ class PointOBB(BaseModel):
             boxes0 = list(out0['boxes'].split(n_img))
             props1, valid1 = self.roi_head.refine_props(boxes0, all_shapes)
             out1 = self.roi_head.run_stage(1, feats, props1, valid1, all_lbl, bag_weight=out0['scores'],
-                                           generator=gen, img_shapes=all_shapes)
+                                           generator=gen, img_shapes=all_shapes,
+                                           rescore=False)
             losses.update(out1['losses'])
         st = self.angle_self_training
         if self.angle_head is not None and st is not None and st['start_iter'] <= it and (
@@ -442,7 +443,7 @@ class PointOBB(BaseModel):
             nb[..., 2:4] *= (sx + sy) / 2
             r_bags.append(nb)
         r_feats = self.extract_feat(r_imgs)
-        r_out = self.roi_head.run_stage(0, r_feats, r_bags, bag_valid, lbl)
+        r_out = self.roi_head.run_stage(0, r_feats, r_bags, bag_valid, lbl, rescore=False)
         out = {f'resized_{k}': v for k, v in r_out['losses'].items()}
         n = sum(p.shape[0] for p in pts)
         out.update(self.ssc_loss(out0['cls_prob'][:n], out0['ins_weight'][:n], r_out['cls_prob'],
@@ -479,11 +480,11 @@ class PointOBB(BaseModel):
                 bags, bag_valid = self._oriented_bags(self.angle_head(feats), pts, lbl, shapes)
         else:
             bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
-        out = self.roi_head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False)
+        out = self.roi_head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False, points=pts)
         if self.roi_head.num_stages > 1:
             boxes0 = list(out['boxes'].split([p.shape[0] for p in pts]))
             props1, valid1 = self.roi_head.refine_props(boxes0, shapes)
-            out = self.roi_head.run_stage(1, feats, props1, valid1, lbl, with_loss=False)
+            out = self.roi_head.run_stage(1, feats, props1, valid1, lbl, with_loss=False, points=pts)
         boxes_all = out['boxes'].split([p.shape[0] for p in pts])
         scores_all = out['scores'].split([p.shape[0] for p in pts])
         for ds, p, v, lab, bx, sc in zip(batch_data_samples, points, valid, labels, boxes_all, scores_all):

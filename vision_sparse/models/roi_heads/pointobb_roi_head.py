@@ -15,11 +15,37 @@ from torch import Tensor
 from vision_sparse.ops import box_iou_rotated
 from vision_sparse.registry import MODELS, TASK_UTILS
 from vision_sparse.utils.build import build_from_cfg_or_obj
+from vision_sparse.utils.config import merge_conf
 from ..losses.mil_loss import mil_instance_weights
 from ..task_modules.prior_generators import PointBagGenerator
 from .roi_extractors.rotated_single_roi_extractor import map_roi_levels
 
-__all__ = ['PointOBBRoIHead', 'merge_topk']
+__all__ = ['PointOBBRoIHead', 'merge_topk', 'neighbour_boxes', 'contains_other_points']
+
+DEFAULT_CONTEXT_CONTRAST = dict(shift=1.0, reduce='max', power=2.0, ins_power=0.0, stages=(0, 1),
+                                train=True)
+
+
+def neighbour_boxes(props: Tensor, shift: float = 1.0) -> Tensor:
+    """The 4 neighbours of each proposal: the same box moved by ``shift`` times its
+    own side along its own axes (-w, +w, -h, +h).
+
+    Args:
+        props (Tensor): (N, P, 5) rotated boxes.
+        shift (float): displacement in units of the box side (1: the adjacent boxes).
+
+    Returns:
+        Tensor: (N, 4 P, 5), neighbour ``k`` of proposal ``j`` at ``k * P + j``.
+    """
+    c, s = torch.cos(props[..., 4]), torch.sin(props[..., 4])
+    dw, dh = shift * props[..., 2], shift * props[..., 3]
+    out = []
+    for sx, sy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        q = props.clone()
+        q[..., 0] = props[..., 0] + sx * dw * c - sy * dh * s
+        q[..., 1] = props[..., 1] + sx * dw * s + sy * dh * c
+        out.append(q)
+    return torch.cat(out, dim=1)
 
 
 def merge_topk(props: Tensor, weights: Tensor, k: int) -> Tensor:
@@ -50,6 +76,28 @@ def merge_topk(props: Tensor, weights: Tensor, k: int) -> Tensor:
     return torch.cat([out, angle[:, None]], dim=1)
 
 
+def contains_other_points(props: Tensor, points: Tensor) -> Tensor:
+    """Which proposals of object ``i`` contain the annotated point of another object.
+
+    Args:
+        props (Tensor): (N, P, 5) proposals of the N objects of one image.
+        points (Tensor): (N, 2) their annotated points.
+
+    Returns:
+        Tensor: (N, P) bool.
+    """
+    n = props.shape[0]
+    if n < 2:
+        return torch.zeros(props.shape[:2], dtype=torch.bool, device=props.device)
+    d = points[None, None, :, :] - props[:, :, None, :2]  # (N, P, N, 2)
+    c, s = torch.cos(props[..., 4])[..., None], torch.sin(props[..., 4])[..., None]
+    u = d[..., 0] * c + d[..., 1] * s  # along the box's w axis
+    v = -d[..., 0] * s + d[..., 1] * c
+    inside = (u.abs() < props[..., 2:3] / 2) & (v.abs() < props[..., 3:4] / 2)
+    inside &= ~torch.eye(n, dtype=torch.bool, device=props.device)[:, None, :]
+    return inside.any(-1)
+
+
 @MODELS.register_module()
 class PointOBBRoIHead(BaseModule):
     """MIL stages of PointOBB.
@@ -69,13 +117,35 @@ class PointOBBRoIHead(BaseModule):
         stage0_negatives (bool): use the random negative boxes in stage 0 too (their
             object-class softmax probabilities pushed to 0 with the same focal form;
             our addition, off in PointOBB: only stage 1 has negatives).
+        context_contrast (dict, optional): our addition against the MIL part bias
+            (a discriminative part of a large object outscores the whole object):
+            the weight of a proposal in the top-k merge becomes
+            ``cls * ins ** ins_power * (1 - ctx) ** power``, where ``ctx`` is the
+            class probability of the label in the proposal's 4 neighbours
+            (:func:`neighbour_boxes`, ``shift`` sides away; ``reduce`` 'max' or
+            'mean' over them): a part has neighbours that still look like the object,
+            the whole object has background around it (the contrastive context of
+            ContextLocNet, Kantorov et al. 2016, used as a re-scoring of the merge).
+            Keys (defaults): ``shift`` 1.0, ``reduce`` 'max', ``power`` 2.0,
+            ``ins_power`` 0.0 (the instance branch is part-biased too), ``stages``
+            (0, 1) (the MIL stages re-scored), ``train`` True (also re-score the
+            stage-0 boxes that seed stage 1 in training; False: prediction only).
+            The MIL losses are unchanged; the neighbours are scored without gradient
+            (4x the RoIs of a re-scored stage, only where its boxes are used). None
+            (default) disables it.
+        exclude_other_points (bool): our addition: a proposal containing the
+            annotated point of another object of the image gets merge weight 0 (when
+            ``run_stage`` is given the points: :class:`PointOBB` gives them at
+            prediction; the MIL losses are unchanged).
         init_cfg (dict, optional): mmengine init config.
     """
 
     def __init__(self, bbox_roi_extractor: dict, bbox_head: dict, bag_generator: Optional[dict] = None,
                  loss_mil0: Optional[dict] = None, loss_mil1: Optional[dict] = None,
                  top_k: int = 7, num_neg: int = 500, neg_iou_thr: float = 0.3,
-                 max_rois: int = 10000, stage0_negatives: bool = False, init_cfg=None):
+                 max_rois: int = 10000, stage0_negatives: bool = False,
+                 context_contrast: Optional[dict] = None, exclude_other_points: bool = False,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
         self.bbox_head = MODELS.build(bbox_head)
@@ -89,6 +159,17 @@ class PointOBBRoIHead(BaseModule):
         self.top_k, self.num_neg, self.neg_iou_thr = int(top_k), int(num_neg), float(neg_iou_thr)
         self.max_rois = int(max_rois)
         self.stage0_negatives = bool(stage0_negatives)
+        self.exclude_other_points = bool(exclude_other_points)
+        self.context_contrast = None
+        if context_contrast is not None:
+            cc = merge_conf(DEFAULT_CONTEXT_CONTRAST, dict(context_contrast),
+                            'PointOBBRoIHead.context_contrast')
+            if cc['reduce'] not in ('max', 'mean') or not cc['shift'] > 0 or cc['power'] < 0 \
+                    or cc['ins_power'] < 0 or not isinstance(cc['train'], bool):
+                raise ValueError(f"context_contrast needs reduce 'max' / 'mean', shift > 0 and "
+                                 f"powers >= 0, got {cc}")
+            cc['stages'] = tuple(int(x) for x in cc['stages'])
+            self.context_contrast = cc
 
     @property
     def num_stages(self) -> int:
@@ -127,7 +208,8 @@ class PointOBBRoIHead(BaseModule):
                   valid: Sequence[Tensor], labels: Sequence[Tensor],
                   bag_weight: Optional[Tensor] = None, with_loss: bool = True,
                   generator: Optional[torch.Generator] = None,
-                  img_shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Dict:
+                  img_shapes: Optional[Sequence[Tuple[int, int]]] = None,
+                  rescore: bool = True, points: Optional[Sequence[Tensor]] = None) -> Dict:
         """One MIL stage for a batch.
 
         Args:
@@ -141,6 +223,10 @@ class PointOBBRoIHead(BaseModule):
             generator (torch.Generator, optional): draws the stage-1 negatives.
             img_shapes (list[tuple[int, int]], optional): per image ``(h, w)``, needed
                 for the stage-1 negatives.
+            rescore (bool): apply ``context_contrast`` to the merge (False where
+                the merged boxes are not used).
+            points (list[Tensor], optional): per image (N_i, 2) annotated points, for
+                ``exclude_other_points``.
 
         Returns:
             dict: ``cls_prob`` and ``ins_weight`` (N, P, C'), ``boxes`` (N, 5) merged
@@ -162,7 +248,15 @@ class PointOBBRoIHead(BaseModule):
         idx = torch.arange(n_all, device=cls_prob.device)
         weights = (cls_prob * ins_w)[idx, :, all_labels]  # (N, P)
         all_props = flat_props.reshape(n_all, p_size, 5) if n_all else rois.new_zeros(0, p_size, 5)
-        boxes = merge_topk(all_props.detach(), weights.detach(), self.top_k)
+        merge_w = weights.detach()
+        cc = self.context_contrast
+        if cc is not None and rescore and stage in cc['stages'] and n_all \
+                and (cc['train'] or not self.training):
+            merge_w = self.contrast_weights(feats, props, cls_prob, ins_w, all_valid, all_labels, stage)
+        if self.exclude_other_points and points is not None and n_all:
+            other = torch.cat([contains_other_points(p.detach(), q.to(p)) for p, q in zip(props, points)])
+            merge_w = merge_w * (~other).to(merge_w.dtype)
+        boxes = merge_topk(all_props.detach(), merge_w, self.top_k)
         out = dict(cls_prob=cls_prob, ins_weight=ins_w, boxes=boxes,
                    scores=weights.detach().sum(1), cls_logits=cls_logits, ins_logits=ins_logits)
         if not with_loss:
@@ -178,6 +272,37 @@ class PointOBBRoIHead(BaseModule):
                 feats, props, img_shapes, stage, n_all, bag_weight, generator)
         out['losses'] = losses
         return out
+
+    @torch.no_grad()
+    def contrast_weights(self, feats: Sequence[Tensor], props: Sequence[Tensor], cls_prob: Tensor,
+                         ins_w: Tensor, valid: Tensor, labels: Tensor, stage: int) -> Tensor:
+        """Merge weights re-scored by the proposals' neighbours (see ``context_contrast``).
+
+        Args:
+            feats (tuple[Tensor]): FPN levels.
+            props (list[Tensor]): per image (N_i, P, 5) proposals.
+            cls_prob, ins_w (Tensor): (N, P, C') from :meth:`probabilities`.
+            valid (Tensor): (N, P) bool.
+            labels (Tensor): (N,) classes.
+            stage (int): the MIL stage.
+
+        Returns:
+            Tensor: (N, P) non-negative weights (0 for invalid proposals).
+        """
+        cc = self.context_contrast
+        p_size = props[0].shape[1]
+        nbs = [neighbour_boxes(p.detach(), cc['shift']) for p in props]
+        cls_logits, _ = self._scores(feats, self._rois([b.reshape(-1, 5) for b in nbs]).to(feats[0]), stage)
+        n = labels.shape[0]
+        cls_logits = cls_logits[:n * 4 * p_size].reshape(n, 4 * p_size, -1)
+        nb = cls_logits.softmax(-1) if stage == 0 else cls_logits.sigmoid()
+        idx = torch.arange(n, device=nb.device)
+        ctx = nb[idx, :, labels].reshape(n, 4, p_size)
+        ctx = ctx.amax(1) if cc['reduce'] == 'max' else ctx.mean(1)
+        cls = cls_prob.detach()[idx, :, labels]
+        ins = ins_w.detach()[idx, :, labels]
+        w = cls * ins.clamp(min=0) ** cc['ins_power'] * (1 - ctx).clamp(min=0) ** cc['power']
+        return w * valid.to(w.dtype)
 
     def _negative_loss(self, feats, props, img_shapes, stage, n_all, bag_weight, generator):
         negs, keep = [], []
