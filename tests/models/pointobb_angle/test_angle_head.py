@@ -278,5 +278,12 @@ def test_pseudo_loss_zero_at_target_positive_elsewhere_and_pulls_toward_target()
     # no object left: zero, still attached to the graph
     empty = head.pseudo_loss(codes, pts, target, [torch.tensor([2, 2])])
     assert empty.item() == 0 and empty.requires_grad
+    # an image with a single object (a (1,) angle is not read as the angle axis)
+    one = head.pseudo_loss(_object_maps([[30.0, 40.0]], [0.3]), [pts[0][:1]],
+                           [torch.tensor([0.3], dtype=torch.float64)], [torch.tensor([0])])
+    assert one.item() < 1e-9
+    one = head.pseudo_loss(maps, [pts[0][:1]], [torch.tensor([-1.0], dtype=torch.float64)],
+                           [torch.tensor([0])])
+    assert one.item() > 0.01
     with pytest.raises(ValueError, match='angles and labels'):
         head.pseudo_loss(maps, pts, [torch.zeros(3, dtype=torch.float64)], labels)

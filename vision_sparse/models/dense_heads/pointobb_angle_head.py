@@ -327,7 +327,9 @@ class PointOBBAngleHead(nn.Module):
             keep = torch.ones_like(lab, dtype=torch.bool)
             for c in self.agnostic_labels:
                 keep &= lab != c
-            target = self.coder.encode(a.detach().to(m.dtype))[:, None, :]  # (N, 1, C)
+            # (N, 1) input: encode reads a trailing 1 as the angle axis, so an image with
+            # one object, (1,), would lose its object axis
+            target = self.coder.encode(a.detach().to(m.dtype)[:, None])[:, None, :]  # (N, 1, C)
             diffs.append((m - target).abs()[keep].reshape(-1))
         diff = torch.cat(diffs) if diffs else codes[0].new_zeros(0)
         if diff.numel() == 0:
