@@ -105,11 +105,11 @@ def parse_args(argv=None):
                    help='ScanNet pairs for the slow matchers (LighterGlue, LightGlue)')
     p.add_argument('--slow-pairs', type=int, default=5,
                    help='7-Scenes pairs for the slow matchers')
-    p.add_argument('--slow-pairs-homography', type=int, default=3,
+    p.add_argument('--slow-pairs-homography', type=int, default=2,
                    help='homography pairs for the slow matchers')
     p.add_argument('--slow-size', type=int, default=640,
                    help='working size (longer side, px) of the slow matchers')
-    p.add_argument('--speed-pairs', type=int, default=2,
+    p.add_argument('--speed-pairs', type=int, default=1,
                    help='ScanNet pairs on which MESA is also timed with one coarse matcher '
                         'call per crop pair (the official protocol; slow)')
     p.add_argument('--matchers', default='xfeat,xfeat-lighterglue,aliked-lightglue',
