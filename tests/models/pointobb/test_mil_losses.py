@@ -168,19 +168,24 @@ class _FractionHead(torch.nn.Module):
         return logits, torch.zeros_like(logits)
 
 
+def _one_channel_head_cfg(**kw):
+    """A PointOBBRoIHead config pooling one stride-1 feature channel, one MIL stage."""
+    return dict(type='PointOBBRoIHead',
+                bbox_roi_extractor=dict(type='RotatedSingleRoIExtractor',
+                                        roi_layer=dict(type='RoIAlignRotated', output_size=7,
+                                                       sampling_ratio=2, clockwise=True),
+                                        out_channels=1, featmap_strides=[1]),
+                bbox_head=dict(type='MILBBoxHead', num_classes=3, in_channels=1, fc_out_channels=8,
+                               num_stages=1), **kw)
+
+
 def test_context_contrast_recovers_the_whole_object_from_its_parts():
     """Every part of an object scores as high as the object; only the contrast with the
     neighbours (object-like around a part, background around the whole) picks the whole."""
     from vision_sparse.registry import MODELS
-    cfg = dict(type='PointOBBRoIHead',
-               bbox_roi_extractor=dict(type='RotatedSingleRoIExtractor',
-                                       roi_layer=dict(type='RoIAlignRotated', output_size=7,
-                                                      sampling_ratio=2, clockwise=True),
-                                       out_channels=1, featmap_strides=[1]),
-               bbox_head=dict(type='MILBBoxHead', num_classes=3, in_channels=1, fc_out_channels=8,
-                              num_stages=1),
-               bag_generator=dict(type='PointBagGenerator', base_size=1.0, base_ratios=[1.0],
-                                  base_scales=[8, 16, 32, 48, 64, 96]))
+    cfg = _one_channel_head_cfg(
+        bag_generator=dict(type='PointBagGenerator', base_size=1.0, base_ratios=[1.0],
+                           base_scales=[8, 16, 32, 48, 64, 96]))
     feats = torch.zeros(1, 1, 160, 160)
     feats[..., 48:112, 48:112] = 1.0  # a 64 x 64 object centred at (80, 80)
     pts, lbl = [torch.tensor([[80.0, 80.0]])], [torch.tensor([1])]
@@ -215,14 +220,7 @@ def test_exclude_other_points():
     # object 0: the 10 x 2 box along x reaches x = 5 < 8; the big box holds (8, 0)
     assert contains_other_points(props, pts).tolist() == [[False, False, True], [False, False, True]]
     assert not contains_other_points(props[:1], pts[:1]).any()  # alone: nothing to exclude
-    cfg = dict(type='PointOBBRoIHead',
-               bbox_roi_extractor=dict(type='RotatedSingleRoIExtractor',
-                                       roi_layer=dict(type='RoIAlignRotated', output_size=7,
-                                                      sampling_ratio=2, clockwise=True),
-                                       out_channels=1, featmap_strides=[1]),
-               bbox_head=dict(type='MILBBoxHead', num_classes=3, in_channels=1, fc_out_channels=8,
-                              num_stages=1),
-               top_k=1)
+    cfg = _one_channel_head_cfg(top_k=1)
     feats = torch.zeros(1, 1, 160, 160)
     feats[..., 40:120, 40:120] = 1.0
     bags = [torch.tensor([[[80.0, 80, 80, 80, 0], [40.0, 80, 20, 20, 0]],  # whole, half out
