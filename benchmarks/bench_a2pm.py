@@ -54,7 +54,7 @@ reused by DMESA's coarse calls and by the area pairs).
 
 Always exits 0.
 
-    python benchmarks/bench_a2pm.py [--pairs 15] [--slow-pairs-scannet 15] [--slow-pairs 5] [--slow-pairs-homography 3] [--area-points features]
+    python benchmarks/bench_a2pm.py [--pairs 15] [--slow-pairs-scannet 15] [--slow-pairs 5] [--slow-pairs-homography 2] [--area-points features]
 """
 import argparse
 import time

@@ -554,7 +554,8 @@ def iter_matching(img0: Any = None, img1: Any = None, sample: Optional[str] = No
             parts.append(f'note ({r["method"]}): {r["reason"]}')
     if res is not None and res.get('fallback'):
         parts.append(f'note: {res["fallback"]}')
-    if res is not None and (res.get('fusion_info') or {}).get('full_won'):
+    if (res is not None and (res.get('fusion_info') or {}).get('full_won')
+            and np.asarray(res['area_kept'], bool).any()):
         parts.append("note: the full image's geometry won the consensus and the area pairs "
                      'agree with it, so A2PM returns the point matcher\'s own matches (adding '
                      "the area pairs' matches would only re-draw the RANSAC; "

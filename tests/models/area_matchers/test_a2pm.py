@@ -75,6 +75,11 @@ def test_a2pm_returns_the_bare_matches_when_the_full_image_wins():
     assert out['area_kept'].any()  # area pairs agree with the geometry; they add no matches
     np.testing.assert_allclose(out['kpts0'], bare['kpts0'], atol=1e-4)
     np.testing.assert_allclose(out['kpts1'], bare['kpts1'], atol=1e-4)
+    # no area pair at all: the same matches, and the result says why no area was used
+    none = dict(boxes0=np.zeros((0, 4)), boxes1=np.zeros((0, 4)), scores=np.zeros(0))
+    alone = m(pair['image0'], pair['image1'], area_matches=none)
+    assert alone['fallback'] and not alone['area_kept'].any()
+    np.testing.assert_allclose(alone['kpts0'], bare['kpts0'], atol=1e-4)
 
 
 def test_a2pm_mesa_with_intrinsics_on_texture(sift):

@@ -104,6 +104,11 @@ def test_wrong_pair_alone_is_dropped_and_the_full_image_returned():
     assert (res['from_area'] == -1).all()
     np.testing.assert_array_equal(res['kpts0'], full[0])  # the bare matches as given
     idx = np.sort(nms_matches(*full))  # without a winner: thinned as always, in their order
+    # no cap (None or negative, as nms_matches reads them): the matches as given
+    for cap in (None, -1):
+        nocap = consensus_fusion([wrong], full, scene['K0'], scene['K1'], SIZE, SIZE,
+                                 max_matches=cap)
+        np.testing.assert_array_equal(nocap['kpts0'], full[0])
     merge = consensus_fusion([wrong], full, scene['K0'], scene['K1'], SIZE, SIZE,
                              full_winner_output='merge')
     assert merge['fallback'] and not merge['full_won']

@@ -234,3 +234,17 @@ def test_exclude_other_points():
         head.eval()
         out = head.run_stage(0, (feats,), bags, valid, lbl, with_loss=False, points=points)
         assert out['boxes'][0, 2].item() == side
+    # points 2 px apart: every proposal of each holds the other point, so nothing is
+    # excluded (an all-zero row would merge arbitrary proposals uniformly)
+    near = [torch.tensor([[80.0, 80], [82.0, 80]])]
+    bags2 = [torch.tensor([[[45.0, 80, 80, 80, 0], [80.0, 80, 40, 40, 0]],  # part out, inside
+                           [[47.0, 80, 80, 80, 0], [82.0, 80, 40, 40, 0]]])]
+    outs = []
+    for kw in (dict(), dict(exclude_other_points=True)):
+        head = MODELS.build({**cfg, **kw})
+        head.bbox_head = _FractionHead()
+        head.eval()
+        outs.append(head.run_stage(0, (feats,), bags2, valid, lbl, with_loss=False,
+                                   points=near)['boxes'])
+    torch.testing.assert_close(outs[0], outs[1])
+    assert outs[1][:, 2].tolist() == [40.0, 40.0]  # the best proposal, not the first

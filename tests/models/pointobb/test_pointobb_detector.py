@@ -248,8 +248,9 @@ def test_oriented_bag_angles_and_test_time_angle_views():
     model.test_cfg['angle_tta'] = [dict(kind='rotate', phi_deg=30)]
     got = model.tta_point_angles(data['inputs'], feats, p, [(128, 128)])[0]
     assert torch.allclose(got, torch.full_like(got, 0.5 - math.radians(30) / 2), atol=1e-5)
-    with pytest.raises(ValueError, match='angle_tta'):
-        _build(test_cfg=dict(angle_tta=[dict(kind='shear')]))
+    for bad in (dict(kind='shear'), dict(kind='rotate'), dict(kind='flip', direction='up')):
+        with pytest.raises(ValueError, match='angle_tta'):
+            _build(test_cfg=dict(angle_tta=[bad]))
 
 
 def test_oriented_angle_levels_average_the_chosen_levels():

@@ -265,19 +265,19 @@ class A2PMMatcher(nn.Module):
                    area_verified=verified, area_verification=ver, fusion_info=info,
                    num_area_matcher_calls=int(am['num_matcher_calls']),
                    area_set0=areas0, area_set1=areas1, fallback='', reason='')
+        if not fused['area_kept'].any():  # no area pair usable: say why
+            reason = (am.get('reason') or fused.get('fallback')
+                      or 'no area pair passed the geometric filter')
+            if m_all and not len(sel):
+                reason = 'no area pair passed the verification'
+            out['fallback'] = f'{reason}; returning the full-image matches'
         if fused['area_kept'].any() or fused.get('full_won'):
             # area matches fused, or the full image won the consensus (its matches as given)
             kp0, kp1, sc = fused['kpts0'], fused['kpts1'], fused['scores']
             src = np.where(fused['from_area'] >= 0,
                            sel[np.clip(fused['from_area'], 0, None)] if len(sel) else -1, -1)
         else:
-            reason = (am.get('reason') or fused.get('fallback')
-                      or 'no area pair passed the geometric filter')
-            if m_all and not len(sel):
-                reason = 'no area pair passed the verification'
-            out['fallback'] = f'{reason}; returning the full-image matches'
-            # in the matcher's order: a full image that wins the consensus returns
-            # exactly what the bare matcher returned (when NMS drops nothing)
+            # in the matcher's order (the final RANSAC depends on it)
             idx = np.sort(nms_matches(full[0], full[1], full[2], c['nms_radius'],
                                       c['max_matches']))
             kp0, kp1, sc = full[0][idx], full[1][idx], full[2][idx]

@@ -504,7 +504,9 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
             ``strong_full_refit`` (bool: refit a standing full image's
             geometry on the agreeing sources), ``strong_full_output``
             (``'all'`` | ``'inliers'`` | ``'bare'``: the full-image matches
-            kept when it stands, see step 5), ``full_winner_output``
+            kept when it stands, see step 5; these two matter only with
+            ``full_winner_output='merge'``: under ``'bare'`` a standing full
+            image returns its matches as given), ``full_winner_output``
             (``'bare'`` | ``'merge'``: the output when the full image's
             hypothesis wins and it is not weak, see step 5), ``fit_iters`` (MAGSAC
             iterations of the area pairs' hypotheses; the full image's
@@ -713,8 +715,9 @@ def _full_only(full: MatchSet, m: int, nms_radius: float, max_matches: int,
                out: Dict, why: str) -> Dict:
     """Consensus result made of the full-image matches only (NMS, cap)."""
     # the kept matches in the order the matcher gave them (RANSAC depends on the order)
-    idx = (np.arange(len(full[0])) if nms_radius <= 0 and len(full[0]) <= max_matches else
-           np.sort(nms_matches(full[0], full[1], full[2], nms_radius, max_matches)))
+    no_cap = max_matches is None or max_matches < 0  # as nms_matches reads them
+    idx = (np.arange(len(full[0])) if nms_radius <= 0 and (no_cap or len(full[0]) <= max_matches)
+           else np.sort(nms_matches(full[0], full[1], full[2], nms_radius, max_matches)))
     res = dict(full_won=False, area_kept=np.zeros(m, bool), area_agree_share=np.full(m, np.nan),
                full_agrees=False, full_agree_share=float('nan'), F=None, winner=-2,
                num_independent=0, coverage=0.0)

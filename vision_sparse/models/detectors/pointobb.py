@@ -169,9 +169,14 @@ class PointOBB(BaseModel):
                                       else [int(v) for v in oriented_angle_levels])
         self.test_cfg = {'rotate_bags': True, 'angle_tta': (), **(test_cfg or {})}
         for v in self.test_cfg['angle_tta']:
-            if not isinstance(v, dict) or v.get('kind') not in ('rotate', 'flip'):
+            ok = isinstance(v, dict) and (
+                (v.get('kind') == 'rotate' and isinstance(v.get('phi_deg'), (int, float)))
+                or (v.get('kind') == 'flip'
+                    and v.get('direction', 'vertical') in ('vertical', 'horizontal')))
+            if not ok:
                 raise ValueError(f"test_cfg.angle_tta entries must be dict(kind='rotate', "
-                                 f"phi_deg=...) or dict(kind='flip', direction=...), got {v!r}")
+                                 f"phi_deg=<number>) or dict(kind='flip', direction='vertical' "
+                                 f"| 'horizontal'), got {v!r}")
         self.train_cfg = train_cfg
         self.num_classes = self.roi_head.bbox_head.num_classes
 
@@ -414,7 +419,8 @@ class PointOBB(BaseModel):
             props1, valid1 = self.roi_head.refine_props(boxes0, all_shapes)
             out1 = self.roi_head.run_stage(1, feats, props1, valid1, all_lbl, bag_weight=out0['scores'],
                                            generator=gen, img_shapes=all_shapes,
-                                           rescore=False)
+                                           # its boxes are the angle self-training targets
+                                           rescore=self.angle_self_training is not None)
             losses.update(out1['losses'])
         st = self.angle_self_training
         if self.angle_head is not None and st is not None and st['start_iter'] <= it and (

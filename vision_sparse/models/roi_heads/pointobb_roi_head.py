@@ -134,7 +134,8 @@ class PointOBBRoIHead(BaseModule):
             (4x the RoIs of a re-scored stage, only where its boxes are used). None
             (default) disables it.
         exclude_other_points (bool): our addition: a proposal containing the
-            annotated point of another object of the image gets merge weight 0 (when
+            annotated point of another object of the image gets merge weight 0 (unless
+            all of an object's proposals do: then its weights stay as they are) (when
             ``run_stage`` is given the points: :class:`PointOBB` gives them at
             prediction; the MIL losses are unchanged).
         init_cfg (dict, optional): mmengine init config.
@@ -255,7 +256,10 @@ class PointOBBRoIHead(BaseModule):
             merge_w = self.contrast_weights(feats, props, cls_prob, ins_w, all_valid, all_labels, stage)
         if self.exclude_other_points and points is not None and n_all:
             other = torch.cat([contains_other_points(p.detach(), q.to(p)) for p, q in zip(props, points)])
-            merge_w = merge_w * (~other).to(merge_w.dtype)
+            masked = merge_w * (~other).to(merge_w.dtype)
+            # an object whose every proposal holds another point (points a few px apart)
+            # keeps its unmasked weights rather than an arbitrary uniform merge
+            merge_w = torch.where((masked.sum(1, keepdim=True) > 0), masked, merge_w)
         boxes = merge_topk(all_props.detach(), merge_w, self.top_k)
         out = dict(cls_prob=cls_prob, ins_weight=ins_w, boxes=boxes,
                    scores=weights.detach().sum(1), cls_logits=cls_logits, ins_logits=ins_logits)
