@@ -571,6 +571,7 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     hyps: List[Optional[np.ndarray]] = [None] * (m + 1)
     support: List[Optional[Tuple[List[np.ndarray], np.ndarray]]] = [None] * (m + 1)
     scores = np.full(m + 1, np.nan)
+    shares: List[Optional[np.ndarray]] = [None] * (m + 1)  # per hypothesis, each source's share
     ref = np.array([len(src[0]) for src in sources], np.float64)
     # every source proposes its geometry: independent MAGSAC fits (OpenCV's USAC seeds each
     # call itself, so the results do not depend on the order or the thread), run on OpenCV's
@@ -602,7 +603,7 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
     for s in range(m + 1):
         if hyps[s] is None:
             continue
-        inl, _, agree = _support(hyps[s], sources, thr, o['agree_share'], min_agree, ref)
+        inl, shares[s], agree = _support(hyps[s], sources, thr, o['agree_share'], min_agree, ref)
         support[s] = (inl, agree)
         scores[s], _, _ = _score(sources, inl, agree, sizes, grid, o['novel_share'],
                                   o['source_weight'])
@@ -647,13 +648,12 @@ def consensus_fusion(area_matches: Sequence[MatchSet], full: MatchSet,
         # the full image's own geometry won and it is not weak: the area pairs bring no
         # geometry it lacks, and adding their matches only re-draws the final RANSAC
         inl, agree = support[m]
-        _, share, _ = _support(hyps[m], sources, thr, o['agree_share'], min_agree, ref)
         _, indep, coverage = _score(sources, inl, agree, sizes, grid, o['novel_share'],
                                     o['source_weight'])
-        out.update(area_agree_share=share[:m], full_agrees=True,
-                   full_agree_share=float(share[m]), F=hyps[m], winner=-1,
-                   num_independent=int(indep), coverage=float(coverage))
-        out.update(full_won=True, area_kept=agree[:m].copy())
+        out.update(area_agree_share=shares[m][:m], full_agrees=True,
+                   full_agree_share=float(shares[m][m]), F=hyps[m], winner=-1,
+                   num_independent=int(indep), coverage=float(coverage), full_won=True,
+                   area_kept=agree[:m].copy())
         # exactly the matches given (no NMS: dropping 1-8 of 100-340 LightGlue matches moved
         # ScanNet poses by 4-36 deg); only the cap applies
         return _full_only(full, m, 0.0, max_matches, out, '')

@@ -44,6 +44,7 @@ from torch import Tensor
 from vision_sparse.registry import MODELS
 from vision_sparse.structures.bbox.rotated_boxes import RotatedBoxes, regularize_boxes
 from vision_sparse.utils.config import merge_conf
+from ..roi_heads.pointobb_roi_head import circular_mean_angle
 from ..task_modules.prior_generators import PointBagGenerator
 from .pointobb_views import flip_view, resize_view, rotate_view, wrap_angle
 
@@ -52,14 +53,7 @@ __all__ = ['PointOBB', 'current_iter', 'long_side_angle', 'circular_mean_angle']
 
 def long_side_angle(boxes: Tensor) -> Tensor:
     """(N, 5) boxes -> (N,) angle of the long side, wrapped to ``[-pi/2, pi/2)``."""
-    theta = torch.where(boxes[:, 3] > boxes[:, 2], boxes[:, 4] + math.pi / 2, boxes[:, 4])
-    return wrap_angle(theta)
-
-
-def circular_mean_angle(angles: Tensor, weights: Tensor, dim: int = 0) -> Tensor:
-    """Weighted mean of pi-periodic angles along ``dim`` (on the doubled-angle circle)."""
-    two = 2 * angles
-    return 0.5 * torch.atan2((weights * torch.sin(two)).sum(dim), (weights * torch.cos(two)).sum(dim))
+    return regularize_boxes(boxes, 'le90', width_longer=True)[:, 4]
 
 
 def current_iter() -> int:

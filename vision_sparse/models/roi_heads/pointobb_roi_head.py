@@ -20,7 +20,8 @@ from ..losses.mil_loss import mil_instance_weights
 from ..task_modules.prior_generators import PointBagGenerator
 from .roi_extractors.rotated_single_roi_extractor import map_roi_levels
 
-__all__ = ['PointOBBRoIHead', 'merge_topk', 'neighbour_boxes', 'contains_other_points']
+__all__ = ['PointOBBRoIHead', 'merge_topk', 'circular_mean_angle', 'neighbour_boxes',
+           'contains_other_points']
 
 DEFAULT_CONTEXT_CONTRAST = dict(shift=1.0, reduce='max', power=2.0, ins_power=0.0, stages=(0, 1),
                                 train=True)
@@ -48,6 +49,12 @@ def neighbour_boxes(props: Tensor, shift: float = 1.0) -> Tensor:
     return torch.cat(out, dim=1)
 
 
+def circular_mean_angle(angles: Tensor, weights: Tensor, dim: int = 0) -> Tensor:
+    """Weighted mean of pi-periodic angles along ``dim`` (on the doubled-angle circle)."""
+    two = 2 * angles
+    return 0.5 * torch.atan2((weights * torch.sin(two)).sum(dim), (weights * torch.cos(two)).sum(dim))
+
+
 def merge_topk(props: Tensor, weights: Tensor, k: int) -> Tensor:
     """Weighted mean of the ``k`` best proposals of each bag.
 
@@ -71,8 +78,7 @@ def merge_topk(props: Tensor, weights: Tensor, k: int) -> Tensor:
     w = top_w / (top_w.sum(dim=1, keepdim=True) + 1e-8)
     w = torch.where(top_w.sum(dim=1, keepdim=True) > 0, w, torch.full_like(w, 1.0 / w.shape[1]))
     out = (chosen[..., :4] * w[..., None]).sum(dim=1)
-    two = 2 * chosen[..., 4]
-    angle = 0.5 * torch.atan2((w * torch.sin(two)).sum(1), (w * torch.cos(two)).sum(1))
+    angle = circular_mean_angle(chosen[..., 4], w, dim=1)
     return torch.cat([out, angle[:, None]], dim=1)
 
 
