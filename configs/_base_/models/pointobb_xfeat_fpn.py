@@ -78,7 +78,7 @@ model = dict(
         top_k=15, num_neg=300, neg_iou_thr=0.3, stage0_negatives=True,
         # merge weights cls * (1 - max class prob of the 4 adjacent boxes)^2 in both
         # stages, instance weights left out: against the part bias (see docs)
-        context_contrast=dict(shift=1.0, reduce='max', power=2.0, ins_power=0.0, stages=(0, 1),
+        context_contrast=dict(shift=0.5, reduce='max', power=6.0, ins_power=1.0, stages=(0, 1),
                               train=False),
         exclude_other_points=True),
     angle_head=dict(type='PointOBBAngleHead', in_channels=32, feat_channels=32, stacked_convs=2,
