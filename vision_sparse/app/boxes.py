@@ -39,7 +39,8 @@ TITLE = 'Oriented boxes (PointOBB)'
 CONFIG = 'configs/pointobb/pointobb_xfeat-fpn_150it_synthetic-aerial.py'
 #: iterations of the in-app training when no checkpoint is given (full recipe: 150). Measured
 #: on the shared 2-core CPU under load: ~8 s an iteration (about 1 s unloaded); pseudo-box mIoU
-#: on the DOTA P1888 sample 0.38 after 20 iterations, 0.51 after 40
+#: on the DOTA P1888 sample 0.38 after 20 iterations, 0.51 after 40 (measured with an earlier
+#: recipe, without test views; prediction now runs 6 views per image)
 TRAIN_ITERS = 20
 #: the iterations a user may ask for in the page
 MAX_TRAIN_ITERS = 150

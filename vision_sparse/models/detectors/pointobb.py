@@ -46,7 +46,7 @@ from vision_sparse.structures.bbox.rotated_boxes import RotatedBoxes, regularize
 from vision_sparse.utils.config import merge_conf
 from ..roi_heads.pointobb_roi_head import circular_mean_angle
 from ..task_modules.prior_generators import PointBagGenerator
-from .pointobb_views import flip_view, resize_view, rotate_view, wrap_angle
+from .pointobb_views import flip_boxes, flip_view, resize_view, rotate_boxes, rotate_view, wrap_angle
 
 __all__ = ['PointOBB', 'current_iter', 'long_side_angle', 'circular_mean_angle']
 
@@ -120,7 +120,11 @@ class PointOBB(BaseModel):
             ``()``): extra views, ``dict(kind='rotate', phi_deg=90)`` or
             ``dict(kind='flip', direction='vertical')``, whose predicted point angles,
             mapped back to the image, are averaged with the image's own on the
-            doubled-angle circle (per level) before the bags are rotated.
+            doubled-angle circle (per level) before the bags are rotated; ``box_tta``
+            (default ``()``, same entries): views in which every proposal of both MIL
+            stages is scored again (the proposal moved into the view); its top-k merge
+            weight is the mean over the image and these views (our addition; views shared
+            with ``angle_tta`` are computed once).
         train_cfg (dict, optional): unused (kept for mmdet signature parity).
         data_preprocessor (dict, optional): ``mmdet.DetDataPreprocessor`` config.
         init_cfg (dict, optional): mmengine init config.
@@ -161,16 +165,21 @@ class PointOBB(BaseModel):
                    'base_angles': tuple(float(a) for a in oriented_bag_angles)})
         self.oriented_angle_levels = (None if oriented_angle_levels is None
                                       else [int(v) for v in oriented_angle_levels])
-        self.test_cfg = {'rotate_bags': True, 'angle_tta': (), **(test_cfg or {})}
-        for v in self.test_cfg['angle_tta']:
-            ok = isinstance(v, dict) and (
-                (v.get('kind') == 'rotate' and isinstance(v.get('phi_deg'), (int, float)))
-                or (v.get('kind') == 'flip'
-                    and v.get('direction', 'vertical') in ('vertical', 'horizontal')))
-            if not ok:
-                raise ValueError(f"test_cfg.angle_tta entries must be dict(kind='rotate', "
-                                 f"phi_deg=<number>) or dict(kind='flip', direction='vertical' "
-                                 f"| 'horizontal'), got {v!r}")
+        unknown = sorted(set(test_cfg or {}) - {'rotate_bags', 'angle_tta', 'box_tta'})
+        if unknown:
+            raise ValueError(f'PointOBB.test_cfg: unknown options {unknown} '
+                             "(known: 'rotate_bags', 'angle_tta', 'box_tta')")
+        self.test_cfg = {'rotate_bags': True, 'angle_tta': (), 'box_tta': (), **(test_cfg or {})}
+        for key in ('angle_tta', 'box_tta'):
+            for v in self.test_cfg[key]:
+                ok = isinstance(v, dict) and (
+                    (v.get('kind') == 'rotate' and isinstance(v.get('phi_deg'), (int, float)))
+                    or (v.get('kind') == 'flip'
+                        and v.get('direction', 'vertical') in ('vertical', 'horizontal')))
+                if not ok:
+                    raise ValueError(f"test_cfg.{key} entries must be dict(kind='rotate', "
+                                     f"phi_deg=<number>) or dict(kind='flip', direction='vertical' "
+                                     f"| 'horizontal'), got {v!r}")
         self.train_cfg = train_cfg
         self.num_classes = self.roi_head.bbox_head.num_classes
 
@@ -293,29 +302,62 @@ class PointOBB(BaseModel):
         out = [gen.bags(p, s, a) for p, s, a in zip(points, shapes, angles)]
         return [o[0] for o in out], [o[1] for o in out]
 
+    def _view(self, batch_inputs: Tensor, points: List[Tensor], shapes, view: dict, cache: Optional[dict]):
+        """A test-time view of the batch: ``(images, feats, points, ok)`` (``ok``: the
+        point lies inside the view), cached in ``cache`` by the view's settings."""
+        key = repr(sorted(view.items()))
+        if cache is not None and key in cache:
+            return cache[key]
+        if view['kind'] == 'rotate':
+            v_imgs, v_pts, _, v_ok = rotate_view(batch_inputs, points,
+                                                 math.radians(float(view['phi_deg'])), img_shapes=shapes)
+        else:
+            v_imgs, v_pts, _ = flip_view(batch_inputs, points, view.get('direction', 'vertical'))
+            v_ok = [torch.isfinite(q).all(-1) for q in v_pts]
+        out = (v_imgs, self.extract_feat(v_imgs), v_pts, v_ok)
+        if cache is not None:
+            cache[key] = out
+        return out
+
+    @staticmethod
+    def _boxes_to_view(boxes: Tensor, view: dict, size: Tuple[int, int]) -> Tensor:
+        if view['kind'] == 'rotate':
+            return rotate_boxes(boxes, math.radians(float(view['phi_deg'])), size)
+        return flip_boxes(boxes, view.get('direction', 'vertical'), size)
+
     def tta_point_angles(self, batch_inputs: Tensor, feats: Sequence[Tensor],
-                         points: List[Tensor], shapes: Sequence[Tuple[int, int]]) -> List[Tensor]:
+                         points: List[Tensor], shapes: Sequence[Tuple[int, int]],
+                         cache: Optional[dict] = None) -> List[Tensor]:
         """Per image (N_i, L) predicted point angles averaged over the image and the
         ``test_cfg['angle_tta']`` views (each mapped back: ``- phi`` for a rotation,
         negated for a flip), on the doubled-angle circle; a point that leaves a view
-        keeps the other views' mean."""
+        keeps the other views' mean. ``cache``: view features shared with ``box_tta``."""
         per_level = self.angle_head.point_angles(self.angle_head(feats), points)
         sums = [torch.stack([torch.cos(2 * a), torch.sin(2 * a)]) for a in per_level]
         for view in self.test_cfg['angle_tta']:
-            if view['kind'] == 'rotate':
-                phi = math.radians(float(view['phi_deg']))
-                v_imgs, v_pts, _, v_ok = rotate_view(batch_inputs, points, phi, img_shapes=shapes)
-            else:
-                phi = None
-                v_imgs, v_pts, _ = flip_view(batch_inputs, points, view.get('direction', 'vertical'))
-                v_ok = [torch.isfinite(q).all(-1) for q in v_pts]
+            phi = math.radians(float(view['phi_deg'])) if view['kind'] == 'rotate' else None
+            _, v_feats, v_pts, v_ok = self._view(batch_inputs, points, shapes, view, cache)
             safe = [torch.where(k[:, None], q, torch.zeros_like(q)) for q, k in zip(v_pts, v_ok)]
-            v_angles = self.angle_head.point_angles(self.angle_head(self.extract_feat(v_imgs)), safe)
+            v_angles = self.angle_head.point_angles(self.angle_head(v_feats), safe)
             for i, (a, k) in enumerate(zip(v_angles, v_ok)):
                 back = a - phi if phi is not None else -a
                 add = torch.stack([torch.cos(2 * back), torch.sin(2 * back)]) * k[None, :, None].to(a)
                 sums[i] = sums[i] + add
         return [0.5 * torch.atan2(s[1], s[0]) for s in sums]
+
+    def _box_views(self, batch_inputs: Tensor, points: List[Tensor], shapes, props: List[Tensor],
+                   valid: List[Tensor], cache: dict) -> List[Tuple]:
+        """``(feats, props, valid)`` of every ``test_cfg['box_tta']`` view: the same
+        proposals moved into the view (valid where inside the view)."""
+        out = []
+        size = tuple(batch_inputs.shape[-2:])
+        for view in self.test_cfg['box_tta']:
+            _, v_feats, _, _ = self._view(batch_inputs, points, shapes, view, cache)
+            v_props = [self._boxes_to_view(p, view, size) for p in props]
+            v_valid = [v & self.roi_head.bag_generator._inside(q, s) if q.shape[0] else v
+                       for v, q, s in zip(valid, v_props, shapes)]
+            out.append((v_feats, v_props, v_valid))
+        return out
 
     def _view_bags(self, bags: List[Tensor], valid: List[Tensor], view_points: List[Tensor],
                    view: dict, shapes) -> Tuple[List[Tensor], List[Tensor]]:
@@ -472,19 +514,25 @@ class PointOBB(BaseModel):
         pts = [p[v] for p, v in zip(points, valid)]
         lbl = [l[v] for l, v in zip(labels, valid)]
         feats = self.extract_feat(batch_inputs)
+        cache: dict = {}
         if self.angle_head is not None and self.test_cfg['rotate_bags']:
             if self.test_cfg['angle_tta']:
-                per_level = self.tta_point_angles(batch_inputs, feats, pts, shapes)
+                per_level = self.tta_point_angles(batch_inputs, feats, pts, shapes, cache)
                 bags, bag_valid = self._oriented_bags(None, pts, lbl, shapes, per_level)
             else:
                 bags, bag_valid = self._oriented_bags(self.angle_head(feats), pts, lbl, shapes)
         else:
             bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
-        out = self.roi_head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False, points=pts)
+        box_tta = bool(self.test_cfg['box_tta'])
+        views = self._box_views(batch_inputs, pts, shapes, bags, bag_valid, cache) if box_tta else None
+        out = self.roi_head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False, points=pts,
+                                      views=views)
         if self.roi_head.num_stages > 1:
             boxes0 = list(out['boxes'].split([p.shape[0] for p in pts]))
             props1, valid1 = self.roi_head.refine_props(boxes0, shapes)
-            out = self.roi_head.run_stage(1, feats, props1, valid1, lbl, with_loss=False, points=pts)
+            views = self._box_views(batch_inputs, pts, shapes, props1, valid1, cache) if box_tta else None
+            out = self.roi_head.run_stage(1, feats, props1, valid1, lbl, with_loss=False, points=pts,
+                                          views=views)
         boxes_all = out['boxes'].split([p.shape[0] for p in pts])
         scores_all = out['scores'].split([p.shape[0] for p in pts])
         for ds, p, v, lab, bx, sc in zip(batch_data_samples, points, valid, labels, boxes_all, scores_all):

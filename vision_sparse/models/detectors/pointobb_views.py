@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ['resize_view', 'rotate_view', 'flip_view', 'wrap_angle']
+__all__ = ['resize_view', 'rotate_view', 'flip_view', 'rotate_boxes', 'flip_boxes', 'wrap_angle']
 
 
 def wrap_angle(theta: Tensor) -> Tensor:
@@ -99,6 +99,32 @@ def _rotation(phi: Tensor) -> Tensor:
     return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
 
 
+def rotate_boxes(boxes: Tensor, phi: Union[float, Tensor], size: Tuple[int, int]) -> Tensor:
+    """(..., 5) rotated boxes of an image of ``size = (H, W)`` moved as :func:`rotate_view`
+    moves its content: centres to ``c + R(phi) (p - c)``, ``c = (W/2, H/2)``, angles
+    ``theta + phi`` (wrapped)."""
+    h, w = size
+    phi_t = torch.as_tensor(phi, dtype=boxes.dtype, device=boxes.device)
+    r = _rotation(phi_t.reshape(1))[0]
+    centre = boxes.new_tensor([w / 2.0, h / 2.0])
+    out = boxes.clone()
+    out[..., :2] = (boxes[..., :2] - centre) @ r.T + centre
+    out[..., 4] = wrap_angle(boxes[..., 4] + phi_t)
+    return out
+
+
+def flip_boxes(boxes: Tensor, direction: str, size: Tuple[int, int]) -> Tensor:
+    """(..., 5) rotated boxes of an image of ``size = (H, W)`` mirrored as
+    :func:`flip_view` mirrors it ('vertical': ``y -> H - y``, 'horizontal': ``x -> W - x``;
+    angles ``-theta``)."""
+    h, w = size
+    axis, extent = (1, h) if direction == 'vertical' else (0, w)
+    out = boxes.clone()
+    out[..., axis] = extent - boxes[..., axis]
+    out[..., 4] = wrap_angle(-boxes[..., 4])
+    return out
+
+
 def rotate_view(images: Tensor, points: Sequence[Tensor], phi: Union[float, Tensor],
                 boxes: Optional[Sequence[Tensor]] = None,
                 img_shapes: Optional[Sequence[Tuple[int, int]]] = None,
@@ -154,10 +180,7 @@ def rotate_view(images: Tensor, points: Sequence[Tensor], phi: Union[float, Tens
         new_points.append(q)
         valids.append(inside_view & inside_src & torch.isfinite(q).all(-1))
         if boxes is not None:
-            bx = boxes[i].clone()
-            bx[:, :2] = (bx[:, :2] - centre.to(bx.dtype)) @ r.T.to(bx.dtype) + centre.to(bx.dtype)
-            bx[:, 4] = wrap_angle(bx[:, 4] + phi_t[i].to(bx.dtype))
-            new_boxes.append(bx)
+            new_boxes.append(rotate_boxes(boxes[i], phi_t[i], (h, w)))
     return out, new_points, new_boxes, valids
 
 
@@ -189,12 +212,5 @@ def flip_view(images: Tensor, points: Sequence[Tensor], direction: str = 'vertic
         q = p.clone()
         q[:, axis] = size - q[:, axis]
         new_points.append(q)
-    new_boxes = None
-    if boxes is not None:
-        new_boxes = []
-        for bx in boxes:
-            bx = bx.clone()
-            bx[:, axis] = size - bx[:, axis]
-            bx[:, 4] = wrap_angle(-bx[:, 4])
-            new_boxes.append(bx)
+    new_boxes = None if boxes is None else [flip_boxes(bx, direction, (h, w)) for bx in boxes]
     return out, new_points, new_boxes

@@ -216,7 +216,9 @@ class PointOBBRoIHead(BaseModule):
                   bag_weight: Optional[Tensor] = None, with_loss: bool = True,
                   generator: Optional[torch.Generator] = None,
                   img_shapes: Optional[Sequence[Tuple[int, int]]] = None,
-                  rescore: bool = True, points: Optional[Sequence[Tensor]] = None) -> Dict:
+                  rescore: bool = True, points: Optional[Sequence[Tensor]] = None,
+                  views: Optional[Sequence[Tuple[Sequence[Tensor], Sequence[Tensor],
+                                                 Sequence[Tensor]]]] = None) -> Dict:
         """One MIL stage for a batch.
 
         Args:
@@ -234,6 +236,10 @@ class PointOBBRoIHead(BaseModule):
                 the merged boxes are not used).
             points (list[Tensor], optional): per image (N_i, 2) annotated points, for
                 ``exclude_other_points``.
+            views (list[tuple], optional): test-time views of the batch, each
+                ``(feats, props, valid)`` with the same proposals mapped into the view
+                (same order): the merge weight of a proposal becomes its mean over the
+                image and the views where it is valid (prediction; no loss term uses them).
 
         Returns:
             dict: ``cls_prob`` and ``ins_weight`` (N, P, C'), ``boxes`` (N, 5) merged
@@ -242,24 +248,23 @@ class PointOBBRoIHead(BaseModule):
         """
         num = [p.shape[0] for p in props]
         p_size = props[0].shape[1] if props else 0
-        flat_props = torch.cat([p.reshape(-1, p.shape[-1]) for p in props]) if props else None
-        rois = self._rois([p.reshape(-1, 5) for p in props])
-        cls_logits, ins_logits = self._scores(feats, rois.to(feats[0]), stage)
         n_all = sum(num)
-        c = self.bbox_head.num_outputs(stage)
-        cls_logits = cls_logits[:n_all * p_size].reshape(n_all, p_size, c)
-        ins_logits = ins_logits[:n_all * p_size].reshape(n_all, p_size, c)
-        all_valid = torch.cat(list(valid)) if n_all else rois.new_zeros(0, p_size, dtype=torch.bool)
-        all_labels = torch.cat(list(labels)) if n_all else rois.new_zeros(0, dtype=torch.long)
-        cls_prob, ins_w = self.probabilities(cls_logits, ins_logits, all_valid, stage)
-        idx = torch.arange(n_all, device=cls_prob.device)
-        weights = (cls_prob * ins_w)[idx, :, all_labels]  # (N, P)
-        all_props = flat_props.reshape(n_all, p_size, 5) if n_all else rois.new_zeros(0, p_size, 5)
-        merge_w = weights.detach()
-        cc = self.context_contrast
-        if cc is not None and rescore and stage in cc['stages'] and n_all \
-                and (cc['train'] or not self.training):
-            merge_w = self.contrast_weights(feats, props, cls_prob, ins_w, all_valid, all_labels, stage)
+        all_valid = torch.cat(list(valid)) if n_all else feats[0].new_zeros(0, p_size, dtype=torch.bool)
+        all_labels = torch.cat(list(labels)) if n_all else feats[0].new_zeros(0, dtype=torch.long)
+        cls_logits, ins_logits, cls_prob, ins_w, weights, merge_w = self._stage_weights(
+            stage, feats, props, all_valid, all_labels, rescore)
+        if views and n_all:
+            # test-time views: the merge weight of a proposal is its mean over the image
+            # and the views in which it lies inside the image
+            total, count = merge_w.clone(), torch.ones_like(merge_w)
+            for v_feats, v_props, v_valid in views:
+                v_all = torch.cat(list(v_valid)) & all_valid
+                w_v = self._stage_weights(stage, v_feats, v_props, v_all, all_labels, rescore)[-1]
+                total = total + w_v * v_all.to(w_v.dtype)
+                count = count + v_all.to(w_v.dtype)
+            merge_w = total / count
+        all_props = torch.cat([p.reshape(-1, p.shape[-1]) for p in props]).reshape(n_all, p_size, 5) \
+            if n_all else feats[0].new_zeros(0, p_size, 5)
         if self.exclude_other_points and points is not None and n_all:
             other = torch.cat([contains_other_points(p.detach(), q.to(p)) for p, q in zip(props, points)])
             masked = merge_w * (~other).to(merge_w.dtype)
@@ -282,6 +287,28 @@ class PointOBBRoIHead(BaseModule):
                 feats, props, img_shapes, stage, n_all, bag_weight, generator)
         out['losses'] = losses
         return out
+
+    def _stage_weights(self, stage: int, feats: Sequence[Tensor], props: Sequence[Tensor],
+                       all_valid: Tensor, all_labels: Tensor, rescore: bool) -> Tuple[Tensor, ...]:
+        """Scores of the proposals of one stage: ``(cls_logits, ins_logits, cls_prob,
+        ins_w, weights, merge_w)``, the last two (N, P): ``cls x ins`` of the label and the
+        (detached) weights of the top-k merge (``context_contrast`` where it applies)."""
+        p_size = props[0].shape[1] if props else 0
+        rois = self._rois([p.reshape(-1, 5) for p in props])
+        cls_logits, ins_logits = self._scores(feats, rois.to(feats[0]), stage)
+        n_all = all_labels.shape[0]
+        c = self.bbox_head.num_outputs(stage)
+        cls_logits = cls_logits[:n_all * p_size].reshape(n_all, p_size, c)
+        ins_logits = ins_logits[:n_all * p_size].reshape(n_all, p_size, c)
+        cls_prob, ins_w = self.probabilities(cls_logits, ins_logits, all_valid, stage)
+        idx = torch.arange(n_all, device=cls_prob.device)
+        weights = (cls_prob * ins_w)[idx, :, all_labels]  # (N, P)
+        merge_w = weights.detach()
+        cc = self.context_contrast
+        if cc is not None and rescore and stage in cc['stages'] and n_all \
+                and (cc['train'] or not self.training):
+            merge_w = self.contrast_weights(feats, props, cls_prob, ins_w, all_valid, all_labels, stage)
+        return cls_logits, ins_logits, cls_prob, ins_w, weights, merge_w
 
     @torch.no_grad()
     def contrast_weights(self, feats: Sequence[Tensor], props: Sequence[Tensor], cls_prob: Tensor,
