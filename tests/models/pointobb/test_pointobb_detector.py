@@ -334,3 +334,43 @@ def test_box_views_make_prediction_equivariant_to_the_view():
             _build(test_cfg=dict(box_tta=[bad]))
     with pytest.raises(ValueError, match='unknown options'):
         _build(test_cfg=dict(box_ttta=[dict(kind='flip')]))
+
+
+def test_box_views_on_a_padded_image_and_the_mean_over_views():
+    """A proposal at the image's top edge stays valid in the vertical flip of a padded
+    batch (the view moves the padded tensor, and the image with it); a proposal seen in
+    fewer views is averaged over those only (mean, not sum)."""
+    model = _build(test_cfg=dict(box_tta=[dict(kind='flip', direction='vertical')]))
+    model.eval()
+    inputs = torch.zeros(1, 3, 128, 128)  # a 100 x 100 image padded to 128
+    props = [torch.tensor([[[50.0, 20.0, 40.0, 40.0, 0.0]]])]  # top edge 0 .. 40
+    valid = [torch.ones(1, 1, dtype=torch.bool)]
+    (_, v_props, v_valid), = model._box_views(inputs, [torch.tensor([[50.0, 20.0]])], [(100, 100)],
+                                              props, valid, {})
+    assert torch.allclose(v_props[0][0, 0, :2], torch.tensor([50.0, 108.0]))
+    assert bool(v_valid[0][0, 0])
+    # the mean: a view identical to the image (same features, same proposals) that sees
+    # every proposal but the image's best leaves the top-1 box unchanged; a sum over the
+    # views would double the others' weights and pick the runner-up
+    head = model.roi_head
+    head.top_k = 1
+    feats = tuple(torch.randn(1, 16, 128 // s, 128 // s, generator=torch.Generator().manual_seed(s))
+                  for s in (4, 8, 16, 32))
+    bags, bag_valid = head.stage_bags([torch.tensor([[60.0, 64.0]])], [(128, 128)])
+    lbl = [torch.tensor([1])]
+    with torch.no_grad():
+        w = head._stage_weights(0, feats, bags, bag_valid[0], lbl[0], True)[-1][0]
+        top2 = w.topk(2)
+        assert 2 * top2.values[1] > top2.values[0]  # a sum would change the choice
+        some = bag_valid[0].clone()
+        some[0, top2.indices[0]] = False
+        plain = head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False)['boxes']
+        viewed = head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False,
+                                views=[(feats, bags, [some])])['boxes']
+    assert torch.allclose(plain, viewed) and torch.allclose(plain[0], bags[0][0, top2.indices[0]])
+    for bad in (None, dict(kind='rotate', phi_deg=True), dict(kind='rotate', phi_deg=float('nan'))):
+        if bad is None:
+            assert _build(test_cfg=dict(box_tta=None)).test_cfg['box_tta'] == ()
+            continue
+        with pytest.raises(ValueError, match='box_tta'):
+            _build(test_cfg=dict(box_tta=[bad]))

@@ -124,7 +124,8 @@ class PointOBB(BaseModel):
             (default ``()``, same entries): views in which every proposal of both MIL
             stages is scored again (the proposal moved into the view); its top-k merge
             weight is the mean over the image and these views (our addition; views shared
-            with ``angle_tta`` are computed once).
+            with ``angle_tta`` are computed once; the returned ``scores`` stay the image's own).
+            Flips and quarter turns are exact; other angles interpolate the image.
         train_cfg (dict, optional): unused (kept for mmdet signature parity).
         data_preprocessor (dict, optional): ``mmdet.DetDataPreprocessor`` config.
         init_cfg (dict, optional): mmengine init config.
@@ -171,15 +172,19 @@ class PointOBB(BaseModel):
                              "(known: 'rotate_bags', 'angle_tta', 'box_tta')")
         self.test_cfg = {'rotate_bags': True, 'angle_tta': (), 'box_tta': (), **(test_cfg or {})}
         for key in ('angle_tta', 'box_tta'):
+            if self.test_cfg[key] is None:  # None switches the views off, as ()
+                self.test_cfg[key] = ()
             for v in self.test_cfg[key]:
+                phi = v.get('phi_deg') if isinstance(v, dict) else None
                 ok = isinstance(v, dict) and (
-                    (v.get('kind') == 'rotate' and isinstance(v.get('phi_deg'), (int, float)))
+                    (v.get('kind') == 'rotate' and isinstance(phi, (int, float))
+                     and not isinstance(phi, bool) and math.isfinite(phi))
                     or (v.get('kind') == 'flip'
                         and v.get('direction', 'vertical') in ('vertical', 'horizontal')))
                 if not ok:
                     raise ValueError(f"test_cfg.{key} entries must be dict(kind='rotate', "
-                                     f"phi_deg=<number>) or dict(kind='flip', direction='vertical' "
-                                     f"| 'horizontal'), got {v!r}")
+                                     f"phi_deg=<finite number>) or dict(kind='flip', "
+                                     f"direction='vertical' | 'horizontal'), got {v!r}")
         self.train_cfg = train_cfg
         self.num_classes = self.roi_head.bbox_head.num_classes
 
@@ -305,7 +310,8 @@ class PointOBB(BaseModel):
     def _view(self, batch_inputs: Tensor, points: List[Tensor], shapes, view: dict, cache: Optional[dict]):
         """A test-time view of the batch: ``(images, feats, points, ok)`` (``ok``: the
         point lies inside the view), cached in ``cache`` by the view's settings."""
-        key = repr(sorted(view.items()))
+        key = (('rotate', float(view['phi_deg']) % 360.0) if view['kind'] == 'rotate'
+               else ('flip', view.get('direction', 'vertical')))
         if cache is not None and key in cache:
             return cache[key]
         if view['kind'] == 'rotate':
@@ -346,16 +352,18 @@ class PointOBB(BaseModel):
         return [0.5 * torch.atan2(s[1], s[0]) for s in sums]
 
     def _box_views(self, batch_inputs: Tensor, points: List[Tensor], shapes, props: List[Tensor],
-                   valid: List[Tensor], cache: dict) -> List[Tuple]:
+                   valid: List[Tensor], cache: Optional[dict]) -> List[Tuple]:
         """``(feats, props, valid)`` of every ``test_cfg['box_tta']`` view: the same
-        proposals moved into the view (valid where inside the view)."""
+        proposals moved into the view, valid where valid in the image and inside the view's
+        tensor (a view maps the padded batch tensor onto itself, so the image's region moves
+        with the view: a proposal inside the image stays inside its mapped region)."""
         out = []
         size = tuple(batch_inputs.shape[-2:])
         for view in self.test_cfg['box_tta']:
             _, v_feats, _, _ = self._view(batch_inputs, points, shapes, view, cache)
             v_props = [self._boxes_to_view(p, view, size) for p in props]
-            v_valid = [v & self.roi_head.bag_generator._inside(q, s) if q.shape[0] else v
-                       for v, q, s in zip(valid, v_props, shapes)]
+            v_valid = [v & self.roi_head.bag_generator._inside(q, size) if q.shape[0] else v
+                       for v, q in zip(valid, v_props)]
             out.append((v_feats, v_props, v_valid))
         return out
 
@@ -514,7 +522,8 @@ class PointOBB(BaseModel):
         pts = [p[v] for p, v in zip(points, valid)]
         lbl = [l[v] for l, v in zip(labels, valid)]
         feats = self.extract_feat(batch_inputs)
-        cache: dict = {}
+        # the views' features are kept for the merge only when box_tta uses them
+        cache: Optional[dict] = {} if self.test_cfg['box_tta'] else None
         if self.angle_head is not None and self.test_cfg['rotate_bags']:
             if self.test_cfg['angle_tta']:
                 per_level = self.tta_point_angles(batch_inputs, feats, pts, shapes, cache)

@@ -259,7 +259,9 @@ class PointOBBRoIHead(BaseModule):
             total, count = merge_w.clone(), torch.ones_like(merge_w)
             for v_feats, v_props, v_valid in views:
                 v_all = torch.cat(list(v_valid)) & all_valid
-                w_v = self._stage_weights(stage, v_feats, v_props, v_all, all_labels, rescore)[-1]
+                # scored over the image's valid set (instance weights normalised as in the
+                # image), then the proposals outside the view masked
+                w_v = self._stage_weights(stage, v_feats, v_props, all_valid, all_labels, rescore)[-1]
                 total = total + w_v * v_all.to(w_v.dtype)
                 count = count + v_all.to(w_v.dtype)
             merge_w = total / count
