@@ -352,11 +352,14 @@ class PointOBB(BaseModel):
         return [0.5 * torch.atan2(s[1], s[0]) for s in sums]
 
     def _box_views(self, batch_inputs: Tensor, points: List[Tensor], shapes, props: List[Tensor],
-                   valid: List[Tensor], cache: Optional[dict]) -> List[Tuple]:
-        """``(feats, props, valid)`` of every ``test_cfg['box_tta']`` view: the same
-        proposals moved into the view, valid where valid in the image and inside the view's
-        tensor (a view maps the padded batch tensor onto itself, so the image's region moves
-        with the view: a proposal inside the image stays inside its mapped region)."""
+                   valid: List[Tensor], cache: Optional[dict]) -> Optional[List[Tuple]]:
+        """``(feats, props, valid)`` of every ``test_cfg['box_tta']`` view (None without
+        such views): the same proposals moved into the view, valid where valid in the image
+        and inside the view's tensor (a view maps the padded batch tensor onto itself, so the
+        image's region moves with the view: a proposal inside the image stays inside its
+        mapped region)."""
+        if not self.test_cfg['box_tta']:
+            return None
         out = []
         size = tuple(batch_inputs.shape[-2:])
         for view in self.test_cfg['box_tta']:
@@ -532,14 +535,13 @@ class PointOBB(BaseModel):
                 bags, bag_valid = self._oriented_bags(self.angle_head(feats), pts, lbl, shapes)
         else:
             bags, bag_valid = self._horizontal_bags(pts, lbl, shapes)
-        box_tta = bool(self.test_cfg['box_tta'])
-        views = self._box_views(batch_inputs, pts, shapes, bags, bag_valid, cache) if box_tta else None
+        views = self._box_views(batch_inputs, pts, shapes, bags, bag_valid, cache)
         out = self.roi_head.run_stage(0, feats, bags, bag_valid, lbl, with_loss=False, points=pts,
                                       views=views)
         if self.roi_head.num_stages > 1:
             boxes0 = list(out['boxes'].split([p.shape[0] for p in pts]))
             props1, valid1 = self.roi_head.refine_props(boxes0, shapes)
-            views = self._box_views(batch_inputs, pts, shapes, props1, valid1, cache) if box_tta else None
+            views = self._box_views(batch_inputs, pts, shapes, props1, valid1, cache)
             out = self.roi_head.run_stage(1, feats, props1, valid1, lbl, with_loss=False, points=pts,
                                           views=views)
         boxes_all = out['boxes'].split([p.shape[0] for p in pts])
